@@ -1,0 +1,6 @@
+"""Neural-network modules (state) on top of ``cnnkit.nn.functional`` (math)."""
+from . import functional, init
+from .modules import *  # noqa: F401,F403
+from .modules import __all__ as _modules_all
+
+__all__ = ["functional", "init"] + list(_modules_all)

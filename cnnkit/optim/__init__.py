@@ -1,0 +1,1 @@
+"""Optimisers and learning-rate schedulers with torch.optim's update rules."""
