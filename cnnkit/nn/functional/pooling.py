@@ -1,1 +1,195 @@
-__all__ = []
+"""Pooling over the same window view as convolution: max, average, adaptive and global average.
+
+Max pooling keeps, per output, the flat index of the winning tap; its backward puts the gradient
+there and adds the windows back with col2im. Average pooling spreads the gradient evenly.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ... import kernels
+from ...shape import adaptive_bins, ntuple
+from ...tensor import Tensor, make_op
+from .conv import _check_rank, output_geometry
+
+__all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
+           "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "global_avg_pool2d"]
+
+
+def _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, nd, name):
+    _check_rank(x, nd, name)
+    ksize = ntuple(kernel_size, nd, "kernel_size", owner=name)
+    stride = ksize if stride is None or stride == () else ntuple(stride, nd, "stride", owner=name)
+    dilation = ntuple(dilation, nd, "dilation", owner=name)
+    padding = ntuple(padding, nd, "padding", minimum=0, owner=name)
+    for p, k in zip(padding, ksize):
+        if p > k // 2:
+            raise ValueError(f"{name}: padding should be at most half of the kernel size, got padding={p} "
+                             f"for kernel_size={k}")
+    out_size = output_geometry(x.shape[2:], ksize, stride, [(p, p) for p in padding], dilation, name, ceil_mode)
+    # ceil_mode may need a partial window past the right padding
+    pads = tuple((p, max(p, (o - 1) * s + d * (k - 1) + 1 - n - p))
+                 for n, k, s, p, d, o in zip(x.shape[2:], ksize, stride, padding, dilation, out_size))
+    return ksize, stride, dilation, padding, pads, out_size
+
+
+def _max_poolnd(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode, nd: int) -> Tensor:
+    name = f"max_pool{nd}d"
+    ksize, stride, dilation, _, pads, out_size = _geometry(x, kernel_size, stride, padding, dilation,
+                                                           ceil_mode, nd, name)
+    n, c = x.shape[:2]
+    xp = kernels.pad(x.data, pads, value=-np.inf)
+    view = kernels.windows(xp, ksize, stride, dilation, out_size)            # (N, C, *k, *o)
+    taps = math.prod(ksize)
+    flat = view.reshape((n, c, taps) + out_size)                             # (N, C, ∏k, *o) copy
+    arg = flat.argmax(axis=2)                                                # (N, C, *o)
+    out = np.take_along_axis(flat, arg[:, :, None], axis=2)[:, :, 0]
+    del flat
+    xp_shape, x_shape = xp.shape, x.shape
+
+    def backward(g):
+        gcols = np.zeros((n, c, taps) + out_size, dtype=g.dtype)
+        np.put_along_axis(gcols, arg[:, :, None], g[:, :, None], axis=2)
+        gxp = kernels.col2im(gcols.reshape((n, c) + ksize + out_size), xp_shape, ksize, stride, dilation)
+        crop = (slice(None), slice(None)) + tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, x_shape[2:]))
+        return (gxp[crop],)
+    return make_op(out, (x,), backward)
+
+
+def _avg_poolnd(x: Tensor, kernel_size, stride, padding, ceil_mode, count_include_pad, nd: int) -> Tensor:
+    name = f"avg_pool{nd}d"
+    ksize, stride, dilation, padding, pads, out_size = _geometry(x, kernel_size, stride, padding, 1,
+                                                                 ceil_mode, nd, name)
+    n, c = x.shape[:2]
+    xp = kernels.pad(x.data, pads)
+    view = kernels.windows(xp, ksize, stride, dilation, out_size)            # (N, C, *k, *o)
+    divisor = np.ones((), dtype=np.int64)
+    for axis, (size, k, s, p, o) in enumerate(zip(x.shape[2:], ksize, stride, padding, out_size)):
+        counts = kernels.window_counts(size, k, s, p, o, count_include_pad)
+        divisor = np.multiply.outer(divisor, counts)                         # (*o), separable
+    divisor = divisor.astype(x.dtype)
+    out = view.sum(axis=tuple(range(2, 2 + nd))) / divisor
+    xp_shape, x_shape = xp.shape, x.shape
+
+    def backward(g):
+        share = (g / divisor).reshape((n, c) + (1,) * nd + out_size)
+        gcols = np.broadcast_to(share, (n, c) + ksize + out_size)
+        gxp = kernels.col2im(gcols, xp_shape, ksize, stride, dilation)
+        crop = (slice(None), slice(None)) + tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, x_shape[2:]))
+        return (gxp[crop],)
+    return make_op(out.astype(x.dtype, copy=False), (x,), backward)
+
+
+_MAX_DOC = """Applies {nd}-D max pooling: the largest value in each window, per channel.
+
+    Args:
+        input: tensor {axes}.
+        kernel_size: window size F (int or {nd}-tuple).
+        stride: window step S. Default: ``kernel_size`` (non-overlapping windows).
+        padding: implicit −∞ padding per side, at most ``kernel_size // 2``. Default: 0.
+        dilation: spacing between window elements. Default: 1.
+        ceil_mode: round the output size up (a last, partial window). Default: False.
+
+    Shape:
+        Output ``(N, C, *out)`` with ``out = floor((in + 2·padding − dilation·(kernel_size − 1) − 1)/stride) + 1``
+        (``ceil`` with ``ceil_mode``) — the lecture's ``W2 = (W1 − F)/S + 1``. No parameters.
+    """
+
+_AVG_DOC = """Applies {nd}-D average pooling: the mean of each window, per channel.
+
+    Args:
+        input: tensor {axes}.
+        kernel_size: window size F (int or {nd}-tuple).
+        stride: window step S. Default: ``kernel_size``.
+        padding: implicit zero padding per side, at most ``kernel_size // 2``. Default: 0.
+        ceil_mode: round the output size up. Default: False.
+        count_include_pad: count padded zeros in the divisor. Default: True.
+
+    Shape:
+        Output ``(N, C, *out)`` with ``out = floor((in + 2·padding − kernel_size)/stride) + 1``
+        (``ceil`` with ``ceil_mode``). No parameters.
+    """
+_AXES = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False) -> Tensor:
+    return _max_poolnd(input, kernel_size, stride, padding, dilation, ceil_mode, 1)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False) -> Tensor:
+    return _max_poolnd(input, kernel_size, stride, padding, dilation, ceil_mode, 2)
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False) -> Tensor:
+    return _max_poolnd(input, kernel_size, stride, padding, dilation, ceil_mode, 3)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True) -> Tensor:
+    return _avg_poolnd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, 1)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True) -> Tensor:
+    return _avg_poolnd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, 2)
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True) -> Tensor:
+    return _avg_poolnd(input, kernel_size, stride, padding, ceil_mode, count_include_pad, 3)
+
+
+for _nd, (_m, _a) in {1: (max_pool1d, avg_pool1d), 2: (max_pool2d, avg_pool2d), 3: (max_pool3d, avg_pool3d)}.items():
+    _m.__doc__ = _MAX_DOC.format(nd=_nd, axes=_AXES[_nd])
+    _a.__doc__ = _AVG_DOC.format(nd=_nd, axes=_AXES[_nd])
+
+
+def _adaptive_avg_poolnd(x: Tensor, output_size, nd: int) -> Tensor:
+    name = f"adaptive_avg_pool{nd}d"
+    _check_rank(x, nd, name)
+    if isinstance(output_size, (tuple, list)):
+        output_size = tuple(x.shape[2 + i] if o is None else o for i, o in enumerate(output_size))
+    out_size = ntuple(output_size, nd, "output_size", owner=name)
+    in_size = x.shape[2:]
+    if all(i % o == 0 for i, o in zip(in_size, out_size)):  # regular windows: plain average pooling
+        k = tuple(i // o for i, o in zip(in_size, out_size))
+        return _avg_poolnd(x, k, k, 0, False, True, nd)
+    bins = [adaptive_bins(i, o) for i, o in zip(in_size, out_size)]
+    n, c = x.shape[:2]
+    out = np.empty((n, c) + out_size, dtype=x.dtype)
+    cells = list(np.ndindex(*out_size))
+    for cell in cells:
+        region = tuple(slice(*bins[a][i]) for a, i in enumerate(cell))
+        out[(slice(None), slice(None)) + cell] = x.data[(slice(None), slice(None)) + region].mean(
+            axis=tuple(range(2, 2 + nd)))
+
+    def backward(g):
+        gx = np.zeros(x.shape, dtype=g.dtype)
+        for cell in cells:
+            region = tuple(slice(*bins[a][i]) for a, i in enumerate(cell))
+            count = math.prod(bins[a][i][1] - bins[a][i][0] for a, i in enumerate(cell))
+            gx[(slice(None), slice(None)) + region] += (g[(slice(None), slice(None)) + cell] / count).reshape(
+                (n, c) + (1,) * nd)
+        return (gx,)
+    return make_op(out, (x,), backward)
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size) -> Tensor:
+    """Average pooling to a fixed output length; window ``i`` covers ``[floor(i·L/out), ceil((i+1)·L/out))``."""
+    return _adaptive_avg_poolnd(input, output_size, 1)
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size) -> Tensor:
+    """Average pooling to a fixed ``(H_out, W_out)`` whatever the input size (window ``i`` covers
+    ``[floor(i·H/H_out), ceil((i+1)·H/H_out))``). ``None`` keeps that input dimension."""
+    return _adaptive_avg_poolnd(input, output_size, 2)
+
+
+def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
+    """3-D version of :func:`adaptive_avg_pool2d`."""
+    return _adaptive_avg_poolnd(input, output_size, 3)
+
+
+def global_avg_pool2d(input: Tensor) -> Tensor:
+    """Global average pooling: the mean of each channel's map. Shape ``(N, C, H, W)`` → ``(N, C, 1, 1)``."""
+    _check_rank(input, 2, "global_avg_pool2d")
+    return input.mean((2, 3), keepdim=True)
