@@ -1,0 +1,169 @@
+"""In-memory data sets: :class:`ArrayDataset`, the :class:`Splits` bundle and the stratified split.
+
+Every loader in :mod:`cnnkit.data` ends here: images as one float32 array ``(N, C, H, W)`` in
+[0, 1], labels as one int64 array ``(N,)`` and the class names. Keeping the whole set in one array
+is what lets :class:`~cnnkit.data.DataLoader` build a batch with a single fancy-index.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["ArrayDataset", "Splits", "stratified_split", "channel_stats"]
+
+
+class ArrayDataset:
+    """A labelled image set held in memory.
+
+    Args:
+        images: float array ``(N, C, H, W)``, stored as float32 (uint8 is refused: scale it to [0, 1]
+            first, e.g. with :class:`~cnnkit.data.ToTensor`).
+        labels: integer array ``(N,)`` with values in ``[0, len(classes))``, stored as int64.
+        classes: the class names; ``classes[label]`` names a label.
+        transform: optional callable applied to one image ``(C, H, W)`` by ``__getitem__``.
+
+    Example::
+
+        >>> ds = ArrayDataset(np.zeros((4, 1, 8, 8), np.float32), np.array([0, 1, 0, 1]), ["a", "b"])
+        >>> x, y = ds[1]      # x: (1, 8, 8) float32, y: 1
+    """
+
+    def __init__(self, images, labels, classes, transform=None):
+        if not isinstance(images, np.ndarray):
+            raise TypeError(f"ArrayDataset: images must be a numpy.ndarray, got {type(images).__name__}")
+        if images.ndim != 4:
+            raise ValueError(f"ArrayDataset: images must have shape (N, C, H, W), got shape {images.shape}")
+        if images.dtype.kind != "f":
+            raise TypeError(f"ArrayDataset: images must be floating point in [0, 1], got dtype {images.dtype}"
+                            " (convert uint8 images with cnnkit.data.ToTensor or divide by 255)")
+        labels = np.asarray(labels)
+        if labels.dtype.kind not in "iu":
+            raise TypeError(f"ArrayDataset: labels must be integers, got dtype {labels.dtype}")
+        if labels.shape != (images.shape[0],):
+            raise ValueError(f"ArrayDataset: {images.shape[0]} images but labels have shape {labels.shape}")
+        classes = [str(c) for c in classes]
+        if not classes:
+            raise ValueError("ArrayDataset: classes must name at least one class")
+        if labels.size and (labels.min() < 0 or labels.max() >= len(classes)):
+            bad = labels[(labels < 0) | (labels >= len(classes))][0]
+            raise ValueError(f"ArrayDataset: label {int(bad)} out of range for {len(classes)} classes")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"ArrayDataset: transform must be callable, got {type(transform).__name__}")
+        self.images = images.astype(np.float32, copy=False)  # (N, C, H, W)
+        self.labels = labels.astype(np.int64, copy=False)    # (N,)
+        self.classes = classes
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def __getitem__(self, index):
+        n = len(self)
+        if isinstance(index, (bool, np.bool_)) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"ArrayDataset: index must be an int, got {type(index).__name__}")
+        if not -n <= index < n:
+            raise IndexError(f"ArrayDataset: index {index} out of range for {n} images")
+        image = self.images[index]  # (C, H, W)
+        if self.transform is not None:
+            image = np.asarray(self.transform(image), dtype=np.float32)
+        return image, int(self.labels[index])
+
+    @property
+    def input_size(self) -> tuple:
+        """``(C, H, W)`` of one image."""
+        return tuple(int(s) for s in self.images.shape[1:])
+
+    def subset(self, indices) -> "ArrayDataset":
+        """The images at ``indices`` (same classes and transform); indices are copied, not viewed."""
+        indices = np.asarray(indices)
+        if indices.dtype.kind == "b":
+            indices = np.flatnonzero(indices)
+        if indices.ndim != 1 or (indices.size and indices.dtype.kind not in "iu"):
+            raise TypeError(f"ArrayDataset.subset: indices must be a 1-d integer array, got {indices!r}")
+        indices = indices.astype(np.int64)
+        if indices.size and (indices.min() < -len(self) or indices.max() >= len(self)):
+            raise IndexError(f"ArrayDataset.subset: index out of range for {len(self)} images")
+        return ArrayDataset(self.images[indices], self.labels[indices], self.classes, self.transform)
+
+    def class_counts(self) -> np.ndarray:
+        """Number of images of each class, ``(len(classes),)`` int64."""
+        return np.bincount(self.labels, minlength=len(self.classes)).astype(np.int64)
+
+    def __repr__(self) -> str:
+        c, h, w = self.input_size
+        return f"ArrayDataset({len(self)} images, {c}x{h}x{w}, {len(self.classes)} classes)"
+
+
+@dataclass
+class Splits:
+    """A data set cut into train / validation / test, with what a model needs to know about it.
+
+    Attributes:
+        train, val, test: :class:`ArrayDataset` s (``val`` is ``None`` when ``val_fraction=0``).
+        classes: class names, ``classes[label]``.
+        input_size: ``(C, H, W)`` of one image.
+        mean, std: per-channel statistics of the *training* images (for :class:`Normalize`).
+        name: the data set's name (``"digits"``, ``"mnist"``, or the folder for an image folder).
+    """
+
+    train: ArrayDataset
+    val: ArrayDataset | None
+    test: ArrayDataset
+    classes: list
+    input_size: tuple
+    mean: tuple
+    std: tuple
+    name: str
+
+    def normalize(self):
+        """A :class:`~cnnkit.data.Normalize` with this set's training mean and std."""
+        from .transforms import Normalize
+        return Normalize(self.mean, self.std)
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}={len(d) if d is not None else 0}"
+                          for k, d in (("train", self.train), ("val", self.val), ("test", self.test)))
+        return (f"Splits({self.name!r}, {sizes}, input_size={self.input_size}, "
+                f"classes={len(self.classes)})")
+
+
+def channel_stats(images: np.ndarray) -> tuple:
+    """Per-channel mean and (population) std of ``images`` ``(N, C, H, W)``, as two tuples of floats."""
+    x = images.astype(np.float64)                   # accumulate in float64: 60,000 images add up
+    mean = x.mean(axis=(0, 2, 3))                  # (C,)
+    std = x.std(axis=(0, 2, 3))                    # (C,)
+    std = np.where(std > 0, std, 1.0)              # a constant channel normalises to 0, not NaN
+    return tuple(float(m) for m in mean), tuple(float(s) for s in std)
+
+
+def stratified_split(labels, fractions, seed: int = 0) -> list:
+    """Cut indices ``0..N-1`` into parts whose class proportions follow the whole set's.
+
+    Each class's indices are shuffled with ``numpy.random.default_rng(seed)``; part ``k`` (for each
+    fraction but the last remainder) takes ``round(n_c * fractions[k])`` of class ``c``'s ``n_c``
+    images, and the last part takes what is left. Returned index arrays are sorted.
+
+    Args:
+        labels: integer array ``(N,)``.
+        fractions: fractions of the whole for the first parts, e.g. ``(0.2, 0.1)`` gives
+            ``[test 20 %, val 10 %, rest 70 %]``.
+        seed: the shuffle's seed; the same seed gives the same split.
+    """
+    labels = np.asarray(labels)
+    fractions = [float(f) for f in fractions]
+    if any(f < 0 for f in fractions) or sum(fractions) >= 1:
+        raise ValueError(f"stratified_split: fractions must be >= 0 and sum to less than 1, got {fractions}")
+    rng = np.random.default_rng(seed)
+    parts = [[] for _ in range(len(fractions) + 1)]
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        start = 0
+        for k, f in enumerate(fractions):
+            take = min(int(np.floor(len(idx) * f + 0.5)), len(idx) - start)
+            if start + take == len(idx) and take > 0:
+                take -= 1  # always leave at least one image of each class for the remainder (training)
+            parts[k].append(idx[start:start + take])
+            start += take
+        parts[-1].append(idx[start:])
+    return [np.sort(np.concatenate(p)).astype(np.int64) if p else np.zeros(0, np.int64) for p in parts]
