@@ -1,0 +1,188 @@
+import json
+
+import numpy as np
+import pytest
+
+import cnnkit
+from cnnkit.train import CheckpointError, DivergedError, Trainer, fit, load_checkpoint
+
+from .standins import SGD, Loader, NoisyLinear, StepLR, blobs, cross_entropy
+
+
+def make(seed=0, lr=0.05, scheduler=True):
+    cnnkit.manual_seed(seed)
+    model = NoisyLinear()
+    opt = SGD(model.parameters(), lr=lr)
+    return model, opt, (StepLR(opt) if scheduler else None)
+
+
+def loaders(seed=0):
+    x, y = blobs(seed=1)
+    return Loader(x[:90], y[:90], seed=seed), Loader(x[90:], y[90:], shuffle=False)
+
+
+def run(tmp_path, epochs=4, callbacks=(), resume=False, model_seed=0, **kw):
+    model, opt, sched = make(model_seed)
+    train, val = loaders()
+    h = fit(model, train, val, epochs=epochs, optimizer=opt, scheduler=sched, loss=cross_entropy,
+            out_dir=tmp_path, seed=7, log=False, callbacks=callbacks, resume=resume, **kw)
+    return model, opt, sched, h
+
+
+def test_fit_learns_and_writes_run_directory(tmp_path):
+    model, opt, sched, h = run(tmp_path, epochs=5)
+    assert h["epoch"] == [1, 2, 3, 4, 5]
+    assert h["train_loss"][-1] < h["train_loss"][0]
+    assert h["val_accuracy"][-1] >= 0.9
+    assert {p.name for p in tmp_path.iterdir()} == {"model.safetensors", "config.json", "log.jsonl",
+                                                    "checkpoint.safetensors"}
+    lines = [json.loads(s) for s in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2, 3, 4, 5]
+    assert set(lines[0]) >= {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "best"}
+    assert [r["lr"] for r in lines] == [0.05, 0.05, 0.025, 0.025, 0.0125]  # StepLR(2, 0.5) stepped per epoch
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["model"] == {"name": "noisy_linear", "kwargs": {"in_features": 8, "num_classes": 3},
+                            "class": "NoisyLinear"}
+    assert cfg["optimizer"] == {"name": "SGD", "hyperparameters": {"lr": 0.05, "momentum": 0.9}}
+    assert cfg["seed"] == 7 and cfg["epochs_completed"] == 5 and cfg["epoch"] == h.best_epoch
+
+
+def test_best_weights_are_those_of_best_epoch(tmp_path):
+    model, opt, sched, h = run(tmp_path, epochs=4)
+    best = cnnkit.train.load_weights(tmp_path / "model.safetensors")
+    val = h["val_accuracy"]
+    assert h.best_epoch in [i + 1 for i, v in enumerate(val) if v == max(val)]
+    # a fresh model trained for exactly best_epoch epochs has these weights
+    m2, *_ = run(tmp_path / "again", epochs=h.best_epoch)
+    for k, v in m2.state_dict().items():
+        np.testing.assert_array_equal(best[k], v)
+
+
+def test_same_seed_same_weights(tmp_path):
+    a, *_ = run(tmp_path / "a")
+    b, *_ = run(tmp_path / "b")
+    for (k, v), w in zip(a.state_dict().items(), b.state_dict().values()):
+        assert np.array_equal(v, w), k
+
+
+class StopAfter:
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def __call__(self, trainer, record):
+        if record["epoch"] == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_resume_after_interrupt_is_bit_exact(tmp_path):
+    full, full_opt, full_sched, _ = run(tmp_path / "full", epochs=5)
+    part, _, _, h = run(tmp_path / "part", epochs=5, callbacks=[StopAfter(2)])
+    assert h.interrupted and len(h) == 2
+    assert load_checkpoint(tmp_path / "part" / "checkpoint.safetensors").state["epoch"] == 2
+    # a new process: a differently initialised model, fresh optimiser/scheduler, RNG elsewhere
+    cnnkit.manual_seed(12345)
+    resumed, opt, sched, h2 = run(tmp_path / "part", epochs=5, resume=True, model_seed=99)
+    assert h2["epoch"] == [1, 2, 3, 4, 5] and not h2.interrupted
+    for (k, v), w in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert np.array_equal(v, w), k
+    for i, s in full_opt.state.items():
+        assert np.array_equal(s["momentum_buffer"], opt.state[i]["momentum_buffer"])
+        assert s["step"] == opt.state[i]["step"] and type(s["step"]) is type(opt.state[i]["step"])
+    assert sched.last_epoch == full_sched.last_epoch == 5
+    assert [json.loads(s)["epoch"] for s in (tmp_path / "part" / "log.jsonl").read_text().splitlines()] == \
+        [1, 2, 3, 4, 5]
+    best_full = cnnkit.train.load_weights(tmp_path / "full" / "model.safetensors")
+    best_part = cnnkit.train.load_weights(tmp_path / "part" / "model.safetensors")
+    assert all(np.array_equal(best_full[k], best_part[k]) for k in best_full)
+
+
+class InterruptingLoader(Loader):
+    """Raises KeyboardInterrupt in the middle of epoch ``at`` (as Ctrl-C would)."""
+
+    def __init__(self, *a, at=3, **kw):
+        super().__init__(*a, **kw)
+        self.at = at
+
+    def __iter__(self):
+        for i, batch in enumerate(super().__iter__()):
+            if self.epoch + 1 == self.at and i == 2:
+                raise KeyboardInterrupt
+            yield batch
+
+
+def test_ctrl_c_mid_epoch_keeps_last_finished_epoch_and_resumes_exactly(tmp_path):
+    full, *_ = run(tmp_path / "full", epochs=4)
+    model, opt, sched = make()
+    x, y = blobs(seed=1)
+    train, val = InterruptingLoader(x[:90], y[:90], at=3), Loader(x[90:], y[90:], shuffle=False)
+    h = fit(model, train, val, epochs=4, optimizer=opt, scheduler=sched, loss=cross_entropy,
+            out_dir=tmp_path / "cut", seed=7, log=False)
+    assert h.interrupted and len(h) == 2
+    resumed, *_ = run(tmp_path / "cut", epochs=4, resume=True, model_seed=5)
+    for v, w in zip(full.state_dict().values(), resumed.state_dict().values()):
+        assert np.array_equal(v, w)
+
+
+def test_resume_refuses_other_architecture(tmp_path):
+    run(tmp_path, epochs=1)
+    cnnkit.manual_seed(0)
+    other = NoisyLinear(num_classes=4)
+    other.config = {"name": "noisy_linear", "kwargs": {"in_features": 8, "num_classes": 4}}
+    train, val = loaders()
+    with pytest.raises(CheckpointError, match=r"saved from noisy_linear\(in_features=8, num_classes=3\)"):
+        fit(other, train, val, epochs=2, optimizer=SGD(other.parameters()), loss=cross_entropy,
+            out_dir=tmp_path, resume=True, log=False)
+    other.config = {"name": "tiny_cnn", "kwargs": {}}
+    with pytest.raises(CheckpointError, match="saved from model 'noisy_linear', not 'tiny_cnn'"):
+        fit(other, train, val, epochs=2, optimizer=SGD(other.parameters()), loss=cross_entropy,
+            out_dir=tmp_path, resume=True, log=False)
+
+
+def test_resume_without_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        run(tmp_path, resume=True)
+
+
+def test_early_stopping(tmp_path):
+    model, opt, _ = make()
+    opt.param_groups[0]["lr"] = 0.0  # nothing improves after epoch 1
+    train, val = loaders()
+    h = fit(model, train, val, epochs=10, optimizer=opt, loss=cross_entropy, early_stopping=2, log=False)
+    assert h.stopped_early and len(h) == 3 and h.best_epoch == 1
+
+
+def test_divergence_is_reported():
+    model, opt, _ = make()
+    train, _ = loaders()
+    with pytest.raises(DivergedError, match="diverged at epoch 1, batch 1: the loss is nan"):
+        fit(model, train, epochs=1, optimizer=opt, loss=lambda out, y: out.sum() * float("nan"), log=False)
+
+
+def test_bad_arguments():
+    model, opt, _ = make()
+    train, _ = loaders()
+    with pytest.raises(ValueError, match="epochs must be a positive integer, got 0"):
+        fit(model, train, epochs=0, optimizer=opt, log=False)
+    with pytest.raises(ValueError, match="patience must be a positive number of epochs, got 0"):
+        Trainer(model, opt, early_stopping=0)
+
+
+def test_epoch_lines_and_callback_stop():
+    model, opt, _ = make()
+    train, val = loaders()
+    lines = []
+
+    def stop(trainer, record):
+        trainer.stop = record["epoch"] == 2
+    h = fit(model, train, val, epochs=5, optimizer=opt, loss=cross_entropy, log=lines.append, callbacks=[stop],
+            progress=False)
+    assert len(h) == 2 and len(lines) == 2
+    assert lines[0].startswith("epoch   1  train loss") and "val loss" in lines[0] and "acc" in lines[0]
+
+
+def test_progress_bar_runs_when_forced(capsys):
+    model, opt, _ = make()
+    train, _ = loaders()
+    fit(model, train, epochs=1, optimizer=opt, loss=cross_entropy, progress=True)
+    err = capsys.readouterr().err
+    assert "epoch   1" in err
