@@ -1,1 +1,175 @@
-__all__ = []
+"""Normalisation: ``batch_norm`` (fused forward/backward) and ``local_response_norm`` (AlexNet's LRN)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ...tensor import Tensor, make_op
+from .activation import _check_float
+
+__all__ = ["batch_norm", "local_response_norm"]
+
+
+def _channel_param(t, n_channels: int, arg: str):
+    if t is None:
+        return None
+    if not isinstance(t, Tensor):
+        raise TypeError(f"batch_norm: {arg} must be a cnnkit Tensor or None, got {type(t).__name__}")
+    if t.shape != (n_channels,):
+        raise ValueError(f"batch_norm: {arg} has shape {t.shape}, expected ({n_channels},) "
+                         f"(one value per channel of the input)")
+    return t
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float = 0.1,
+               eps: float = 1e-5) -> Tensor:
+    """Batch normalisation over every axis but the channel axis 1: ``y = γ·(x − μ)/sqrt(σ² + eps) + β``.
+
+    With ``training=True``, ``μ`` and ``σ²`` are the batch's mean and biased variance per channel
+    and, when given, the running statistics are updated in place:
+    ``running_mean ← (1 − momentum)·running_mean + momentum·μ`` and the same for ``running_var``
+    with the *unbiased* variance ``σ²·M/(M − 1)`` (``M = N·∏ spatial``), exactly as PyTorch. With
+    ``training=False`` the running statistics normalise and are not changed.
+
+    The backward is one fused formula (training):
+    ``dx = γ/(M·sqrt(σ² + eps)) · (M·g − Σg − x̂·Σ(g·x̂))``, ``dγ = Σ g·x̂``, ``dβ = Σ g``.
+
+    Args:
+        input: ``(N, C)`` or ``(N, C, *)``.
+        running_mean, running_var: ``(C,)`` buffers, or ``None`` (then ``training`` must be ``True``).
+        weight, bias: ``γ`` and ``β``, ``(C,)`` each, or ``None`` (1 and 0).
+        training: use batch statistics (and update the running ones).
+        momentum: weight of the new batch in the running averages. Default: 0.1.
+        eps: added to the variance for stability. Default: 1e-5.
+
+    Shape:
+        Input ``(N, C, *)``, output ``(N, C, *)``, same shape.
+
+    Example:
+        >>> x = cnnkit.randn(8, 3, 4, 4)
+        >>> F.batch_norm(x, None, None, training=True).shape
+        (8, 3, 4, 4)
+    """
+    x = _check_float(input, "batch_norm")
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: input must be (N, C) or (N, C, *), got shape {x.shape}")
+    n_ch = x.shape[1]
+    rm = _channel_param(running_mean, n_ch, "running_mean")
+    rv = _channel_param(running_var, n_ch, "running_var")
+    w = _channel_param(weight, n_ch, "weight")
+    b = _channel_param(bias, n_ch, "bias")
+    for arg, t in (("weight", w), ("bias", b)):
+        if t is not None and t.data.dtype != x.data.dtype:
+            raise TypeError(f"batch_norm: input is {x.data.dtype} but {arg} is {t.data.dtype}; convert one of them")
+    if not training and (rm is None or rv is None):
+        raise ValueError("batch_norm: running_mean and running_var are required when training=False")
+    dt = x.data.dtype
+    a = x.data
+    axes = (0,) + tuple(range(2, a.ndim))  # every axis but channels
+    shape = (1, n_ch) + (1,) * (a.ndim - 2)  # (1, C, 1, ...) broadcasts per channel
+    m = a.size // n_ch if n_ch else 0  # values per channel
+    if training:
+        if m <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
+                             f"got input of shape {x.shape}")
+        mean = a.mean(axis=axes, keepdims=True)  # (1, C, 1, ...)
+        xc = a - mean
+        var = (xc * xc).mean(axis=axes, keepdims=True)  # biased
+        if rm is not None:
+            mom = float(momentum)
+            rm.data[...] = (1 - mom) * rm.data + mom * mean.reshape(n_ch).astype(rm.data.dtype)
+        if rv is not None:
+            mom = float(momentum)
+            unbiased = var.reshape(n_ch) * (m / (m - 1))
+            rv.data[...] = (1 - mom) * rv.data + mom * unbiased.astype(rv.data.dtype)
+        invstd = dt.type(1) / np.sqrt(var + dt.type(eps))
+        xhat = xc * invstd  # (N, C, *)
+    else:
+        mean = rm.data.astype(dt, copy=False).reshape(shape)
+        invstd = dt.type(1) / np.sqrt(rv.data.astype(dt, copy=False).reshape(shape) + dt.type(eps))
+        xhat = (a - mean) * invstd
+    gamma = None if w is None else w.data.reshape(shape)
+    out = xhat if gamma is None else xhat * gamma
+    if b is not None:
+        out = out + b.data.reshape(shape)
+    parents = tuple(t for t in (x, w, b) if t is not None)
+
+    def backward(g):
+        grads = []
+        sum_g = sum_gx = None
+        if (w is not None and w.requires_grad) or (training and x.requires_grad):
+            sum_gx = (g * xhat).sum(axis=axes)  # (C,)
+        if (b is not None and b.requires_grad) or (training and x.requires_grad):
+            sum_g = g.sum(axis=axes)  # (C,)
+        if x.requires_grad:
+            scale = invstd if gamma is None else gamma * invstd  # (1, C, 1, ...)
+            if training:
+                gx = (scale / dt.type(m)) * (dt.type(m) * g - sum_g.reshape(shape) - xhat * sum_gx.reshape(shape))
+            else:
+                gx = g * scale
+            grads.append(gx)
+        else:
+            grads.append(None)
+        if w is not None:
+            grads.append(sum_gx if w.requires_grad else None)
+        if b is not None:
+            grads.append(sum_g if b.requires_grad else None)
+        return tuple(grads)
+    return make_op(out, parents, backward)
+
+
+def _channel_window_sum(a: np.ndarray, front: int, back: int) -> np.ndarray:
+    """``out[:, c] = Σ a[:, j]`` for ``c − front ≤ j ≤ c + back`` (zeros outside), any trailing dims."""
+    c = a.shape[1]
+    pad = [(0, 0)] * a.ndim
+    pad[1] = (front, back)
+    p = np.pad(a, pad)  # (N, front + C + back, *)
+    out = p[:, 0:c].copy()
+    for off in range(1, front + back + 1):
+        out += p[:, off:off + c]
+    return out
+
+
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Tensor:
+    """Local response normalisation across channels (AlexNet; VGG A-LRN), exactly as PyTorch.
+
+    ``b_c = a_c / (k + (α/n)·Σ_{j} a_j²)^β`` where the sum runs over the ``n = size`` channels
+    ``c − n//2 … c + (n−1)//2`` (zero padding outside; always divided by ``n``, as PyTorch's average
+    pooling of the squares).
+
+    Args:
+        input: ``(N, C, *)`` with at least 3 dimensions.
+        size: number of neighbouring channels ``n``.
+        alpha: multiplicative factor. Default: 1e-4.
+        beta: exponent. Default: 0.75.
+        k: additive factor. Default: 1.
+
+    Shape:
+        Input ``(N, C, *)``, output ``(N, C, *)``, same shape.
+
+    Example:
+        >>> F.local_response_norm(cnnkit.ones(1, 8, 3, 3), size=5).shape
+        (1, 8, 3, 3)
+    """
+    x = _check_float(input, "local_response_norm")
+    if x.ndim < 3:
+        raise ValueError(f"local_response_norm: expected 3D or higher dimensionality input (N, C, *), "
+                         f"got {x.ndim}D input of shape {x.shape}")
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"local_response_norm: size must be a positive int, got size={size!r}")
+    if x.data.size == 0:
+        return x
+    dt = x.data.dtype
+    a = x.data
+    front, back = size // 2, (size - 1) // 2
+    coef = dt.type(alpha / size)
+    d = dt.type(k) + coef * _channel_window_sum(a * a, front, back)  # (N, C, *)
+    d_pow = d ** dt.type(-beta)  # D^-β
+    out = a * d_pow
+
+    def backward(g):
+        # dx_j = g_j·D_j^-β − (2αβ/n)·x_j·Σ_{c: j in window(c)} g_c·x_c·D_c^(-β-1); the mirrored window.
+        t = g * a * d_pow / d
+        s = _channel_window_sum(t, back, front)
+        return (g * d_pow - dt.type(2 * beta) * coef * a * s,)
+    return make_op(out, (x,), backward)
