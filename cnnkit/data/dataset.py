@@ -137,12 +137,29 @@ def channel_stats(images: np.ndarray) -> tuple:
     return tuple(float(m) for m in mean), tuple(float(s) for s in std)
 
 
+def _allocate(counts: np.ndarray, fraction: float, room: np.ndarray) -> np.ndarray:
+    """Per-class shares of ``round(N * fraction)`` images: each class gets ``floor(n_c * fraction)`` or one
+    more (largest remainders first, then the larger class), never more than ``room``."""
+    exact = counts * fraction                                   # (K,)
+    take = np.minimum(np.floor(exact).astype(np.int64), room)   # (K,)
+    short = int(np.floor(counts.sum() * fraction + 0.5)) - int(take.sum())
+    order = np.lexsort((-counts, -(exact - np.floor(exact))))  # largest remainder first
+    for c in order:
+        if short <= 0:
+            break
+        if take[c] < room[c]:
+            take[c] += 1
+            short -= 1
+    return take
+
+
 def stratified_split(labels, fractions, seed: int = 0) -> list:
     """Cut indices ``0..N-1`` into parts whose class proportions follow the whole set's.
 
-    Each class's indices are shuffled with ``numpy.random.default_rng(seed)``; part ``k`` (for each
-    fraction but the last remainder) takes ``round(n_c * fractions[k])`` of class ``c``'s ``n_c``
-    images, and the last part takes what is left. Returned index arrays are sorted.
+    Part ``k`` gets ``round(N * fractions[k])`` images, class ``c`` contributing ``floor(n_c * f)`` or
+    one more (largest remainders first, as scikit-learn's stratified splits); the last part gets the
+    rest, and keeps at least one image of every class. Each class's images are drawn in the order of
+    ``numpy.random.default_rng(seed).permutation``; returned index arrays are sorted.
 
     Args:
         labels: integer array ``(N,)``.
@@ -155,15 +172,20 @@ def stratified_split(labels, fractions, seed: int = 0) -> list:
     if any(f < 0 for f in fractions) or sum(fractions) >= 1:
         raise ValueError(f"stratified_split: fractions must be >= 0 and sum to less than 1, got {fractions}")
     rng = np.random.default_rng(seed)
+    classes, inverse = np.unique(labels, return_inverse=True)
+    counts = np.bincount(inverse.reshape(-1), minlength=len(classes)).astype(np.int64)  # (K,)
+    room = counts - 1                       # one image of each class stays in the last part
+    takes = []
+    for f in fractions:
+        take = _allocate(counts, f, room)   # (K,)
+        room = room - take
+        takes.append(take)
     parts = [[] for _ in range(len(fractions) + 1)]
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
+    for c in range(len(classes)):
+        idx = rng.permutation(np.flatnonzero(inverse.reshape(-1) == c))
         start = 0
-        for k, f in enumerate(fractions):
-            take = min(int(np.floor(len(idx) * f + 0.5)), len(idx) - start)
-            if start + take == len(idx) and take > 0:
-                take -= 1  # always leave at least one image of each class for the remainder (training)
-            parts[k].append(idx[start:start + take])
-            start += take
+        for k, take in enumerate(takes):
+            parts[k].append(idx[start:start + take[c]])
+            start += take[c]
         parts[-1].append(idx[start:])
     return [np.sort(np.concatenate(p)).astype(np.int64) if p else np.zeros(0, np.int64) for p in parts]

@@ -235,7 +235,7 @@ def load(name_or_path, root=None, download: bool = False, seed: int = 0, val_fra
 
         >>> s = cnnkit.data.load("digits")
         >>> len(s.train), len(s.val), len(s.test), s.input_size
-        (1259, 179, 359, (1, 32, 32))
+        (1258, 180, 359, (1, 32, 32))
     """
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"load: seed must be a non-negative int, got {seed!r}")
