@@ -1,0 +1,119 @@
+"""The model registry: ``create(name, **kwargs)``, ``names()``, ``default_input_size(name)``.
+
+Every builder is registered with :func:`register_model`, which also makes the builder record how
+it was called. After ``model = cnnkit.models.resnet18(num_classes=10)`` (or
+``cnnkit.models.create("resnet18", num_classes=10)``)::
+
+    model.config == {"name": "resnet18", "kwargs": {"num_classes": 10}}
+
+Only the arguments the caller gave are recorded (positional ones under their names), so a
+checkpoint that stores ``model.config`` next to the state dict can rebuild the same network with
+``create(config["name"], **config["kwargs"])`` and load the weights by key. The kwargs are plain
+JSON values (numbers, strings, booleans, lists); tuples come back from JSON as lists, which every
+builder accepts.
+"""
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+
+__all__ = ["register_model", "create", "names", "default_input_size", "rebuild"]
+
+_BUILDERS: dict = {}
+_INPUT_SIZES: dict = {}
+
+
+def register_model(name: str | None = None, input_size: tuple = (3, 224, 224)):
+    """Decorator: register a builder under ``name`` with its default ``(C, H, W)`` input size.
+
+    The wrapped builder sets ``model.config = {"name": name, "kwargs": {...}}`` on the model it returns.
+    """
+    def wrap(fn):
+        key = name or fn.__name__
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def builder(*args, **kwargs):
+            try:
+                bound = sig.bind(*args, **kwargs)
+            except TypeError as e:
+                raise TypeError(f"cnnkit.models.{key}: {e}") from None
+            model = fn(*args, **kwargs)
+            model.config = {"name": key, "kwargs": dict(bound.arguments)}
+            return model
+
+        _BUILDERS[key] = builder
+        _INPUT_SIZES[key] = tuple(input_size)
+        return builder
+    return wrap
+
+
+def names() -> list[str]:
+    """Sorted names of every registered model (the names :func:`create` accepts)."""
+    return sorted(_BUILDERS)
+
+
+def _lookup(name) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"model name must be a string, got {type(name).__name__}")
+    if name in _BUILDERS:
+        return name
+    lowered = name.lower().replace("-", "_")
+    if lowered in _BUILDERS:
+        return lowered
+    close = difflib.get_close_matches(lowered, list(_BUILDERS), n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise ValueError(f"unknown model {name!r}.{hint} Known models: {', '.join(names())}")
+
+
+def create(name: str, **kwargs):
+    """Build the registered model ``name`` (case-insensitive, ``-`` or ``_``) with ``kwargs``.
+
+    Raises ``ValueError`` for an unknown name, listing the known ones and suggesting close matches.
+
+    Example::
+
+        >>> model = cnnkit.models.create("resnet20")
+        >>> model.config
+        {'name': 'resnet20', 'kwargs': {}}
+    """
+    return _BUILDERS[_lookup(name)](**kwargs)
+
+
+def rebuild(config: dict):
+    """Build a model again from its recorded ``model.config`` (e.g. one read from a checkpoint)."""
+    if not isinstance(config, dict) or "name" not in config:
+        raise ValueError(f"model config must be a dict with a 'name' key, got {config!r}")
+    if config["name"] == "from_pattern":
+        from .pattern import from_pattern
+        model = from_pattern(**config.get("kwargs", {}))
+    else:
+        model = create(config["name"], **config.get("kwargs", {}))
+    if config.get("fc_to_conv"):
+        from .convert import fc_to_conv
+        model = fc_to_conv(model, input_size=tuple(config["fc_to_conv"]["input_size"]), inplace=True)
+    return model
+
+
+def default_input_size(name_or_model) -> tuple[int, int, int]:
+    """Default ``(C, H, W)`` input of a model, given its name or a model built by this package.
+
+    ``default_input_size("lenet5") == (1, 32, 32)``, ``("alexnet") == (3, 227, 227)`` (the original;
+    the torchvision variant takes 224), ``("xception") == (3, 299, 299)``.
+    """
+    if isinstance(name_or_model, str):
+        return _INPUT_SIZES[_lookup(name_or_model)]
+    config = getattr(name_or_model, "config", None)
+    if not isinstance(config, dict) or "name" not in config:
+        raise ValueError(f"{type(name_or_model).__name__} was not built by cnnkit.models "
+                         "(no model.config): pass the input size explicitly")
+    kwargs = config.get("kwargs", {})
+    if config["name"] == "from_pattern":
+        return tuple(kwargs.get("input_size", (3, 32, 32)))
+    if config["name"] == "alexnet" and kwargs.get("variant", "original") == "torchvision":
+        return (3, 224, 224)
+    if "in_channels" in kwargs:
+        c, h, w = _INPUT_SIZES[_lookup(config["name"])]
+        return (int(kwargs["in_channels"]), h, w)
+    return _INPUT_SIZES[_lookup(config["name"])]
