@@ -121,6 +121,9 @@ class Optimizer:
                             f"or dicts, but got {type(params).__name__}")
         if isinstance(params, dict):
             params = [params]
+        if isinstance(params, (set, frozenset)):
+            raise TypeError("optimizer parameters need to be organized in ordered collections, but the "
+                            "ordering of tensors in sets will change between runs. Please use a list instead.")
         try:
             param_groups = list(params)
         except TypeError:
