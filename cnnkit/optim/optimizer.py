@@ -230,6 +230,8 @@ class Optimizer:
                                      f"{p.data.shape} but its grad has shape {grad.shape}")
                 if grad.dtype != p.data.dtype:
                     grad = grad.astype(p.data.dtype)
+                if not p.data.flags.writeable:  # e.g. loaded from a read-only buffer: own a copy
+                    p.data = np.array(p.data, copy=True)
                 state = self.state.get(index, {})
                 self._update(p.data, grad, state, group)
                 if state:  # an optimiser that keeps nothing (plain SGD) stores nothing

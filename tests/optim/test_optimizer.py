@@ -166,6 +166,16 @@ def test_step_is_in_place_and_keeps_dtype():
     assert opt.state[p]["exp_avg"].dtype == np.float32
 
 
+def test_step_on_a_read_only_parameter_array():
+    arr = np.ones(3)
+    arr.flags.writeable = False
+    p = Parameter(arr)
+    opt = cnnkit.optim.SGD([p], lr=0.5)
+    p.grad = cnnkit.tensor(np.ones(3))
+    opt.step()
+    np.testing.assert_array_equal(p.data, np.full(3, 0.5))
+
+
 def test_step_runs_closure_and_returns_its_loss():
     arrays = make_arrays()
     params = cn_params(arrays)
