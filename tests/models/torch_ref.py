@@ -292,3 +292,40 @@ def numpy_state_dict(model):
 
 def num_params(model):
     return sum(p.numel() for p in model.parameters())
+
+
+# ----------------------------------------------------------------------------- CIFAR ResNet, option A
+class ShortcutA(nn.Module):
+    def __init__(self, planes_in, planes_out):
+        super().__init__()
+        self.pad = (planes_out - planes_in) // 2, planes_out - planes_in - (planes_out - planes_in) // 2
+
+    def forward(self, x):
+        return nn.functional.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, *self.pad))
+
+
+class CifarResNet(nn.Module):
+    def __init__(self, depth=20, num_classes=10):
+        super().__init__()
+        n = (depth - 2) // 6
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.relu = nn.ReLU()
+        self.inplanes = 16
+        self.layer1 = self._make_layer(16, n, 1)
+        self.layer2 = self._make_layer(32, n, 2)
+        self.layer3 = self._make_layer(64, n, 2)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(64, num_classes)
+
+    def _make_layer(self, planes, n, stride):
+        down = ShortcutA(self.inplanes, planes) if stride != 1 else None
+        layers = [BasicBlock(self.inplanes, planes, stride, down)]
+        self.inplanes = planes
+        layers += [BasicBlock(planes, planes) for _ in range(1, n)]
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
