@@ -20,6 +20,7 @@ __all__ = [
     "ntuple", "conv_output_size", "pool_output_size", "same_padding", "resolve_padding",
     "unprocessed", "conv_params", "conv_macs", "linear_params", "linear_macs",
     "receptive_field", "adaptive_bins",
+    "pool_ops", "adaptive_pool_ops", "dtype_size", "optimizer_state_copies", "memory_footprint",
 ]
 
 
@@ -168,3 +169,87 @@ def receptive_field(rf: int, jump: int, start: float, kernel_size: int, stride: 
 def adaptive_bins(size: int, output_size: int) -> list[tuple[int, int]]:
     """Start/end of each window of adaptive pooling: ``[floor(i·L/out), ceil((i+1)·L/out))``."""
     return [((i * size) // output_size, -(-((i + 1) * size) // output_size)) for i in range(output_size)]
+
+
+# ----------------------------------------------------------------------------- counting beyond conv/linear
+def pool_ops(kernel_size: Iterable[int], output_size: Iterable[int]) -> int:
+    """Operations of a window pooling layer per channel: ``F·F`` (one compare or add per window
+    element) for each of the ``W2·H2`` outputs (multiply by the channel count for the layer)."""
+    return math.prod(kernel_size) * math.prod(output_size)
+
+
+def adaptive_pool_ops(input_size: Sequence[int], output_size: Sequence[int]) -> int:
+    """Operations of adaptive pooling per channel: the summed sizes of every window
+    (:func:`adaptive_bins`), which may overlap when the input does not divide evenly."""
+    total = 1
+    for size, out in zip(input_size, output_size):
+        total *= sum(end - begin for begin, end in adaptive_bins(size, out))
+    return total
+
+
+# ----------------------------------------------------------------------------- memory
+#: Bytes per stored number: the lecture's "4 B for floating point, 8 B for double, or 1 B or smaller
+#: for optimized fixed-point implementations".
+DTYPE_BYTES = {"float64": 8, "double": 8, "float32": 4, "float": 4, "float16": 2, "half": 2,
+               "bfloat16": 2, "int8": 1, "uint8": 1}
+
+#: Copies of the parameter vector an optimiser keeps as state (the lecture's "step cache"):
+#: plain SGD none, SGD with momentum (or Nesterov) one velocity, RMSprop one squared-gradient average,
+#: Adagrad one squared-gradient sum, Adam/AdamW two (first and second moments).
+OPTIMIZER_STATE = {"sgd": 0, "none": 0, "momentum": 1, "nesterov": 1, "rmsprop": 1, "adagrad": 1,
+                   "adam": 2, "adamw": 2}
+
+
+def dtype_size(dtype) -> int:
+    """Bytes per element of ``dtype`` (a name such as ``"float32"``/``"int8"`` or a NumPy dtype)."""
+    key = str(getattr(dtype, "name", dtype)).lower()
+    if key not in DTYPE_BYTES:
+        try:
+            import numpy as np
+            return int(np.dtype(key).itemsize)
+        except TypeError:
+            raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPE_BYTES)}") from None
+    return DTYPE_BYTES[key]
+
+
+def optimizer_state_copies(optimizer: str) -> int:
+    """How many parameter-sized buffers ``optimizer`` keeps (SGD 0, momentum 1, Adam 2; see ``OPTIMIZER_STATE``)."""
+    key = str(optimizer).lower()
+    if key not in OPTIMIZER_STATE:
+        raise ValueError(f"unknown optimizer {optimizer!r}; expected one of {', '.join(OPTIMIZER_STATE)}")
+    return OPTIMIZER_STATE[key]
+
+
+def memory_footprint(params: int, trainable_params: int, activations: int, peak_activations: int,
+                     input_elements: int, buffers: int = 0, dtype="float32", batch_size: int = 1,
+                     optimizer: str = "sgd") -> dict:
+    """Bytes a network needs, from element counts (activations are per image).
+
+    * ``param_bytes`` = params·B, ``buffer_bytes`` = buffers·B (e.g. BatchNorm running statistics),
+      ``gradient_bytes`` = trainable·B, ``optimizer_bytes`` = copies·trainable·B
+      (:func:`optimizer_state_copies`),
+    * ``input_bytes`` = input_elements·N·B, ``activation_bytes`` = activations·N·B (every layer's
+      output, kept for the backward pass),
+    * ``training_bytes`` = param + buffer + gradient + optimizer + input + 2·activation bytes (the
+      activations and their gradients "of equal size", as the lecture counts them — an upper bound, since
+      a backward pass frees them as it goes),
+    * ``inference_bytes`` = param + buffer + peak_activations·N·B, where the peak counts only the
+      activations alive at once (input included) — the lecture's "store only the current activations".
+
+    ``B`` = :func:`dtype_size` of ``dtype``, ``N`` = ``batch_size``.
+    """
+    b = dtype_size(dtype)
+    n = int(batch_size)
+    out = {
+        "param_bytes": params * b,
+        "buffer_bytes": buffers * b,
+        "gradient_bytes": trainable_params * b,
+        "optimizer_bytes": optimizer_state_copies(optimizer) * trainable_params * b,
+        "input_bytes": input_elements * n * b,
+        "activation_bytes": activations * n * b,
+        "peak_activation_bytes": peak_activations * n * b,
+    }
+    out["training_bytes"] = (out["param_bytes"] + out["buffer_bytes"] + out["gradient_bytes"]
+                             + out["optimizer_bytes"] + out["input_bytes"] + 2 * out["activation_bytes"])
+    out["inference_bytes"] = out["param_bytes"] + out["buffer_bytes"] + out["peak_activation_bytes"]
+    return out

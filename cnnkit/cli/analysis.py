@@ -1,0 +1,161 @@
+"""``cnnkit models | summary | explain | compare``: the layer-by-layer report on the command line."""
+from __future__ import annotations
+
+import json
+import sys
+
+from . import CLIError
+
+__all__ = ["register"]
+
+
+def _input_size(text):
+    if text is None:
+        return None
+    parts = [p for p in text.replace("x", ",").replace("×", ",").split(",") if p.strip()]
+    try:
+        size = tuple(int(p) for p in parts)
+    except ValueError:
+        raise CLIError(f"--input must be C,H,W (e.g. 3,224,224), got {text!r}") from None
+    if not size or any(v < 1 for v in size):
+        raise CLIError(f"--input must be positive integers C,H,W, got {text!r}")
+    return size
+
+
+def _model(name):
+    from .. import models
+    try:
+        return models.create(name)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _emit(text: str, output) -> None:
+    if output:
+        from ..io.atomic import atomic_write
+        atomic_write(output, text)
+        print(f"wrote {output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
+def cmd_models(args) -> int:
+    from .. import models
+    rows = []
+    for name in models.names():
+        if args.names_only:
+            rows.append((name, "", ""))
+            continue
+        m = models.create(name)
+        n = sum(p.data.size for p in m.parameters())
+        size = models.default_input_size(name)
+        rows.append((name, ",".join(map(str, size)), f"{n:,}"))
+        del m
+    if args.names_only:
+        print("\n".join(r[0] for r in rows))
+        return 0
+    w = [max(len(r[i]) for r in rows + [("model", "input C,H,W", "params")]) for i in range(3)]
+    print(f"{'model':<{w[0]}}  {'input C,H,W':<{w[1]}}  {'params':>{w[2]}}")
+    for r in rows:
+        print(f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:>{w[2]}}")
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from ..analysis import summary
+    model = _model(args.model)
+    s = summary(model, _input_size(args.input), batch_size=args.batch, dtype=args.dtype,
+                optimizer=args.optimizer, count=args.count, depth=args.depth, name=args.model)
+    if args.format == "json":
+        _emit(s.to_json(), args.output)
+    elif args.format == "csv":
+        _emit(s.to_csv(), args.output)
+    elif args.format == "markdown":
+        _emit(s.to_markdown(), args.output)
+    elif args.output is None and sys.stdout.isatty():
+        from rich.console import Console
+        Console().print(s)
+    else:
+        _emit(s.to_text(), args.output)
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from ..analysis import explain
+    model = _model(args.model)
+    _emit(explain(model, layer=args.layer, input_size=_input_size(args.input)), args.output)
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from ..analysis.compare import KINDS, compare
+    what = args.what
+    if len(what) == 1 and what[0] in KINDS:
+        kind = what[0]
+        kw = {}
+        if kind == "stacked":
+            kw = dict(depth=args.depth or 64, layers=args.layers or 3, kernel_size=args.kernel or 3,
+                      size=args.size or 56)
+        elif kind == "bottleneck":
+            kw = dict(input_size=_input_size(args.input) or (192, 28, 28), reduce=args.reduce or 16,
+                      out_channels=args.out_channels or 32, kernel_size=args.kernel or 5)
+        else:
+            kw = dict(input_size=_input_size(args.input) or (2, 6, 6), out_channels=args.out_channels or 4,
+                      kernel_size=args.kernel or 3)
+        c = compare(kind, **kw)
+    else:
+        from .. import models
+        known = set(models.names())
+        unknown = [w for w in what if w not in known and w.lower().replace("-", "_") not in known]
+        if unknown:
+            raise CLIError(f"compare: {unknown[0]!r} is neither a comparison ({', '.join(KINDS)}) nor a known "
+                           f"model; known models: {', '.join(sorted(known))}")
+        c = compare(what, input_size=_input_size(args.input))
+    _emit(json.dumps(c.to_dict(), indent=2) + "\n" if args.json else str(c), args.output)
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("models", help="list the model zoo with parameter counts")
+    p.add_argument("--names-only", action="store_true", help="only the names (fast: builds no model)")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("summary", help="layer-by-layer report: volumes, params, MACs, receptive field, memory",
+                       description="Layer-by-layer report of a zoo model, computed from shapes alone.")
+    p.add_argument("model", help="zoo model name (see `cnnkit models`)")
+    p.add_argument("--input", help="input size C,H,W (default: the model's)")
+    p.add_argument("--batch", type=int, default=1, help="batch size for the memory figures (default 1)")
+    p.add_argument("--dtype", default="float32", help="float32 (4 B), float64 (8 B), int8 (1 B), float16, bfloat16")
+    p.add_argument("--optimizer", default="sgd", help="sgd, momentum, nesterov, rmsprop, adagrad, adam, adamw")
+    p.add_argument("--count", default="default", choices=["default", "lecture", "all"],
+                   help="MAC convention: default = conv+linear without bias (torchvision); lecture = with the +1 "
+                        "bias; all = also BatchNorm, pooling, additions")
+    p.add_argument("--depth", type=int, default=None, help="deepest nesting level to show (blocks folded)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", dest="format", action="store_const", const="json")
+    fmt.add_argument("--csv", dest="format", action="store_const", const="csv")
+    fmt.add_argument("--markdown", dest="format", action="store_const", const="markdown")
+    p.add_argument("-o", "--output", help="write to this file (atomically) instead of stdout")
+    p.set_defaults(func=cmd_summary, format="text")
+
+    p = sub.add_parser("explain", help="each layer's formulas with the numbers substituted")
+    p.add_argument("model", help="zoo model name")
+    p.add_argument("--layer", help="one layer or block (dotted name, e.g. C1 or inception3a)")
+    p.add_argument("--input", help="input size C,H,W (default: the model's)")
+    p.add_argument("-o", "--output", help="write to this file (atomically)")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("compare", help="the lecture's comparisons (stacked, bottleneck, separable) or models",
+                       description="`cnnkit compare stacked|bottleneck|separable [options]` or "
+                                   "`cnnkit compare MODEL MODEL ...`")
+    p.add_argument("what", nargs="+", help="stacked, bottleneck, separable, or zoo model names")
+    p.add_argument("--depth", type=int, help="stacked: channel depth D (default 64)")
+    p.add_argument("--layers", type=int, help="stacked: number of stacked convs L (default 3)")
+    p.add_argument("--kernel", type=int, help="kernel size (stacked 3, bottleneck 5, separable 3)")
+    p.add_argument("--size", type=int, help="stacked: spatial size for the MACs (default 56)")
+    p.add_argument("--input", help="bottleneck/separable input C,H,W (192,28,28 / 2,6,6); models: input size")
+    p.add_argument("--reduce", type=int, help="bottleneck: 1×1 reduction channels (default 16)")
+    p.add_argument("--out-channels", type=int, help="output channels (bottleneck 32, separable 4)")
+    p.add_argument("--json", action="store_true", help="JSON instead of text")
+    p.add_argument("-o", "--output", help="write to this file (atomically)")
+    p.set_defaults(func=cmd_compare)
