@@ -30,6 +30,10 @@ class DownloadError(ConnectionError, ValueError):
     """A transfer failed (network error, HTTP error, connection cut); any partial file is kept for resuming."""
 
 
+class _Busy(DownloadError):
+    """Another process holds the lock on the ``.part`` file."""
+
+
 class ChecksumError(ValueError):
     """A downloaded file's SHA-256 is not the registered one (both hashes are in the message)."""
 
@@ -136,7 +140,7 @@ def _lock(fh, part: Path) -> None:
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        raise DownloadError(f"{part} is being written by another process; wait for it to finish") from None
+        raise _Busy(f"{part} is being written by another process; wait for it to finish") from None
 
 
 def _say(quiet: bool, msg: str) -> None:
@@ -172,16 +176,23 @@ def _transfer(url: str, part: Path, size: int | None, timeout: float, chunk_size
                 _say(quiet, f"resuming {url} at byte {have}")
             elif have:  # the server ignored Range and sends the whole file
                 fh.truncate(0)
-                fh.seek(0)
+                have = fh.seek(0)
             length = resp.headers.get("Content-Length")
             expected = int(length) if length is not None else None
             got = 0
+            total = (have + expected) if expected is not None else size
+            show = not quiet and sys.stderr.isatty()
             while True:
                 block = resp.read(chunk_size)
                 if not block:
                     break
                 fh.write(block)
                 got += len(block)
+                if show:
+                    done = f"{(have + got) / 1e6:.1f}" + (f" / {total / 1e6:.1f}" if total else "")
+                    print(f"\r  {done} MB", end="", file=sys.stderr, flush=True)
+            if show:
+                print(file=sys.stderr, flush=True)
             fh.flush()
             os.fsync(fh.fileno())
             if expected is not None and got < expected:
@@ -212,6 +223,8 @@ def download_url(urls, dest, sha256: str, size: int | None = None, retries: int 
     urls = [urls] if isinstance(urls, str) else list(urls)
     if not urls:
         raise ValueError("download_url: no URL given")
+    if not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+        raise ValueError(f"download_url: sha256 must be 64 hex digits, got {sha256!r}")
     sha256 = sha256.lower()
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.parent / f".{dest.name}.part"
@@ -225,9 +238,9 @@ def download_url(urls, dest, sha256: str, size: int | None = None, retries: int 
             except urllib.error.HTTPError as e:
                 errors.append(f"{url}: HTTP {e.code} {e.reason}")
                 break  # a refusal will not change on retry: next mirror
+            except _Busy:
+                raise
             except DownloadError as e:
-                if "another process" in str(e):
-                    raise
                 errors.append(str(e))
                 continue
             except (OSError, http.client.HTTPException) as e:
@@ -244,6 +257,8 @@ def download_url(urls, dest, sha256: str, size: int | None = None, retries: int 
             _say(quiet, f"verified {dest.name} (sha256 {digest[:12]}…)")
             return dest
     have = part.stat().st_size if part.exists() else 0
+    if part.exists() and have == 0:
+        part.unlink(missing_ok=True)  # nothing worth resuming
     kept = f"; {have} bytes kept in {part}, run again to resume" if have else ""
     raise DownloadError(f"could not download {dest.name}: " + "; ".join(errors[-3:]) + kept)
 

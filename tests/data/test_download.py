@@ -170,7 +170,7 @@ def test_http_error_falls_back_to_next_mirror(server, tmp_path, blob):
     assert (tmp_path / "f.bin").read_bytes() == blob
     with pytest.raises(DownloadError, match="HTTP 404"):
         download_url(server.url + "/a/g.bin", tmp_path / "g.bin", _sha(blob), quiet=True)
-    assert not (tmp_path / "g.bin").exists()
+    assert not (tmp_path / "g.bin").exists() and _leftovers(tmp_path) == []
 
 
 def test_load_mnist_download_end_to_end(server, tmp_path, rng, monkeypatch):
@@ -225,3 +225,21 @@ def test_registry_has_official_checksums():
         assert all(u.startswith(("http://", "https://")) and u.endswith("/") for u in spec.base_urls)
     assert REGISTRY["mnist"].files[0].sha256.startswith("440fcabf")
     assert REGISTRY["cifar10"].files[0].size == 170_052_171
+
+
+def test_cifar_archive_without_expected_member(server, tmp_path, monkeypatch):
+    import io
+    import tarfile
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("../evil.bin")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+    archive = buf.getvalue()
+    server.files["/k/cifar-10-binary.tar.gz"] = archive
+    monkeypatch.setitem(REGISTRY, "cifar10", RemoteDataset(
+        "cifar10", (server.url + "/k/",), (RemoteFile("cifar-10-binary.tar.gz", _sha(archive), len(archive)),),
+        "cifar10", REGISTRY["cifar10"].extract))
+    with pytest.raises(ValueError, match="archive has no member 'cifar-10-batches-bin/data_batch_1.bin'"):
+        cnnkit.data.load("cifar10", root=tmp_path / "c", download=True, quiet=True)
+    assert not (tmp_path / "evil.bin").exists() and not (tmp_path / "c" / "evil.bin").exists()
