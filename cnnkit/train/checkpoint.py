@@ -54,7 +54,7 @@ def encode_tree(obj, arrays: dict, prefix: str):
     if isinstance(obj, (np.ndarray, Tensor)):
         key = f"{prefix}/{len(arrays)}"
         data = obj.data if isinstance(obj, Tensor) else obj
-        arrays[key] = np.ascontiguousarray(data)
+        arrays[key] = _contiguous(data)
         if isinstance(obj, Tensor):
             return {"__tensor__": key, "requires_grad": bool(obj.requires_grad)}
         return {"__array__": key}
@@ -100,11 +100,17 @@ def _array(arrays: dict, key: str) -> np.ndarray:
     return arrays[key]
 
 
+def _contiguous(a) -> np.ndarray:
+    """C-contiguous, keeping 0-d arrays 0-d (``np.ascontiguousarray`` would make them 1-d)."""
+    a = np.asarray(a)
+    return a if a.flags.c_contiguous else a.copy(order="C")
+
+
 def arrays_digest(arrays: dict) -> str:
     """SHA-256 over names, dtypes, shapes and bytes of ``arrays`` (in sorted key order)."""
     h = hashlib.sha256()
     for key in sorted(arrays):
-        a = np.ascontiguousarray(arrays[key])
+        a = _contiguous(arrays[key])
         h.update(f"{key}|{a.dtype.str}|{a.shape}|".encode())
         h.update(a.tobytes())
     return h.hexdigest()
@@ -127,9 +133,12 @@ def set_rng_state(state: dict) -> None:
 
 # ----------------------------------------------------------------------------- model identity
 def model_config(model) -> dict:
-    """``{"name", "kwargs", "class"}`` describing how to rebuild ``model`` (``model.config`` from the zoo)."""
+    """``model.config`` (``{"name", "kwargs", ...}``, set by ``cnnkit.models``) plus the class name, as JSON."""
     cfg = dict(getattr(model, "config", None) or {})
-    return {"name": cfg.get("name"), "kwargs": cfg.get("kwargs", {}), "class": type(model).__name__}
+    cfg.setdefault("name", None)
+    cfg.setdefault("kwargs", {})
+    cfg["class"] = type(model).__name__
+    return _jsonable(cfg)
 
 
 def check_model_config(saved: dict, model, source) -> None:
@@ -168,7 +177,7 @@ def load_state_into(model, weights: dict, source) -> None:
 # ----------------------------------------------------------------------------- files
 def _save(path, arrays: dict, meta: dict) -> None:
     from safetensors.numpy import save_file
-    arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    arrays = {k: _contiguous(v) for k, v in arrays.items()}
     meta = {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in meta.items()}
     meta["digest"] = arrays_digest(arrays)
     with atomic_path(path) as tmp:

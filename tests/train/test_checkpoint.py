@@ -8,11 +8,14 @@ import cnnkit
 from cnnkit.train import CheckpointError, load_checkpoint, load_weights, save_checkpoint, save_weights
 from cnnkit.train.checkpoint import decode_tree, encode_tree
 
-from .standins import SGD, NoisyLinear
+from cnnkit.optim import SGD, Adam
+
+from .standins import TinyNet
 
 
 def test_tree_round_trip_keeps_types():
     tree = {"state": {0: {"buf": np.arange(6, dtype=np.float32).reshape(2, 3), "step": np.int64(3),
+                          "zero_d": np.array(5, dtype=np.int64), "strided": np.arange(10.0)[::2],
                           "t": cnnkit.tensor([1.0, 2.0])}},
             "param_groups": [{"lr": 0.1, "betas": (0.9, 0.999), "params": [0, 1], "nesterov": False,
                               "eps": np.float32(1e-8), "name": None}],
@@ -24,6 +27,8 @@ def test_tree_round_trip_keeps_types():
     s = back["state"][0]
     assert s["buf"].dtype == np.float32 and np.array_equal(s["buf"], tree["state"][0]["buf"])
     assert type(s["step"]) is np.int64 and s["step"] == 3
+    assert s["zero_d"].shape == () and s["zero_d"].dtype == np.int64
+    assert np.array_equal(s["strided"], [0.0, 2.0, 4.0, 6.0, 8.0])
     assert isinstance(s["t"], cnnkit.Tensor) and np.array_equal(s["t"].data, [1.0, 2.0])
     g = back["param_groups"][0]
     assert g["betas"] == (0.9, 0.999) and isinstance(g["betas"], tuple)
@@ -38,13 +43,16 @@ def test_tree_refuses_objects():
 
 def model_and_opt(seed=0, classes=3):
     cnnkit.manual_seed(seed)
-    m = NoisyLinear(num_classes=classes)
-    return m, SGD(m.parameters())
+    m = TinyNet(num_classes=classes)
+    return m, SGD(m.parameters(), lr=0.1, momentum=0.9)
 
 
 def test_checkpoint_round_trip(tmp_path):
     m, opt = model_and_opt()
-    opt.state = {0: {"momentum_buffer": np.ones((8, 3), np.float32), "step": np.int64(4)}}
+    for p in m.parameters():
+        p.grad = cnnkit.ones(*p.shape)
+    opt.step()  # momentum buffers of ones
+    m.bn.num_batches_tracked.data = np.array(7, dtype=np.int64)
     cnnkit.manual_seed(3)
     expected_draw = cnnkit.get_rng().standard_normal(4)
     cnnkit.manual_seed(3)
@@ -55,7 +63,8 @@ def test_checkpoint_round_trip(tmp_path):
     assert c.state == {"epoch": 2} and c.optimizer_type == "SGD"
     c.restore(m2, opt2)
     assert all(np.array_equal(a, b) for a, b in zip(m.state_dict().values(), m2.state_dict().values()))
-    assert np.array_equal(opt2.state[0]["momentum_buffer"], np.ones((8, 3)))
+    assert np.array_equal(opt2.state[0]["momentum_buffer"], np.ones((4, 1, 3, 3)))
+    assert m2.bn.num_batches_tracked.data.shape == () and m2.bn.num_batches_tracked.item() == 7
     assert np.array_equal(cnnkit.get_rng().standard_normal(4), expected_draw)
 
 
@@ -66,15 +75,15 @@ def test_weights_round_trip_and_architecture_check(tmp_path):
     load_weights(tmp_path / "w.safetensors", m2)
     assert all(np.array_equal(a, b) for a, b in zip(m.state_dict().values(), m2.state_dict().values()))
     other, _ = model_and_opt(classes=4)
-    with pytest.raises(CheckpointError, match=r"saved from noisy_linear\(in_features=8, num_classes=3\), "
-                                              r"but the model is noisy_linear\(in_features=8, num_classes=4\)"):
+    with pytest.raises(CheckpointError, match=r"saved from tiny_net\(num_classes=3, width=4\), "
+                                              r"but the model is tiny_net\(num_classes=4, width=4\)"):
         load_weights(tmp_path / "w.safetensors", other)
     other.config = {"name": "lenet5", "kwargs": {}}
-    with pytest.raises(CheckpointError, match="saved from model 'noisy_linear', not 'lenet5'"):
+    with pytest.raises(CheckpointError, match="saved from model 'tiny_net', not 'lenet5'"):
         load_weights(tmp_path / "w.safetensors", other)
     del other.config  # a hand-built model of the same class: the shapes decide
     other.__dict__.pop("config", None)
-    with pytest.raises(CheckpointError, match=r"does not fit NoisyLinear: .*size mismatch for weight"):
+    with pytest.raises(CheckpointError, match=r"does not fit TinyNet: .*size mismatch for fc.weight"):
         cnnkit.train.checkpoint.load_state_into(other, load_weights(tmp_path / "w.safetensors"), "w")
 
 
@@ -116,8 +125,6 @@ def test_foreign_files_refused(tmp_path, saved):
 
 
 def test_optimizer_type_mismatch(saved):
-    class Adam(SGD):
-        pass
     m, _ = model_and_opt()
     with pytest.raises(CheckpointError, match="holds SGD state, the optimiser is Adam"):
         load_checkpoint(saved).restore(m, Adam(m.parameters()))

@@ -6,23 +6,30 @@ import pytest
 import cnnkit
 from cnnkit.train import CheckpointError, DivergedError, Trainer, fit, load_checkpoint
 
-from .standins import SGD, Loader, NoisyLinear, StepLR, blobs, cross_entropy
+from cnnkit import optim
+from cnnkit.data import ArrayDataset, DataLoader
+from cnnkit.nn.functional import cross_entropy
+from cnnkit.optim.lr_scheduler import CosineAnnealingLR, StepLR
+
+from .standins import TinyNet, blobs, loaders
+
+OPTIMISERS = {
+    "sgd+step": lambda p: (lambda o: (o, StepLR(o, step_size=2, gamma=0.5)))(optim.SGD(p, lr=0.05, momentum=0.9)),
+    "adam+cosine": lambda p: (lambda o: (o, CosineAnnealingLR(o, T_max=5)))(optim.Adam(p, lr=0.01)),
+    "rmsprop": lambda p: (optim.RMSprop(p, lr=0.003, momentum=0.5), None),
+    "adagrad": lambda p: (optim.Adagrad(p, lr=0.05), None),
+}
 
 
-def make(seed=0, lr=0.05, scheduler=True):
+def make(seed=0, kind="sgd+step"):
     cnnkit.manual_seed(seed)
-    model = NoisyLinear()
-    opt = SGD(model.parameters(), lr=lr)
-    return model, opt, (StepLR(opt) if scheduler else None)
+    model = TinyNet()
+    opt, sched = OPTIMISERS[kind](model.parameters())
+    return model, opt, sched
 
 
-def loaders(seed=0):
-    x, y = blobs(seed=1)
-    return Loader(x[:90], y[:90], seed=seed), Loader(x[90:], y[90:], shuffle=False)
-
-
-def run(tmp_path, epochs=4, callbacks=(), resume=False, model_seed=0, **kw):
-    model, opt, sched = make(model_seed)
+def run(tmp_path, epochs=4, callbacks=(), resume=False, model_seed=0, kind="sgd+step", **kw):
+    model, opt, sched = make(model_seed, kind)
     train, val = loaders()
     h = fit(model, train, val, epochs=epochs, optimizer=opt, scheduler=sched, loss=cross_entropy,
             out_dir=tmp_path, seed=7, log=False, callbacks=callbacks, resume=resume, **kw)
@@ -41,9 +48,10 @@ def test_fit_learns_and_writes_run_directory(tmp_path):
     assert set(lines[0]) >= {"train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "best"}
     assert [r["lr"] for r in lines] == [0.05, 0.05, 0.025, 0.025, 0.0125]  # StepLR(2, 0.5) stepped per epoch
     cfg = json.loads((tmp_path / "config.json").read_text())
-    assert cfg["model"] == {"name": "noisy_linear", "kwargs": {"in_features": 8, "num_classes": 3},
-                            "class": "NoisyLinear"}
-    assert cfg["optimizer"] == {"name": "SGD", "hyperparameters": {"lr": 0.05, "momentum": 0.9}}
+    assert cfg["model"] == {"name": "tiny_net", "kwargs": {"num_classes": 3, "width": 4}, "class": "TinyNet"}
+    assert cfg["optimizer"]["name"] == "SGD"
+    assert cfg["optimizer"]["hyperparameters"]["lr"] == 0.05
+    assert cfg["optimizer"]["hyperparameters"]["momentum"] == 0.9
     assert cfg["seed"] == 7 and cfg["epochs_completed"] == 5 and cfg["epoch"] == h.best_epoch
 
 
@@ -74,21 +82,26 @@ class StopAfter:
             raise KeyboardInterrupt
 
 
-def test_resume_after_interrupt_is_bit_exact(tmp_path):
-    full, full_opt, full_sched, _ = run(tmp_path / "full", epochs=5)
-    part, _, _, h = run(tmp_path / "part", epochs=5, callbacks=[StopAfter(2)])
+@pytest.mark.parametrize("kind", list(OPTIMISERS))
+def test_resume_after_interrupt_is_bit_exact(tmp_path, kind):
+    full, full_opt, full_sched, _ = run(tmp_path / "full", epochs=5, kind=kind)
+    part, _, _, h = run(tmp_path / "part", epochs=5, callbacks=[StopAfter(2)], kind=kind)
     assert h.interrupted and len(h) == 2
     assert load_checkpoint(tmp_path / "part" / "checkpoint.safetensors").state["epoch"] == 2
     # a new process: a differently initialised model, fresh optimiser/scheduler, RNG elsewhere
     cnnkit.manual_seed(12345)
-    resumed, opt, sched, h2 = run(tmp_path / "part", epochs=5, resume=True, model_seed=99)
+    resumed, opt, sched, h2 = run(tmp_path / "part", epochs=5, resume=True, model_seed=99, kind=kind)
     assert h2["epoch"] == [1, 2, 3, 4, 5] and not h2.interrupted
+    assert h2["train_loss"][2:] == [r["train_loss"] for r in h2.records[2:]]
     for (k, v), w in zip(full.state_dict().items(), resumed.state_dict().values()):
-        assert np.array_equal(v, w), k
+        assert np.array_equal(v, w), k  # weights and BatchNorm running statistics
     for i, s in full_opt.state.items():
-        assert np.array_equal(s["momentum_buffer"], opt.state[i]["momentum_buffer"])
-        assert s["step"] == opt.state[i]["step"] and type(s["step"]) is type(opt.state[i]["step"])
-    assert sched.last_epoch == full_sched.last_epoch == 5
+        for name, value in s.items():
+            assert np.array_equal(value, opt.state[i][name]), (i, name)
+            assert type(value) is type(opt.state[i][name])
+    assert opt.param_groups[0]["lr"] == full_opt.param_groups[0]["lr"]
+    if sched is not None:
+        assert sched.last_epoch == full_sched.last_epoch == 5
     assert [json.loads(s)["epoch"] for s in (tmp_path / "part" / "log.jsonl").read_text().splitlines()] == \
         [1, 2, 3, 4, 5]
     best_full = cnnkit.train.load_weights(tmp_path / "full" / "model.safetensors")
@@ -96,7 +109,7 @@ def test_resume_after_interrupt_is_bit_exact(tmp_path):
     assert all(np.array_equal(best_full[k], best_part[k]) for k in best_full)
 
 
-class InterruptingLoader(Loader):
+class InterruptingLoader(DataLoader):
     """Raises KeyboardInterrupt in the middle of epoch ``at`` (as Ctrl-C would)."""
 
     def __init__(self, *a, at=3, **kw):
@@ -104,8 +117,9 @@ class InterruptingLoader(Loader):
         self.at = at
 
     def __iter__(self):
+        epoch = self.epoch
         for i, batch in enumerate(super().__iter__()):
-            if self.epoch + 1 == self.at and i == 2:
+            if epoch + 1 == self.at and i == 2:
                 raise KeyboardInterrupt
             yield batch
 
@@ -114,7 +128,9 @@ def test_ctrl_c_mid_epoch_keeps_last_finished_epoch_and_resumes_exactly(tmp_path
     full, *_ = run(tmp_path / "full", epochs=4)
     model, opt, sched = make()
     x, y = blobs(seed=1)
-    train, val = InterruptingLoader(x[:90], y[:90], at=3), Loader(x[90:], y[90:], shuffle=False)
+    train = InterruptingLoader(ArrayDataset(x[:90], y[:90], ["a", "b", "c"]), batch_size=16, shuffle=True, seed=0,
+                               at=3)
+    val = loaders()[1]
     h = fit(model, train, val, epochs=4, optimizer=opt, scheduler=sched, loss=cross_entropy,
             out_dir=tmp_path / "cut", seed=7, log=False)
     assert h.interrupted and len(h) == 2
@@ -126,16 +142,16 @@ def test_ctrl_c_mid_epoch_keeps_last_finished_epoch_and_resumes_exactly(tmp_path
 def test_resume_refuses_other_architecture(tmp_path):
     run(tmp_path, epochs=1)
     cnnkit.manual_seed(0)
-    other = NoisyLinear(num_classes=4)
-    other.config = {"name": "noisy_linear", "kwargs": {"in_features": 8, "num_classes": 4}}
+    other = TinyNet(num_classes=4)
     train, val = loaders()
-    with pytest.raises(CheckpointError, match=r"saved from noisy_linear\(in_features=8, num_classes=3\)"):
-        fit(other, train, val, epochs=2, optimizer=SGD(other.parameters()), loss=cross_entropy,
-            out_dir=tmp_path, resume=True, log=False)
-    other.config = {"name": "tiny_cnn", "kwargs": {}}
-    with pytest.raises(CheckpointError, match="saved from model 'noisy_linear', not 'tiny_cnn'"):
-        fit(other, train, val, epochs=2, optimizer=SGD(other.parameters()), loss=cross_entropy,
-            out_dir=tmp_path, resume=True, log=False)
+    with pytest.raises(CheckpointError, match=r"saved from tiny_net\(num_classes=3, width=4\), but the model "
+                                              r"is tiny_net\(num_classes=4, width=4\)"):
+        fit(other, train, val, epochs=2, optimizer=optim.SGD(other.parameters(), lr=0.1), out_dir=tmp_path,
+            resume=True, log=False)
+    other.config = {"name": "lenet5", "kwargs": {}}
+    with pytest.raises(CheckpointError, match="saved from model 'tiny_net', not 'lenet5'"):
+        fit(other, train, val, epochs=2, optimizer=optim.SGD(other.parameters(), lr=0.1), out_dir=tmp_path,
+            resume=True, log=False)
 
 
 def test_resume_without_checkpoint(tmp_path):
@@ -146,6 +162,7 @@ def test_resume_without_checkpoint(tmp_path):
 def test_early_stopping(tmp_path):
     model, opt, _ = make()
     opt.param_groups[0]["lr"] = 0.0  # nothing improves after epoch 1
+    model.drop.p = 0.0
     train, val = loaders()
     h = fit(model, train, val, epochs=10, optimizer=opt, loss=cross_entropy, early_stopping=2, log=False)
     assert h.stopped_early and len(h) == 3 and h.best_epoch == 1
