@@ -1,0 +1,64 @@
+"""ONNX export: checked by onnx.checker and run in onnxruntime, outputs equal to cnnkit's."""
+import numpy as np
+import pytest
+
+import cnnkit
+from cnnkit import nn
+from cnnkit.io import export_onnx
+
+ort = pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx")
+
+
+def _compare(model, input_size, tmp_path, batch=2, tol=1e-4):
+    path = tmp_path / "model.onnx"
+    proto = export_onnx(model, input_size, path)
+    onnx.checker.check_model(onnx.load(str(path)))
+    x = np.random.default_rng(0).standard_normal((batch,) + tuple(input_size)).astype(np.float32)
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    model.eval()
+    with cnnkit.no_grad():
+        want = model(cnnkit.tensor(x)).data
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    return proto
+
+
+def test_every_supported_layer_exports(tmp_path):
+    cnnkit.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1, dilation=1), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=4), nn.LocalResponseNorm(3), nn.LeakyReLU(0.1),
+        nn.MaxPool2d(3, 2, 1, ceil_mode=True), nn.AvgPool2d(2, 1, 1, count_include_pad=False), nn.Sigmoid(),
+        nn.Conv2d(8, 4, 1), nn.Tanh(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Dropout(0.5),
+        nn.Linear(16, 6), nn.Softmax(dim=1))
+    bn = model[1]
+    bn.running_mean.data[:] = np.linspace(-1, 1, 8)
+    bn.running_var.data[:] = np.linspace(0.5, 2, 8)
+    proto = _compare(model, (3, 17, 16), tmp_path)
+    ops = {n.op_type for n in proto.graph.node}
+    assert {"Conv", "BatchNormalization", "Relu", "LRN", "LeakyRelu", "MaxPool", "AveragePool", "Sigmoid",
+            "Tanh", "Flatten", "Gemm", "Softmax"} <= ops
+
+
+def test_residual_add_and_concat_glue(tmp_path):
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 2, 1)
+            self.pool = nn.GlobalAvgPool2d(flatten=True)
+
+        def forward(self, x):
+            y = self.a(x) + x
+            return self.pool(cnnkit.cat([y, self.b(y), self.b(x[:, :, :, :])], 1))
+    cnnkit.manual_seed(1)
+    proto = _compare(Block(), (4, 6, 6), tmp_path, batch=3)
+    assert {"Add", "Concat", "GlobalAveragePool"} <= {n.op_type for n in proto.graph.node}
+
+
+def test_unsupported_op_is_refused_by_name(tmp_path):
+    class Odd(nn.Module):
+        def forward(self, x):
+            return x.exp()
+    with pytest.raises(ValueError, match=r"the op 'exp' .* has no ONNX translation"):
+        export_onnx(Odd(), (1, 2, 2), tmp_path / "odd.onnx")
+    assert not (tmp_path / "odd.onnx").exists()
