@@ -60,15 +60,17 @@ def _lookup(name) -> str:
     if name in _BUILDERS:
         return name
     lowered = name.lower().replace("-", "_")
-    if lowered in _BUILDERS:
-        return lowered
+    squeezed = {k.replace("_", ""): k for k in _BUILDERS}
+    if lowered.replace("_", "") in squeezed:
+        return squeezed[lowered.replace("_", "")]
     close = difflib.get_close_matches(lowered, list(_BUILDERS), n=3, cutoff=0.6)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise ValueError(f"unknown model {name!r}.{hint} Known models: {', '.join(names())}")
 
 
 def create(name: str, **kwargs):
-    """Build the registered model ``name`` (case-insensitive, ``-`` or ``_``) with ``kwargs``.
+    """Build the registered model ``name`` with ``kwargs`` (``"ResNet-18"`` finds ``resnet18``: case,
+    ``-`` and ``_`` are ignored).
 
     Raises ``ValueError`` for an unknown name, listing the known ones and suggesting close matches.
 

@@ -21,7 +21,10 @@ def fast_init(monkeypatch):
     block = np.random.default_rng(0).uniform(-1, 1, 4096)
 
     def fill(t, bound):
-        t.data[...] = (np.resize(block, t.data.size).reshape(t.shape) * bound).astype(t.data.dtype)
+        flat = t.data.reshape(-1)                       # a view: written in place, no temporaries
+        rows = flat.size // block.size
+        flat[:rows * block.size].reshape(rows, block.size)[...] = block * bound
+        flat[rows * block.size:] = block[:flat.size - rows * block.size] * bound
         return t
 
     def kaiming(t, a=0, *args, **kwargs):
