@@ -159,3 +159,15 @@ def test_local_response_norm_module_and_errors(rng):
         F.local_response_norm(cnnkit.zeros(2, 3), 2)
     with pytest.raises(ValueError, match=r"LocalResponseNorm: size must be a positive int, got size=0"):
         nn.LocalResponseNorm(0)
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_frozen_batchnorm_still_passes_input_gradient_like_torch(mode, rng):
+    cn, th = nn.BatchNorm2d(3), torch.nn.BatchNorm2d(3)
+    with torch.no_grad():
+        th.weight.uniform_(0.5, 2.0), th.bias.uniform_(-1, 1), th.running_var.uniform_(0.5, 2.0)
+    _copy_params(cn, th)
+    cn.requires_grad_(False), th.requires_grad_(False)
+    getattr(cn, mode)(), getattr(th, mode)()
+    check_op(cn, th, rng.standard_normal((4, 3, 3, 3)), dtype=np.float32)
+    assert cn.weight.grad is None and cn.bias.grad is None

@@ -68,52 +68,60 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     axes = (0,) + tuple(range(2, a.ndim))  # every axis but channels
     shape = (1, n_ch) + (1,) * (a.ndim - 2)  # (1, C, 1, ...) broadcasts per channel
     m = a.size // n_ch if n_ch else 0  # values per channel
+    gamma = None if w is None else w.data.reshape(shape)  # (1, C, 1, ...)
     if training:
         if m <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                              f"got input of shape {x.shape}")
         mean = a.mean(axis=axes, keepdims=True)  # (1, C, 1, ...)
-        xc = a - mean
-        var = (xc * xc).mean(axis=axes, keepdims=True)  # biased
+        xhat = a - mean  # (N, C, *), centred; normalised in place below
+        buf = np.multiply(xhat, xhat)  # (N, C, *), reused for the output
+        var = buf.mean(axis=axes, keepdims=True)  # biased
+        mom = float(momentum)
         if rm is not None:
-            mom = float(momentum)
             rm.data[...] = (1 - mom) * rm.data + mom * mean.reshape(n_ch).astype(rm.data.dtype)
         if rv is not None:
-            mom = float(momentum)
             unbiased = var.reshape(n_ch) * (m / (m - 1))
             rv.data[...] = (1 - mom) * rv.data + mom * unbiased.astype(rv.data.dtype)
         invstd = dt.type(1) / np.sqrt(var + dt.type(eps))
-        xhat = xc * invstd  # (N, C, *)
-    else:
+        xhat *= invstd
+        out = np.multiply(xhat, gamma, out=buf) if gamma is not None else xhat.copy()
+        if b is not None:
+            out += b.data.reshape(shape)
+    else:  # y = x·α + β' with α = γ·invstd, β' = β − μ·α (two passes, as PyTorch's CPU kernel)
+        xhat = None  # recomputed in backward only if γ needs a gradient
         mean = rm.data.astype(dt, copy=False).reshape(shape)
         invstd = dt.type(1) / np.sqrt(rv.data.astype(dt, copy=False).reshape(shape) + dt.type(eps))
-        xhat = (a - mean) * invstd
-    gamma = None if w is None else w.data.reshape(shape)
-    out = xhat if gamma is None else xhat * gamma
-    if b is not None:
-        out = out + b.data.reshape(shape)
+        alpha = invstd if gamma is None else gamma * invstd
+        shift = -mean * alpha if b is None else b.data.reshape(shape) - mean * alpha
+        out = a * alpha
+        out += shift
     parents = tuple(t for t in (x, w, b) if t is not None)
 
     def backward(g):
-        grads = []
-        sum_g = sum_gx = None
-        if (w is not None and w.requires_grad) or (training and x.requires_grad):
-            sum_gx = (g * xhat).sum(axis=axes)  # (C,)
-        if (b is not None and b.requires_grad) or (training and x.requires_grad):
-            sum_g = g.sum(axis=axes)  # (C,)
-        if x.requires_grad:
+        need_gx, need_gw = x.requires_grad, w is not None and w.requires_grad
+        need_gb = b is not None and b.requires_grad
+        xh = xhat if xhat is not None or not need_gw else (a - mean) * invstd
+        sum_g = g.sum(axis=axes, keepdims=True) if need_gb or (training and need_gx) else None  # (1, C, 1, ...)
+        tmp = sum_gx = None
+        if need_gw or (training and need_gx):
+            tmp = g * xh  # (N, C, *)
+            sum_gx = tmp.sum(axis=axes, keepdims=True)  # (1, C, 1, ...)
+        gx = None
+        if need_gx:
             scale = invstd if gamma is None else gamma * invstd  # (1, C, 1, ...)
-            if training:
-                gx = (scale / dt.type(m)) * (dt.type(m) * g - sum_g.reshape(shape) - xhat * sum_gx.reshape(shape))
+            if training:  # dx = scale·(g − Σg/M − x̂·Σ(g·x̂)/M), in place in one buffer
+                gx = np.multiply(xh, -sum_gx / dt.type(m), out=tmp)
+                gx += g
+                gx -= sum_g / dt.type(m)
+                gx *= scale
             else:
                 gx = g * scale
-            grads.append(gx)
-        else:
-            grads.append(None)
+        grads = [gx]
         if w is not None:
-            grads.append(sum_gx if w.requires_grad else None)
+            grads.append(sum_gx.reshape(n_ch) if need_gw else None)
         if b is not None:
-            grads.append(sum_g if b.requires_grad else None)
+            grads.append(sum_g.reshape(n_ch) if need_gb else None)
         return tuple(grads)
     return make_op(out, parents, backward)
 
