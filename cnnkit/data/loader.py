@@ -29,8 +29,9 @@ class DataLoader:
         seed: seed of the shuffling and augmentation; ``None`` draws one from cnnkit's generator
             (:func:`cnnkit.manual_seed`) when the loader is made.
         drop_last: drop the last batch when it is smaller than ``batch_size``.
-        transform: applied after the data set's own transform. Deterministic cnnkit transforms
-            (``Normalize``, ``Resize``) are applied to the whole batch at once.
+        transform: applied after the data set's own transform. cnnkit's transforms (and a
+            ``Compose`` of them) are applied to the whole batch at once (``apply_batch``); any other
+            callable is applied image by image.
 
     Yields:
         ``(x, y)``: ``cnnkit.Tensor`` float32 ``(B, C, H, W)`` and ``cnnkit.Tensor`` int64 ``(B,)``.
@@ -97,7 +98,7 @@ class DataLoader:
         ds = self.dataset
         array_ds = isinstance(ds, ArrayDataset)
         per_image = [t for t in ((ds.transform if array_ds else None), self.transform) if t is not None]
-        whole_batch = array_ds and all(getattr(t, "batched", False) for t in per_image)
+        whole_batch = array_ds and all(isinstance(t, Transform) and t.batched for t in per_image)
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
             if self.drop_last and len(idx) < self.batch_size:
@@ -105,7 +106,7 @@ class DataLoader:
             if whole_batch:
                 x = ds.images[idx]  # (B, C, H, W) — one gather, no per-image loop
                 for t in per_image:
-                    x = t(x, rng=aug_rng)
+                    x = t.apply_batch(x, rng=aug_rng)
                 y = ds.labels[idx]  # (B,)
             elif array_ds:
                 images = []

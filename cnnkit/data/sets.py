@@ -54,7 +54,11 @@ def _check_size(size, owner: str):
 
 def _to_float(images: np.ndarray, size) -> np.ndarray:
     """uint8 or [0, 1] float ``(N, C, H, W)`` → float32 in [0, 1], resized to ``size`` if given."""
-    x = images.astype(np.float32) / np.float32(255) if images.dtype == np.uint8 else images.astype(np.float32)
+    if images.dtype == np.uint8:
+        x = np.empty(images.shape, dtype=np.float32)
+        np.divide(images, np.float32(255), out=x, dtype=np.float32)  # one pass, no temporary
+    else:
+        x = images.astype(np.float32)
     if size is not None and tuple(x.shape[-2:]) != tuple(size):
         x = resize_images(x, size)  # (N, C, h, w)
         np.clip(x, 0.0, 1.0, out=x)

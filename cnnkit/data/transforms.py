@@ -3,9 +3,9 @@
 Random transforms draw from, in order of preference, the ``rng`` passed to the call (the
 :class:`~cnnkit.data.DataLoader` passes one derived from its seed and epoch, so a resumed run sees
 the same augmentations as an uninterrupted one), the ``generator`` given at construction, or
-cnnkit's global generator (:func:`cnnkit.manual_seed`). Deterministic transforms are marked
-``batched = True``: they also accept a batch ``(N, C, H, W)`` and the loader applies them to the
-whole batch at once instead of image by image.
+cnnkit's global generator (:func:`cnnkit.manual_seed`). Every transform here is also
+``batched``: :meth:`Transform.apply_batch` transforms a batch ``(N, C, H, W)`` in one vectorised step
+(random ones draw a separate crop / coin per image), and the loader uses it instead of a Python loop.
 """
 from __future__ import annotations
 
@@ -41,7 +41,11 @@ def _check_image(x, owner: str, batched: bool = False) -> np.ndarray:
 class Transform:
     """Base class: ``__call__(x, rng=None)``; subclasses that use randomness draw from :meth:`_rng`."""
 
-    batched = False  # True: also works on (N, C, H, W) with the same result as image by image
+    batched = False  # True: apply_batch transforms (N, C, H, W) at once, each image as __call__ would
+
+    def apply_batch(self, x, rng=None):
+        """Transform a batch ``(N, C, H, W)``; the default loops over the images."""
+        return np.stack([self(im, rng=rng) for im in x])
 
     def __init__(self, generator: np.random.Generator | None = None):
         if generator is not None and not isinstance(generator, np.random.Generator):
@@ -82,11 +86,18 @@ class Compose(Transform):
             if not callable(t):
                 raise TypeError(f"Compose: every transform must be callable, got {type(t).__name__}")
         self.transforms = transforms
-        self.batched = all(getattr(t, "batched", False) for t in transforms)
+        self.batched = all(isinstance(t, Transform) and t.batched for t in transforms)
 
     def __call__(self, x, rng=None):
         for t in self.transforms:
             x = t(x, rng=rng) if isinstance(t, Transform) else t(x)
+        return x
+
+    def apply_batch(self, x, rng=None):
+        if not self.batched:
+            return super().apply_batch(x, rng)
+        for t in self.transforms:
+            x = t.apply_batch(x, rng=rng)
         return x
 
     def __repr__(self) -> str:
@@ -129,28 +140,49 @@ class Normalize(Transform):
                              f"but mean/std have {max(len(self.mean), len(self.std))} values")
         return ((x - self._mean) * self._scale).astype(np.float32, copy=False)
 
+    def apply_batch(self, x, rng=None):
+        return self(x)
+
     def extra_repr(self) -> str:
         return f"mean={self.mean}, std={self.std}"
 
 
-def resize_images(images: np.ndarray, size) -> np.ndarray:
-    """Bilinear resize of ``(..., H, W)`` float images to ``size = (h, w)`` with Pillow.
+def _bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """``(n_out, n_in)`` weights of bilinear resampling along one axis, computed as Pillow does.
 
-    Pillow's bilinear filter samples at pixel centres (``align_corners=False``) and, when shrinking,
-    widens the filter to the scale factor (antialiasing), as PyTorch's
-    ``interpolate(mode="bilinear", antialias=True)``.
+    Output pixel ``o`` is centred at input coordinate ``(o + 0.5) * n_in / n_out`` (pixel centres,
+    ``align_corners=False``); the triangle filter is widened by the scale factor when shrinking
+    (antialiasing), and weights falling outside the image are dropped and the rest renormalised.
     """
-    from PIL import Image
+    scale = n_in / n_out
+    width = max(scale, 1.0)                  # filter scale: 1 when enlarging
+    weights = np.zeros((n_out, n_in))
+    for o in range(n_out):
+        centre = (o + 0.5) * scale
+        lo = max(int(centre - width + 0.5), 0)
+        hi = min(int(centre + width + 0.5), n_in)
+        x = np.arange(lo, hi)
+        w = np.clip(1.0 - np.abs((x - centre + 0.5) / width), 0.0, None)
+        weights[o, lo:hi] = w / w.sum()
+    return weights
 
+
+def resize_images(images: np.ndarray, size) -> np.ndarray:
+    """Bilinear resize of ``(..., H, W)`` float images to ``size = (h, w)``, vectorised.
+
+    The same resampling as Pillow's ``Image.resize(..., BILINEAR)`` (and PyTorch's
+    ``interpolate(mode="bilinear", antialias=True)``): pixel centres, antialiased when shrinking.
+    Separable, so the whole batch is two matrix products: ``A_h @ X @ A_w^T``.
+    """
     h, w = _pair(size, "size", "resize_images")
     images = np.asarray(images, dtype=np.float32)
-    if images.shape[-2:] == (h, w):
+    H, W = images.shape[-2:]
+    if (H, W) == (h, w):
         return images.copy()
-    flat = images.reshape(-1, *images.shape[-2:])  # (M, H, W)
-    out = np.empty((flat.shape[0], h, w), dtype=np.float32)  # (M, h, w)
-    for i, plane in enumerate(flat):
-        img = Image.fromarray(np.ascontiguousarray(plane))  # mode "F": 32-bit float, no clipping
-        out[i] = np.asarray(img.resize((w, h), Image.Resampling.BILINEAR), dtype=np.float32)
+    a_h = _bilinear_matrix(H, h).astype(np.float32)      # (h, H)
+    a_w = _bilinear_matrix(W, w).T.astype(np.float32)    # (W, w)
+    flat = images.reshape(-1, H, W)                      # (M, H, W)
+    out = np.matmul(np.matmul(a_h, flat), a_w)           # (M, h, w)
     return out.reshape(*images.shape[:-2], h, w)
 
 
@@ -170,6 +202,9 @@ class Resize(Transform):
     def __call__(self, x, rng=None):
         x = _check_image(x, "Resize", batched=True)
         return resize_images(x, self.size)
+
+    def apply_batch(self, x, rng=None):
+        return self(x)
 
     def extra_repr(self) -> str:
         return f"size={self.size}"
@@ -210,6 +245,27 @@ class RandomCrop(Transform):
         left = int(g.integers(0, W - w + 1))
         return np.ascontiguousarray(x[:, top:top + h, left:left + w], dtype=np.float32)  # (C, h, w)
 
+    batched = True
+
+    def apply_batch(self, x, rng=None):
+        x = _check_image(x, "RandomCrop", batched=True)
+        if x.ndim == 3:
+            return self(x, rng)
+        p = self.padding
+        n, c, H, W = x.shape
+        if p:
+            padded = np.full((n, c, H + 2 * p, W + 2 * p), self.fill, dtype=np.float32)  # (N, C, H+2p, W+2p)
+            padded[:, :, p:p + H, p:p + W] = x
+            x, H, W = padded, H + 2 * p, W + 2 * p
+        h, w = self.size
+        if h > H or w > W:
+            raise ValueError(f"RandomCrop: crop size {self.size} is larger than the padded image ({H}, {W})")
+        g = self._rng(rng)
+        top = g.integers(0, H - h + 1, size=n)   # (N,)
+        left = g.integers(0, W - w + 1, size=n)  # (N,)
+        windows = np.lib.stride_tricks.sliding_window_view(x, (h, w), axis=(2, 3))  # (N, C, H-h+1, W-w+1, h, w)
+        return windows[np.arange(n), :, top, left]  # (N, C, h, w)
+
     def extra_repr(self) -> str:
         return f"size={self.size}, padding={self.padding}"
 
@@ -232,6 +288,17 @@ class RandomHorizontalFlip(Transform):
         if self._rng(rng).random() < self.p:
             return np.ascontiguousarray(x[:, :, ::-1])
         return x
+
+    batched = True
+
+    def apply_batch(self, x, rng=None):
+        x = _check_image(x, "RandomHorizontalFlip", batched=True)
+        if x.ndim == 3:
+            return self(x, rng)
+        flip = self._rng(rng).random(x.shape[0]) < self.p  # (N,)
+        out = x.copy()
+        out[flip] = x[flip][..., ::-1]
+        return out
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -40,6 +40,13 @@ def test_resize_down_matches_torch_antialiased_bilinear(h, w, oh, ow):
     np.testing.assert_allclose(got, ref, atol=2e-3)
 
 
+@given(h=st.integers(1, 30), w=st.integers(1, 30), oh=st.integers(1, 30), ow=st.integers(1, 30))
+def test_resize_matches_pillow_bilinear(h, w, oh, ow):
+    x = np.random.default_rng(h * 100 + w).random((h, w)).astype(np.float32)
+    ref = np.asarray(Image.fromarray(x).resize((ow, oh), Image.Resampling.BILINEAR))
+    np.testing.assert_allclose(Resize((oh, ow))(x[None])[0], ref, atol=1e-5)
+
+
 def test_resize_batch_and_errors(rng):
     x = rng.random((4, 1, 8, 8)).astype(np.float32)
     np.testing.assert_array_equal(Resize(16)(x)[2], Resize(16)(x[2]))
@@ -95,5 +102,25 @@ def test_compose_passes_rng_and_is_reproducible(rng):
     t = Compose([RandomCrop(8, padding=2), RandomHorizontalFlip(), Normalize(0.5, 0.25)])
     a = [t(x, rng=np.random.default_rng(3)) for _ in range(3)]
     np.testing.assert_array_equal(a[0], a[1])
-    assert not t.batched and Compose([Normalize(0, 1), Resize(4)]).batched
+    assert t.batched and not Compose([Normalize(0, 1), lambda im: im]).batched
     assert "RandomCrop(size=(8, 8), padding=2)" in repr(t)
+
+
+def test_batch_versions_of_random_transforms(rng):
+    x = rng.random((64, 2, 6, 6)).astype(np.float32) + 1
+    padded = np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)))
+    out = RandomCrop(6, padding=2).apply_batch(x, rng=np.random.default_rng(0))
+    assert out.shape == (64, 2, 6, 6)
+    offsets = set()
+    for k in range(64):  # each image is some window of its own padded image
+        hits = [(i, j) for i in range(5) for j in range(5) if np.array_equal(padded[k, :, i:i + 6, j:j + 6], out[k])]
+        assert len(hits) == 1
+        offsets.add(hits[0])
+    assert len(offsets) > 10  # drawn per image, not once per batch
+    np.testing.assert_array_equal(out, RandomCrop(6, padding=2).apply_batch(x, rng=np.random.default_rng(0)))
+    flipped = RandomHorizontalFlip().apply_batch(x, rng=np.random.default_rng(0))
+    same = [np.array_equal(flipped[k], x[k]) for k in range(64)]
+    mirrored = [np.array_equal(flipped[k], x[k, :, :, ::-1]) for k in range(64)]
+    assert all(a != b for a, b in zip(same, mirrored)) and 16 < sum(mirrored) < 48
+    t = Compose([RandomCrop(4), Normalize((0.5, 0.5), (2, 2))])
+    assert t.apply_batch(x, rng=np.random.default_rng(1)).shape == (64, 2, 4, 4)
