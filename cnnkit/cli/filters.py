@@ -1,0 +1,131 @@
+"""``cnnkit filters`` (the kernel bank) and ``cnnkit filter`` (apply one, a custom one, or all)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import CLIError
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def register(subparsers) -> None:
+    from ..filters import BORDERS, MODES
+
+    p = subparsers.add_parser("filters", help="list the kernel bank with its matrices",
+                              description="List the kernel bank: name, what it does, matrix.")
+    p.add_argument("names", nargs="*", metavar="NAME", help="only these kernels (default: all)")
+    p.set_defaults(func=cmd_filters)
+
+    p = subparsers.add_parser(
+        "filter", help="filter an image with a bank kernel, a custom kernel, or all of them",
+        description="Filter IMAGE with the bank kernel NAME (see `cnnkit filters`), a custom --kernel, or "
+                    "every kernel (--all, a labelled contact sheet). Responses are written as 8-bit images "
+                    "(clipped to 0-255 or min-max normalised) and optionally as raw float32 .npy.",
+        epilog='examples:\n  cnnkit filter sobel_x photo.png -o edges.png --normalize\n'
+               '  cnnkit filter --kernel "1,0,-1;2,0,-2;1,0,-1" photo.png -o edges.png --raw edges.npy\n'
+               '  cnnkit filter --all photo.png -o sheet.png',
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("args", nargs="+", metavar="[NAME] IMAGE", help="kernel name (omit with --kernel/--all) and image")
+    p.add_argument("-o", "--output", metavar="OUT", help="output image (.png, .jpg, .bmp, .tif)")
+    p.add_argument("--raw", metavar="OUT.npy", help="also save the float32 response (H, W, C) as .npy")
+    p.add_argument("--kernel", metavar="ROWS", help='custom kernel, rows split by ";" and values by ",": '
+                                                    '"1,0,-1;2,0,-2;1,0,-1" (fractions like 1/9 allowed)')
+    p.add_argument("--all", action="store_true", help="apply every bank kernel; write a labelled contact sheet")
+    p.add_argument("--border", default="reflect_101", choices=list(BORDERS),
+                   help="pixels outside the image (default: reflect_101, OpenCV's)")
+    p.add_argument("--mode", default="same", choices=list(MODES), help="'same' size or 'valid' (shrinks)")
+    p.add_argument("--convolve", action="store_true", help="true convolution (flip the kernel) instead of correlation")
+    p.add_argument("--gray", action="store_true", help="convert the image to greyscale first")
+    p.add_argument("--alpha", default="error", choices=["error", "drop", "white", "black"],
+                   help="transparent images: refuse (default), ignore alpha, or composite over white/black")
+    scaling = p.add_mutually_exclusive_group()
+    scaling.add_argument("--normalize", dest="scaling", action="store_const", const="minmax",
+                         help="stretch the response's [min, max] to 0-255 (default with --all)")
+    scaling.add_argument("--clip", dest="scaling", action="store_const", const="clip",
+                         help="clip the response to 0-255 (default for one filter)")
+    p.set_defaults(func=cmd_filter, scaling=None)
+
+
+def cmd_filters(args) -> int:
+    from ..filters import describe, names
+
+    chosen = args.names or names()
+    for name in chosen:
+        describe(name)  # unknown names fail before anything is printed
+    blocks = []
+    for name in chosen:
+        summary, matrix = describe(name)
+        blocks.append(f"{name}\n  {summary}\n" + "\n".join("  " + line for line in matrix.splitlines()))
+    print("\n\n".join(blocks))
+    return 0
+
+
+def cmd_filter(args) -> int:
+    from ..filters import contact_sheet, filter2d, kernel, names, parse_kernel
+    from ..io.atomic import atomic_path
+    from ..io.images import read_image, to_image, write_image
+
+    positional = list(args.args)
+    custom = args.kernel is not None
+    if args.all and custom:
+        raise CLIError("--all and --kernel cannot be used together")
+    if args.all or custom:
+        if len(positional) != 1:
+            what = "--all" if args.all else "--kernel"
+            raise CLIError(f"with {what} give only the IMAGE, got {len(positional)} arguments: {' '.join(positional)}")
+        name, image_path = None, positional[0]
+    else:
+        if len(positional) != 2:
+            raise CLIError("expected NAME IMAGE (or --kernel ROWS IMAGE, or --all IMAGE); "
+                           f"got {len(positional)} argument(s): {' '.join(positional)}")
+        name, image_path = positional
+    if args.all and args.raw:
+        raise CLIError("--raw is for one filter; --all writes only the contact sheet")
+    if args.all and args.mode != "same":
+        raise CLIError("--all needs --mode same (every tile has the image's size)")
+    if not args.output and not args.raw:
+        raise CLIError("nothing to write: give -o OUT.png and/or --raw OUT.npy")
+    if args.output and Path(args.output).suffix.lower() not in _IMAGE_SUFFIXES:
+        raise CLIError(f"-o {args.output!r}: the output must end in one of {', '.join(_IMAGE_SUFFIXES)}")
+    if args.raw and Path(args.raw).suffix.lower() != ".npy":
+        raise CLIError(f"--raw {args.raw!r}: the raw response is written as .npy; name it OUT.npy")
+    for out in filter(None, (args.output, args.raw)):
+        parent = Path(out).parent
+        if not parent.is_dir():
+            raise CLIError(f"output directory {str(parent)!r} does not exist")
+
+    # everything is computed before anything is written: an error leaves no output file
+    k = None if args.all else (parse_kernel(args.kernel) if custom else kernel(name))
+    image = read_image(image_path, mode="gray" if args.gray else "auto", alpha=args.alpha)
+    h, w, c = image.shape
+    if args.all:
+        sheet = contact_sheet(image, border=args.border, scaling=args.scaling or "minmax")
+        write_image(args.output, sheet)
+        print(f"{args.output}: contact sheet of the original and {len(names())} filters "
+              f"({sheet.shape[1]}×{sheet.shape[0]}) from {image_path} ({w}×{h}×{c})")
+        return 0
+    response = filter2d(image, k, border=args.border, mode=args.mode, correlate=not args.convolve)  # (Ho, Wo, C)
+    label = name or f"kernel {k.shape[0]}×{k.shape[1]}"
+    scaling = args.scaling or "clip"
+    picture = to_image(response, scale="raw", normalize="minmax" if scaling == "minmax" else None, clip=True)
+    if args.output and args.raw:
+        with atomic_path(args.raw) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, response.astype(np.float32), allow_pickle=False)
+            write_image(args.output, picture)  # the .npy appears only if the image was written
+    elif args.raw:
+        with atomic_path(args.raw) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, response.astype(np.float32), allow_pickle=False)
+    else:
+        write_image(args.output, picture)
+    ho, wo = response.shape[:2]
+    written = " and ".join(filter(None, (args.output, args.raw)))
+    print(f"{written}: {label} on {image_path} ({w}×{h}×{c}) → {wo}×{ho}×{c}, border={args.border}, "
+          f"mode={args.mode}, response range [{response.min():.4g}, {response.max():.4g}], {scaling}")
+    return 0
+
