@@ -184,6 +184,11 @@ def test_loss_errors_are_clear():
         F.cross_entropy(cnnkit.tensor(bad), cnnkit.tensor([1, 2, 3]), check_finite=True)
     with pytest.raises(ValueError, match=r"input contains 1 non-finite"):
         nn.CrossEntropyLoss(check_finite=True)(cnnkit.tensor(bad[:1]), cnnkit.tensor([1]))
+    with pytest.raises(ValueError, match=r"nll_loss: input contains 1 non-finite value\(s\) \(1 NaN, 0 inf\) out of 10"):
+        F.nll_loss(cnnkit.tensor(bad[:1]), cnnkit.tensor([1]), check_finite=True)
+    with pytest.raises(ValueError, match=r"mse_loss: input contains 3 non-finite value\(s\)"):
+        F.mse_loss(cnnkit.tensor(bad), cnnkit.zeros(3, 10), check_finite=True)
+    assert np.isnan(F.mse_loss(cnnkit.tensor(bad), cnnkit.zeros(3, 10)).item())  # unchecked: NaN propagates
     with pytest.raises(ValueError, match=r"mse_loss: target shape \(4,\) cannot be broadcast to input shape \(3,\)"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -108,7 +108,7 @@ def _upstream(g: np.ndarray, reduction: str, factor, class_axis: int, ndim: int)
 
 
 def nll_loss(input: Tensor, target, weight=None, size_average=None, ignore_index: int = -100, reduce=None,
-             reduction: str = "mean") -> Tensor:
+             reduction: str = "mean", *, check_finite: bool = False) -> Tensor:
     """Negative log-likelihood loss: ``L_i = −w[t_i] · input[i, t_i]`` for log-probability inputs.
 
     Args:
@@ -119,6 +119,7 @@ def nll_loss(input: Tensor, target, weight=None, size_average=None, ignore_index
         ignore_index: target value that contributes neither loss nor gradient. Default: −100.
         reduction: ``'mean'`` (divide by the summed weights of the non-ignored targets), ``'sum'``
             or ``'none'`` (shape of the target).
+        check_finite: if ``True``, raise ``ValueError`` (naming how many) when the input holds NaN or inf.
 
     Shape:
         Output: scalar, or ``(N, d1, …)`` with ``reduction='none'``.
@@ -133,6 +134,8 @@ def nll_loss(input: Tensor, target, weight=None, size_average=None, ignore_index
     _check_reduction(reduction, "nll_loss")
     if x.ndim == 0:
         raise ValueError("nll_loss: input must be (C,), (N, C) or (N, C, d1, ...), got a 0-d tensor")
+    if check_finite:
+        _check_finite(x, "nll_loss")
     t = _class_targets(x, target, ignore_index, "nll_loss")
     dt = x.data.dtype
     w = _class_weight(weight, x.shape[1] if x.ndim >= 2 else x.shape[0], dt, "nll_loss")
@@ -224,12 +227,13 @@ def cross_entropy(input: Tensor, target, weight=None, size_average=None, ignore_
 
 
 def mse_loss(input: Tensor, target, size_average=None, reduce=None, reduction: str = "mean",
-             weight=None) -> Tensor:
+             weight=None, *, check_finite: bool = False) -> Tensor:
     """Mean squared error ``(input − target)²``, reduced by ``'mean'``, ``'sum'`` or ``'none'``.
 
     A target of another shape is broadcast, with PyTorch's warning. A target of another float dtype
     is cast to the input's (float32 stays float32). ``weight`` (shape of the input) multiplies each
-    squared error; ``'mean'`` then divides by ``Σ weight``, as PyTorch.
+    squared error; ``'mean'`` then divides by ``Σ weight``, as PyTorch. ``check_finite=True`` raises
+    ``ValueError`` (naming how many) when the input holds NaN or inf.
 
     Shape:
         Input ``(*)``, target ``(*)``; output scalar, or ``(*)`` with ``reduction='none'``.
@@ -242,6 +246,8 @@ def mse_loss(input: Tensor, target, size_average=None, reduce=None, reduction: s
         raise TypeError("mse_loss: size_average and reduce are deprecated; use reduction='mean'|'sum'|'none'")
     x = _check_float(input, "mse_loss")
     _check_reduction(reduction, "mse_loss")
+    if check_finite:
+        _check_finite(x, "mse_loss")
     tt = target if isinstance(target, Tensor) else Tensor(np.asarray(target))
     if tt.data.dtype.kind not in "fiub":
         raise TypeError(f"mse_loss: target must be numeric, got dtype {tt.data.dtype}")
