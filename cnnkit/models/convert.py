@@ -57,8 +57,10 @@ def fc_to_conv(model, input_size=None, inplace: bool = False):
     The ``Flatten`` before the first trailing FC becomes an ``Identity``; that FC becomes a conv
     whose kernel is the incoming feature map (``H×W``, weights reshaped from ``(K, C·H·W)`` to
     ``(K, C, H, W)``), every later FC a 1×1 conv. An adaptive average pool feeding the flatten is
-    replaced by its fixed equivalent at ``input_size`` (``Identity`` when it keeps the size,
-    ``AvgPool2d(k, stride=k)`` when it divides it evenly), so that larger images give larger maps.
+    replaced by its fixed equivalent at ``input_size`` (``Identity`` when it keeps the size;
+    ``AvgPool2d(H×W, stride=1)`` for global pooling, so the window slides one feature position at a
+    time; ``AvgPool2d(k, stride=k)`` when it divides the size evenly), so that larger images give
+    larger maps. An adaptive pool that fits none of these is kept (same outputs, no sliding).
 
     Args:
         model (Module): a classifier ending in ``Flatten → Linear (→ activation/dropout → Linear …)``.
@@ -114,6 +116,8 @@ def fc_to_conv(model, input_size=None, inplace: bool = False):
         pname, _, pin, pout = calls[start - 1]
         if pin[2:] == pout[2:]:
             _replace(model, pname, nn.Identity())
+        elif pout[2:] == (1, 1):        # global pooling: one window, sliding at stride 1
+            _replace(model, pname, nn.AvgPool2d(tuple(pin[2:]), stride=1))
         elif pin[2] % pout[2] == 0 and pin[3] % pout[3] == 0:
             k = (pin[2] // pout[2], pin[3] // pout[3])
             _replace(model, pname, nn.AvgPool2d(k, stride=k))
