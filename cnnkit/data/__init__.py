@@ -12,13 +12,13 @@ SHA-256 verification); any other string is a folder of images, one sub-folder pe
 from .dataset import ArrayDataset, Splits, channel_stats, stratified_split
 from .download import REGISTRY, ChecksumError, DownloadError, default_root, download_url, fetch
 from .formats import read_cifar_bin, read_idx, read_idx_pair
-from .imagefolder import imagefolder
+from .imagefolder import imagefolder, load_image
 from .loader import DataLoader
 from .sets import cifar10, digits, faces, fashion_mnist, load, mnist
 from .transforms import (Compose, Normalize, RandomCrop, RandomHorizontalFlip, Resize, ToTensor, Transform,
                          resize_images)
 
-__all__ = ["ArrayDataset", "Splits", "load", "digits", "faces", "mnist", "fashion_mnist", "cifar10", "imagefolder",
+__all__ = ["ArrayDataset", "Splits", "load", "digits", "faces", "mnist", "fashion_mnist", "cifar10", "imagefolder", "load_image",
            "DataLoader", "Transform", "Compose", "Normalize", "Resize", "RandomCrop", "RandomHorizontalFlip",
            "ToTensor", "resize_images", "read_idx", "read_idx_pair", "read_cifar_bin", "download_url", "fetch",
            "default_root", "REGISTRY", "DownloadError", "ChecksumError", "stratified_split", "channel_stats"]

@@ -59,3 +59,36 @@ def test_imagefolder_errors(tmp_path, rng):
         cnnkit.data.imagefolder(root)
     with pytest.raises(ValueError, match="mode must be 'L', 'RGB' or 'auto', got 'CMYK'"):
         cnnkit.data.imagefolder(root, mode="CMYK")
+
+
+def test_presplit_folder(tmp_path, rng):
+    root = tmp_path / "ready"
+    _write(root / "train", rng, {"x": 6, "y": 4}, mode="L")
+    _write(root / "test", rng, {"x": 2, "y": 3}, mode="L")
+    s = cnnkit.data.load(str(root), val_fraction=0.2)
+    assert s.classes == ["x", "y"] and s.name == "ready"
+    assert (len(s.train), len(s.val), len(s.test)) == (8, 2, 5)
+    assert s.test.labels.tolist() == [0, 0, 1, 1, 1]
+    _write(root / "val", rng, {"y": 1}, mode="L")
+    s = cnnkit.data.load(str(root))
+    assert (len(s.train), len(s.val), len(s.test)) == (10, 1, 5) and s.val.labels.tolist() == [1]
+    _write(root / "test", rng, {"z": 1}, mode="L")
+    with pytest.raises(ValueError, match=r"has class folders \['z'\] that the training folder lacks"):
+        cnnkit.data.load(str(root))
+
+
+def test_load_image_prepares_like_training(tmp_path, rng):
+    root = tmp_path / "set"
+    _write(root, rng, {"a": 2, "b": 2}, size=(9, 7), mode="RGB")
+    s = cnnkit.data.imagefolder(root, size=(5, 6), mode="L", val_fraction=0.0, test_fraction=0.0)
+    x = cnnkit.data.load_image(root / "a" / "00.png", s.input_size)
+    assert x.shape == (1, 5, 6) and x.dtype == np.float32
+    assert any(np.array_equal(x, im) for im in s.train.images)
+    # independent reference: Pillow's own grey conversion and bilinear resize
+    ref = np.asarray(Image.open(root / "a" / "00.png").convert("L").resize((6, 5), Image.Resampling.BILINEAR))
+    np.testing.assert_allclose(x[0], ref / 255.0, atol=1e-7)
+    with pytest.raises(ValueError, match=r"input_size must be \(C, H, W\) with C = 1 or 3"):
+        cnnkit.data.load_image(root / "a" / "00.png", (2, 5, 5))
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    with pytest.raises(ValueError, match="cannot read image .*bad.jpg"):
+        cnnkit.data.load_image(tmp_path / "bad.jpg", (3, 4, 4))
