@@ -98,7 +98,7 @@ def _decode(im, path: Path, mode: str, alpha: str) -> np.ndarray:
             im = im.convert("LA")
         elif src not in ("L", "LA", "RGB", "RGBA"):
             try:
-                im = im.convert("RGBA" if "A" in src else "RGB")
+                im = im.convert("RGBA" if "A" in src.upper() else "RGB")  # RGBa (premultiplied) too
             except ValueError:
                 raise ValueError(f"cannot read {str(path)!r}: unsupported pixel mode {src!r}") from None
         arr = np.asarray(im)
@@ -148,7 +148,7 @@ def write_image(path, image, quality: int = 95) -> None:
             ``.bmp``, ``.tif``/``.tiff``.
         image: ``uint8`` array ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)`` (RGBA, not for
             JPEG/BMP). Convert float responses first with :func:`to_image`.
-        quality: JPEG quality 1–95.
+        quality: JPEG quality, 1–100 (above 95 gains little).
 
     Example::
 
@@ -174,6 +174,8 @@ def write_image(path, image, quality: int = 95) -> None:
                          f"got shape {np.asarray(image).shape}")
     if arr.ndim == 3 and arr.shape[2] == 4 and fmt in ("JPEG", "BMP"):
         raise ValueError(f"write_image: {fmt} cannot store an alpha channel ({str(path)!r}); use .png")
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
+        raise ValueError(f"write_image: quality must be an int from 1 to 100, got quality={quality!r}")
     pil = Image.fromarray(np.ascontiguousarray(arr))
     options = {"quality": int(quality)} if fmt == "JPEG" else {}
     with atomic_path(path) as tmp:

@@ -187,6 +187,8 @@ def test_write_errors_leave_no_file(tmp_path, rgb):
         write_image(tmp_path / "a.png", np.zeros((4, 4, 2), np.uint8))
     with pytest.raises(FileNotFoundError, match="output directory"):
         write_image(tmp_path / "missing" / "a.png", rgb)
+    with pytest.raises(ValueError, match=r"quality must be an int from 1 to 100, got quality=0"):
+        write_image(tmp_path / "q.jpg", rgb, quality=0)
     with pytest.raises(TypeError, match="got a Tensor"):
         write_image(tmp_path / "t.png", cnnkit.zeros(3, 4, 4))
     assert os.listdir(tmp_path) == []
