@@ -18,7 +18,8 @@ from .sets import cifar10, digits, faces, fashion_mnist, load, mnist
 from .transforms import (Compose, Normalize, RandomCrop, RandomHorizontalFlip, Resize, ToTensor, Transform,
                          resize_images)
 
-__all__ = ["ArrayDataset", "Splits", "load", "digits", "faces", "mnist", "fashion_mnist", "cifar10", "imagefolder", "load_image",
-           "DataLoader", "Transform", "Compose", "Normalize", "Resize", "RandomCrop", "RandomHorizontalFlip",
-           "ToTensor", "resize_images", "read_idx", "read_idx_pair", "read_cifar_bin", "download_url", "fetch",
-           "default_root", "REGISTRY", "DownloadError", "ChecksumError", "stratified_split", "channel_stats"]
+__all__ = ["ArrayDataset", "Splits", "load", "digits", "faces", "mnist", "fashion_mnist", "cifar10", "imagefolder",
+           "load_image", "DataLoader", "Transform", "Compose", "Normalize", "Resize", "RandomCrop",
+           "RandomHorizontalFlip", "ToTensor", "resize_images", "read_idx", "read_idx_pair", "read_cifar_bin",
+           "download_url", "fetch", "default_root", "REGISTRY", "DownloadError", "ChecksumError", "stratified_split",
+           "channel_stats"]

@@ -52,7 +52,7 @@ def test_resize_batch_and_errors(rng):
     np.testing.assert_array_equal(Resize(16)(x)[2], Resize(16)(x[2]))
     with pytest.raises(ValueError, match=r"size must be positive, got \(0, 4\)"):
         Resize((0, 4))
-    with pytest.raises(ValueError, match=r"expected an image of shape \(C, H, W\) or \(N, C, H, W\), got shape \(8, 8\)"):
+    with pytest.raises(ValueError, match=r"shape \(C, H, W\) or \(N, C, H, W\), got shape \(8, 8\)"):
         Resize(4)(x[0, 0])
 
 
