@@ -216,3 +216,13 @@ def test_tensor_image_rejected_with_hint():
     import cnnkit
     with pytest.raises(TypeError, match=r"got a cnnkit Tensor; pass tensor.numpy\(\) in HWC layout"):
         filter2d(cnnkit.zeros(3, 5, 5), "identity")
+
+
+@pytest.mark.parametrize("border", ["reflect_101", "constant"])
+def test_large_kernels_equal_cv2(border):
+    # OpenCV switches to a DFT-based filter for large kernels; the results must still agree
+    img = photos()["camera"]
+    k = np.random.default_rng(5).standard_normal((13, 12)).astype(np.float32)
+    assert_close(filter2d(img, k, border=border), cv_filter(img, k, border))
+    g = filters.gaussian(21, 3.0)
+    assert_close(filter2d(img, g, border=border), cv_filter(img, g, border))
