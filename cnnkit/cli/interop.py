@@ -1,4 +1,4 @@
-"""``cnnkit convert`` (PyTorch .pth ↔ safetensors) and ``cnnkit export`` (ONNX)."""
+"""``cnnkit convert`` (PyTorch .pth ↔ safetensors), ``cnnkit export`` (ONNX) and ``cnnkit weights list|download``."""
 from __future__ import annotations
 
 import sys
@@ -47,6 +47,32 @@ def _export(args) -> int:
     return 0
 
 
+def _weights_list(args) -> int:
+    from ..io.weights import _DEFAULTS, list_weights
+    rows = list_weights(args.model)
+    if args.json:
+        import json
+        print(json.dumps([{"name": w.name, "model": w.model, "model_kwargs": w.model_kwargs,
+                           "default": _DEFAULTS.get(w.model) == w.name, **w.meta} for w in rows], indent=2))
+        return 0
+    print(f"{'name':34} {'model':10} {'params':>12} {'GMACs':>7} {'input':>11}  sha256")
+    for w in rows:
+        m = w.meta
+        size = "×".join(str(v) for v in m.get("input_size", ()))
+        star = " (default)" if _DEFAULTS.get(w.model) == w.name else ""
+        print(f"{w.name:34} {w.model:10} {m.get('num_params', 0):>12,} {m.get('macs', 0) / 1e9:>7.3f} {size:>11}  "
+              f"{w.sha256[:8]} ({m.get('sha256_kind', w.sha256_kind)}){star}")
+    return 0
+
+
+def _weights_download(args) -> int:
+    from ..io.weights import download_weights, get_weights
+    w = get_weights(args.name)
+    path = download_weights(w, args.cache, quiet=args.quiet)
+    print(path)
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("convert", help="convert weights between PyTorch .pth and .safetensors",
                        description="Convert a state dict between PyTorch's .pth/.pt (read with weights_only=True; "
@@ -62,3 +88,20 @@ def register(sub) -> None:
     p.add_argument("--onnx", required=True, metavar="OUT", help="output .onnx file")
     p.add_argument("--input", metavar="C,H,W", help="input size (default: the run's or the model's)")
     p.set_defaults(func=_export)
+
+    p = sub.add_parser("weights", help="list or download named pre-trained weights",
+                       description="Named pre-trained weights (torchvision's ImageNet files and any registered "
+                                   "with cnnkit.io.weights.register_weights), downloaded into a cache with "
+                                   "SHA-256 verification.")
+    p.set_defaults(func=lambda args, _p=p: (_p.print_help(sys.stderr), 2)[1])
+    wsub = p.add_subparsers(dest="weights_command", metavar="ACTION")
+    wl = wsub.add_parser("list", help="list the registered weights")
+    wl.add_argument("--model", help="only the weights of this zoo model")
+    wl.add_argument("--json", action="store_true", help="print JSON with the full meta")
+    wl.set_defaults(func=_weights_list)
+    wd = wsub.add_parser("download", help="download (and verify) weights into the cache")
+    wd.add_argument("name", help="weights name, e.g. ResNet18_Weights.IMAGENET1K_V1")
+    wd.add_argument("--cache", metavar="DIR", help="cache folder (default $CNNKIT_HOME/weights or "
+                                                  "~/.cache/cnnkit/weights)")
+    wd.add_argument("--quiet", action="store_true", help="no progress messages")
+    wd.set_defaults(func=_weights_download)
