@@ -225,15 +225,32 @@ def from_pattern(pattern: str, input_size=(3, 32, 32), num_classes: int = 10, ch
     flat = None            # number of features once flattened
     stage, fc_seen, modules = 0, 0, []
     for (name, args, kwargs, optional), pos in layers:
-        def arg(i, key, default, _args=args, _kwargs=kwargs):
+        def arg(i, key, default, integer=True, _args=args, _kwargs=kwargs, _name=name, _pos=pos):
             if key in _kwargs:
-                return _kwargs[key][0]
-            return _args[i][0] if i < len(_args) else default
+                value, where = _kwargs[key]
+            elif i < len(_args):
+                value, where = _args[i]
+            else:
+                return default
+            if integer and not isinstance(value, int):
+                raise _error(pattern, where, f"{_name} argument {key} must be a whole number, got {value}")
+            if not integer and not 0 <= value < 1:
+                raise _error(pattern, where, f"{_name} argument {key} must be in [0, 1), got {value}")
+            return value
 
         def spatial(what, _pos=pos):
             if flat is not None:
                 raise _error(pattern, _pos, f"{what} after FC (the volume is already flattened)")
 
+        allowed = {"CONV": ("out", "k", "s", "p"), "POOL": ("k", "s"), "MAXPOOL": ("k", "s"), "AVGPOOL": ("k", "s"),
+                   "FC": ("out",), "DROPOUT": ("p",)}.get(name, ())
+        if len(args) > len(allowed):
+            raise _error(pattern, args[len(allowed)][1], f"{name} takes at most {len(allowed)} argument"
+                                                         f"{'s' if len(allowed) != 1 else ''}")
+        for key, (_, where) in kwargs.items():
+            if key not in allowed:
+                raise _error(pattern, where, f"{name} has no argument {key!r}"
+                                             + (f" (it takes {', '.join(allowed)})" if allowed else ""))
         if name == "CONV":
             spatial("CONV")
             if stage_channels is not None:
@@ -282,7 +299,7 @@ def from_pattern(pattern: str, input_size=(3, 32, 32), num_classes: int = 10, ch
         elif name == "BN":
             modules.append(nn.BatchNorm2d(c) if flat is None else nn.BatchNorm1d(flat))
         elif name == "DROPOUT":
-            modules.append(nn.Dropout(arg(0, "p", dropout)))
+            modules.append(nn.Dropout(arg(0, "p", dropout, integer=False)))
         else:
             modules.append({"RELU": nn.ReLU, "TANH": nn.Tanh, "SIGMOID": nn.Sigmoid}[name]())
     if not modules:

@@ -103,6 +103,11 @@ def test_one_training_step():
     ("[POOL]*6", r"POOL 2×2/2 does not fit the 1×1 input at position 1"),
     ("CONV(k=7, p=0) -> FC", r"CONV 7×7/1 \(padding 0\) does not fit the 4×4 input at position 0"),
     ("CONV(16 k=3)", r"expected ',' or '\)', found 'k' at position 8"),
+    ("CONV(16.5)", r"CONV argument out must be a whole number, got 16.5 at position 5"),
+    ("CONV(q=3)", r"CONV has no argument 'q' \(it takes out, k, s, p\) at position 5"),
+    ("RELU(3)", r"RELU takes at most 0 arguments at position 5"),
+    ("FC(1, 2)", r"FC takes at most 1 argument at position 6"),
+    ("DROPOUT(2)", r"DROPOUT argument p must be in \[0, 1\), got 2 at position 8"),
 ])
 def test_parse_errors_show_the_position(pattern, message):
     with pytest.raises(ValueError, match=message):
