@@ -44,9 +44,9 @@ def learn(inputs, targets, kernel_size: int = 3, steps: int = 2000, lr: float = 
           bias: bool = False, border: str = "reflect_101") -> LearnResult:
     """Fit a single ``Conv2d(1, 1, kernel_size, bias=bias)`` so that its response to ``inputs`` matches ``targets``.
 
-    The weights start random (``nn.Conv2d``'s Kaiming-uniform initialisation drawn from a generator
-    drawn from ``numpy.random.default_rng(seed)``), then ``steps`` full-batch Adam steps minimise the mean squared error with
-    the learning rate annealed from ``lr`` to 0 along a cosine. Bias is off by default (the hand-made
+    The weights start random (``nn.Conv2d``'s Kaiming-uniform distribution, drawn from
+    ``numpy.random.default_rng(seed)``), then ``steps`` full-batch Adam steps minimise the mean squared
+    error with the learning rate annealed from ``lr`` to 0 along a cosine. Bias is off by default (the hand-made
     filters have none); ``bias=True`` learns one as well (internally on mean-centred inputs, an exact
     reparametrisation that conditions the problem far better; the reported bias is for raw inputs).
 
