@@ -69,3 +69,17 @@ def test_learn_errors(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         learn(args.pop("inputs"), args.pop("targets"), **args)
+
+
+@pytest.mark.slow
+def test_example_script_prints_learned_and_hand_made():
+    import os
+    import re
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    p = subprocess.run([sys.executable, os.path.join(root, "examples", "learn_sobel.py"), "--size", "96"],
+                       capture_output=True, text=True, cwd=root, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "learned kernel:" in p.stdout and "hand-made sobel_x:" in p.stdout
+    assert float(re.search(r"largest difference per weight: (\S+)", p.stdout).group(1)) < 0.02
