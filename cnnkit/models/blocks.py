@@ -126,7 +126,9 @@ class DepthwiseSeparableConv(nn.Module):
 
     Example::
 
-        >>> block = DepthwiseSeparableConv(32, 64)   # MobileNet's first block: keys depthwise.*, bn1.*, pointwise.*, bn2.*
+        >>> block = DepthwiseSeparableConv(32, 64)   # MobileNet's first block
+        >>> list(block.state_dict())[:2]
+        ['depthwise.weight', 'bn1.weight']
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,

@@ -92,8 +92,9 @@ class LeNet5(nn.Module):
             instead of 2,416).
 
     Shape:
-        Input ``(N, in_channels, 32, 32)`` → ``(N, num_classes)``. Other sizes work as long as C5's
-        output is 1×1 (the flattened C5 must have 120 features), i.e. exactly 32×32.
+        Input ``(N, in_channels, 32, 32)`` → ``(N, num_classes)``. F6 needs C5's output to be 1×1×120,
+        which the floor formula gives for 32×32 up to 35×35; for larger images use
+        :func:`fc_to_conv` to slide the network over them.
 
     Example::
 

@@ -53,7 +53,8 @@ def test_inception_concatenates_the_branches_in_order():
     parts = [block.branch1(x).data, block.branch2(x).data, block.branch3(x).data, block.branch4(x).data]
     np.testing.assert_array_equal(out, np.concatenate(parts, axis=1))
     assert block.branch3[1].conv.kernel_size == (5, 5)
-    assert M.InceptionBlock(4, 1, 2, 3, 2, 4, 5, batch_norm=True, branch3_kernel=3).branch3[1].conv.kernel_size == (3, 3)
+    tv = M.InceptionBlock(4, 1, 2, 3, 2, 4, 5, batch_norm=True, branch3_kernel=3)
+    assert tv.branch3[1].conv.kernel_size == (3, 3)
 
 
 def test_shortcut_a_pads_zero_channels():
