@@ -62,9 +62,12 @@ def test_lecture_softmax_example_uses_base_2():
     assert round(float(F.softmax(cnnkit.tensor([4.0, -1.0]), dim=0).data[0]), 3) == 0.993
 
 
-def test_softmax_of_0d_and_1d_like_torch():
+def test_softmax_of_0d_and_empty_like_torch():
     check_op(lambda t: F.softmax(t, 0), lambda t: TF.softmax(t, 0), np.array(3.0))
     check_op(lambda t: F.log_softmax(t, -1), lambda t: TF.log_softmax(t, -1), np.array(3.0))
+    for d in (0, 1):
+        check_op(lambda t: F.softmax(t, d), lambda t: TF.softmax(t, d), np.zeros((0, 3)))
+        check_op(lambda t: F.log_softmax(t, d), lambda t: TF.log_softmax(t, d), np.zeros((0, 3)))
 
 
 def test_finite_differences_of_each_activation(rng):

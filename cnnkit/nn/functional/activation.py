@@ -130,6 +130,8 @@ def tanh(input: Tensor) -> Tensor:
 
 # ----------------------------------------------------------------------------- softmax family
 def _softmax_array(a: np.ndarray, axis: int) -> np.ndarray:
+    if a.size == 0:
+        return a.copy()
     e = np.exp(a - a.max(axis=axis, keepdims=True))  # shift by the max: exp never overflows
     return e / e.sum(axis=axis, keepdims=True)
 
@@ -196,8 +198,11 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dty
     x = _cast(_check_float(input, "log_softmax"), dtype)
     axis = _softmax_dim(dim, x.ndim, "log_softmax")
     a = x.data.reshape(1) if x.ndim == 0 else x.data
-    shifted = a - a.max(axis=axis, keepdims=True)
-    out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    if a.size == 0:
+        out = a.copy()
+    else:
+        shifted = a - a.max(axis=axis, keepdims=True)
+        out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
     def backward(g):
         gg = g.reshape(a.shape)
