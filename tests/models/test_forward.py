@@ -186,3 +186,38 @@ def test_networks_with_global_pooling_accept_any_input_size():
 def test_lenet5_rejects_other_sizes_with_a_clear_error():
     with pytest.raises(ValueError, match="Linear"):
         M.lenet5()(cnnkit.zeros(1, 1, 36, 36))
+
+
+# torchvision's published GFLOPS (= conv + linear MACs, batch 1, 224×224) and the papers' figures.
+PUBLISHED_MACS = [
+    ("resnet18", {}, (3, 224, 224), 1.814e9),
+    ("resnet50", {}, (3, 224, 224), 4.089e9),
+    ("resnet50", {"variant": "v1"}, (3, 224, 224), 3.858e9),     # the paper's 3.8 × 10⁹ FLOPs (MACs)
+    ("alexnet", {"variant": "torchvision"}, (3, 224, 224), 0.714e9),
+    ("googlenet", {"variant": "torchvision"}, (3, 224, 224), 1.498e9),
+    ("vgg16", {}, (3, 224, 224), 15.470e9),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,kwargs,size,expected", PUBLISHED_MACS,
+                         ids=[f"{n}{k or ''}" for n, k, _, _ in PUBLISHED_MACS])
+def test_published_mac_counts(no_init, name, kwargs, size, expected):
+    model = M.create(name, **kwargs)
+    for p in model.parameters():             # any finite values: only the shapes matter here
+        p.data[...] = 0.01
+    assert abs(macs(model, cnnkit.zeros(1, *size)) - expected) < 0.0005 * expected
+
+
+@pytest.mark.slow
+def test_vgg16_block_volumes_match_the_lecture(no_init):
+    # "1st and 2nd CONV layers: 224×224×64; 3rd POOL: 112×112×64; 4th and 5th CONV: 112×112×128;
+    # 6th POOL: 56×56×128" and on through 7×7×512 after the last pool.
+    model = M.vgg16()
+    for p in model.parameters():
+        p.data[...] = 0.01
+    names = {"features.0": (64, 224), "features.2": (64, 224), "features.4": (64, 112), "features.5": (128, 112),
+             "features.7": (128, 112), "features.9": (128, 56), "features.16": (256, 28), "features.23": (512, 14),
+             "features.30": (512, 7)}
+    got = volumes(model, cnnkit.zeros(1, 3, 224, 224), list(names))
+    assert got == {n: (1, c, s, s) for n, (c, s) in names.items()}
