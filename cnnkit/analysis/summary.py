@@ -129,7 +129,7 @@ def _records(model, tr, graph: Graph, count: str):
         seen_params.update(id(p) for p in own)
         r.params = sum(p.data.size for p in own)
         r.trainable_params = sum(p.data.size for p in own if p.requires_grad)
-        if x is not None and y is not None:
+        if x is not None and y is not None and c.is_leaf:  # a block's layers carry its numbers
             _geometry(r, m, x, y, count)
         if y is not None:
             if c.is_leaf and graph.field(y) is not None and id(y) in graph.produced:

@@ -22,10 +22,20 @@ def _input_size(text):
     return size
 
 
+def _shapes_only():
+    """Skip random initialisation while building a model whose weights the report never reads
+    (``cnnkit.nn.init.skip_init`` when the library has it; otherwise a normal build)."""
+    import contextlib
+
+    from ..nn import init
+    return getattr(init, "skip_init", contextlib.nullcontext)()
+
+
 def _model(name):
     from .. import models
     try:
-        return models.create(name)
+        with _shapes_only():
+            return models.create(name)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
 
@@ -41,23 +51,17 @@ def _emit(text: str, output) -> None:
 
 def cmd_models(args) -> int:
     from .. import models
-    rows = []
-    for name in models.names():
-        if args.names_only:
-            rows.append((name, "", ""))
-            continue
-        m = models.create(name)
-        n = sum(p.data.size for p in m.parameters())
-        size = models.default_input_size(name)
-        rows.append((name, ",".join(map(str, size)), f"{n:,}"))
-        del m
     if args.names_only:
-        print("\n".join(r[0] for r in rows))
+        print("\n".join(models.names()))
         return 0
-    w = [max(len(r[i]) for r in rows + [("model", "input C,H,W", "params")]) for i in range(3)]
-    print(f"{'model':<{w[0]}}  {'input C,H,W':<{w[1]}}  {'params':>{w[2]}}")
-    for r in rows:
-        print(f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:>{w[2]}}")
+    width = max(len(n) for n in models.names())
+    print(f"{'model':<{width}}  {'input C,H,W':<12}  {'params':>12}", flush=True)
+    for name in models.names():  # one line at a time: building the large models takes seconds
+        m = _model(name)
+        n = sum(p.data.size for p in m.parameters())
+        del m
+        size = ",".join(map(str, models.default_input_size(name)))
+        print(f"{name:<{width}}  {size:<12}  {n:>12,}", flush=True)
     return 0
 
 
@@ -110,7 +114,7 @@ def cmd_compare(args) -> int:
         if unknown:
             raise CLIError(f"compare: {unknown[0]!r} is neither a comparison ({', '.join(KINDS)}) nor a known "
                            f"model; known models: {', '.join(sorted(known))}")
-        c = compare(what, input_size=_input_size(args.input))
+        c = compare([_model(w) for w in what], input_size=_input_size(args.input))
     _emit(json.dumps(c.to_dict(), indent=2) + "\n" if args.json else str(c), args.output)
     return 0
 
