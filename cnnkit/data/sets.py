@@ -1,16 +1,16 @@
 """The named data sets and :func:`load`, the one entry point the trainer and the CLI use.
 
-=============== ============================== ========== ============ =====================================
-name            source                         images     size         split
-=============== ============================== ========== ============ =====================================
-``digits``      scikit-learn (bundled)         1,797      8×8 → 32×32  stratified: 20 % test, ``val_fraction``
-                                                                       (10 %) val, rest (70 %) train
-``faces``       scikit-image LFW subset        200        25×25 → 32   same as digits; face / non-face
-``mnist``       IDX files (download)           70,000     28×28        official 60k/10k; val from train
-``fashion-mnist`` IDX files (download)         70,000     28×28        official 60k/10k; val from train
-``cifar10``     binary batches (download)      60,000     3×32×32      official 50k/10k; val from train
-a folder path   one sub-folder per class       any        common size  as digits
-=============== ============================== ========== ============ =====================================
+================= =========================== ======= ============ ========================================
+name              source                      images  size         split
+================= =========================== ======= ============ ========================================
+``digits``        scikit-learn (bundled)      1,797   8×8 → 32×32  stratified: 20 % test, ``val_fraction``
+                                                                   (10 %) val, the rest (70 %) train
+``faces``         scikit-image LFW subset     200     25×25 → 32   as digits; face / non-face (100 each)
+``mnist``         IDX files (download)        70,000  28×28        official 60k/10k; val from train
+``fashion-mnist`` IDX files (download)        70,000  28×28        official 60k/10k; val from train
+``cifar10``       binary batches (download)   60,000  3×32×32      official 50k/10k; val from train
+a folder path     one sub-folder per class    any     common size  as digits, or its train/ val/ test/
+================= =========================== ======= ============ ========================================
 
 Images are float32 in [0, 1]; ``Splits.mean``/``std`` are measured on the training part only.
 """
