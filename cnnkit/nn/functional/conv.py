@@ -6,6 +6,7 @@ each only when that input requires a gradient.
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -65,39 +66,199 @@ def _convnd(x: Tensor, weight: Tensor, bias, stride, padding, dilation, groups: 
         raise ValueError(f"{name}: bias must have shape ({k_out},), got {getattr(bias, 'shape', None)}")
     out_size = output_geometry(x.shape[2:], ksize, stride, pads, dilation, name)
 
-    xp = kernels.pad(x.data, pads)                                              # (N, C, *Sp)
-    cols = kernels.im2col_matrix(xp, ksize, stride, dilation, out_size, groups)  # (g, C/g·∏k, N·∏o)
-    w = weight.data.reshape(groups, k_out // groups, -1)                        # (g, K/g, C/g·∏k)
-    y = np.matmul(w, cols) if groups > 1 else (w[0] @ cols[0])[None]            # (g, K/g, N·∏o)
-    y = y.reshape(k_out, n, -1)                                                 # (K, N, ∏o)
-    if bias is not None:
-        y += bias.data.reshape(k_out, 1, 1)
-    out = np.ascontiguousarray(y.transpose(1, 0, 2)).reshape((n, k_out) + out_size)  # (N, K, *o)
-
-    need_w = weight.requires_grad
-    saved_cols = cols if need_w else None
-    del cols
-    x_shape, xp_shape = x.shape, xp.shape
-
-    def backward(g):
-        gy = np.ascontiguousarray(g.reshape(n, k_out, -1).transpose(1, 0, 2))  # (K, N, ∏o)
-        gy = gy.reshape(groups, k_out // groups, -1)                          # (g, K/g, N·∏o)
-        gx = gw = gb = None
-        if bias is not None and bias.requires_grad:
-            gb = gy.reshape(k_out, -1).sum(axis=1)
-        if need_w:
-            gw = np.matmul(gy, saved_cols.transpose(0, 2, 1)).reshape(weight.shape)
-        if x.requires_grad:
-            gcols = np.matmul(w.transpose(0, 2, 1), gy)                       # (g, C/g·∏k, N·∏o)
-            gcols = gcols.reshape((c,) + ksize + (n,) + out_size)             # (C, *k, N, *o)
-            order = (nd + 1, 0) + tuple(range(1, nd + 1)) + tuple(range(nd + 2, 2 * nd + 2))
-            gxp = kernels.col2im(gcols.transpose(order), xp_shape, ksize, stride, dilation)
-            crop = (slice(None), slice(None)) + tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, x_shape[2:]))
-            gx = gxp[crop]
-        return gx, gw, gb
-
+    plan = _Plan(x.shape, ksize, stride, pads, dilation, out_size, x.data.itemsize)
+    depthwise = groups == c == k_out and c_per_group == 1 and c > 1
+    compute = _depthwise if depthwise else _gemm
+    out, backward = compute(x, weight, bias, groups, plan)
     parents = (x, weight) if bias is None else (x, weight, bias)
     return make_op(out, parents, backward)
+
+
+#: The column matrix of one chunk of images stays under this many bytes (it is built, used and freed
+#: chunk by chunk, so memory stays bounded and the chunk is still in cache when the GEMM reads it).
+CHUNK_BYTES = 16 * 2**20
+
+
+class _Plan:
+    """How one convolution is laid out: padding, stride-1 frame or strided windows, chunks of images.
+
+    With stride 1 the columns come from :func:`kernels.flat_windows` (contiguous copies) and the
+    output is computed on the frame ``(out_0, *padded[1:])``; otherwise from :func:`kernels.windows`
+    and the frame is the output itself. ``valid`` cuts the output out of the frame.
+    """
+
+    def __init__(self, x_shape, ksize, stride, pads, dilation, out_size, itemsize):
+        self.n, self.c = x_shape[:2]
+        self.in_size, self.ksize, self.stride, self.pads, self.dilation = x_shape[2:], ksize, stride, pads, dilation
+        self.out_size = out_size
+        self.padded = tuple(s + lo + hi for s, (lo, hi) in zip(self.in_size, pads))
+        self.flat = all(s == 1 for s in stride)
+        self.tail = self.flat and kernels.needs_tail(ksize, dilation)
+        self.frame = kernels.flat_frame(out_size, self.padded) if self.flat else tuple(out_size)
+        self.valid = tuple(slice(0, o) for o in out_size)
+        self.crop = tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, self.in_size))
+        self.taps = math.prod(ksize)
+        per_image = self.c * self.taps * math.prod(self.frame) * itemsize
+        step = max(1, min(self.n, CHUNK_BYTES // max(per_image, 1)))
+        self.chunks = [(i, min(self.n, i + step)) for i in range(0, self.n, step)]
+
+    def pad(self, x: np.ndarray) -> np.ndarray:
+        return kernels.pad(x, self.pads, tail=self.tail)                   # (N, C, *padded[+1])
+
+    def tap_view(self, xe: np.ndarray) -> np.ndarray:
+        """``(N, C, *k, *frame)`` view: what each tap sees at each frame position."""
+        if self.flat:
+            v = kernels.flat_windows(xe, self.ksize, self.dilation, self.out_size, self.padded)
+            return v.reshape(v.shape[:-1] + self.frame)                   # splits the contiguous last axis
+        return kernels.windows(xe, self.ksize, self.stride, self.dilation, self.out_size)
+
+    def columns(self, xe: np.ndarray, n0: int, n1: int) -> np.ndarray:
+        """im2col of images ``n0:n1``: ``(C·∏k, nb·∏frame)``, rows (channel, tap), columns (image, position)."""
+        nd = len(self.ksize)
+        view = self.tap_view(xe)[n0:n1]                                   # (nb, C, *k, *frame)
+        order = tuple(range(1, 2 + nd)) + (0,) + tuple(range(2 + nd, 2 + 2 * nd))
+        return np.ascontiguousarray(view.transpose(order)).reshape(self.c * self.taps, -1)
+
+    def col2im(self, gcols: np.ndarray, nb: int) -> np.ndarray:
+        """Adjoint of :meth:`columns`: ``(C·∏k, nb·∏frame)`` → padded gradient ``(C, nb, *padded[+1])``."""
+        ext = tuple(self.padded[:1]) if not self.tail else (self.padded[0] + 1,)
+        shape = (self.c, nb) + ext + self.padded[1:]
+        if self.flat:
+            cols = gcols.reshape(self.c, self.taps, nb, -1).transpose(0, 2, 1, 3)     # (C, nb, T, F)
+            return kernels.col2im_flat(cols, shape, kernels.flat_offsets(self.ksize, self.dilation, self.padded))
+        nd = len(self.ksize)
+        cols = gcols.reshape((self.c,) + self.ksize + (nb,) + self.frame)              # (C, *k, nb, *o)
+        cols = cols.transpose((0, nd + 1) + tuple(range(1, nd + 1)) + tuple(range(nd + 2, 2 * nd + 2)))
+        return kernels.col2im(cols, shape, self.ksize, self.stride, self.dilation)
+
+    def to_frame(self, g: np.ndarray) -> np.ndarray:
+        """Output gradient ``(nb, K, *out)`` → ``(K, nb, *frame)``, zero outside the valid part."""
+        k, nb = g.shape[1], g.shape[0]
+        if self.frame == tuple(self.out_size):
+            return np.ascontiguousarray(g.swapaxes(0, 1))
+        out = np.zeros((k, nb) + self.frame, dtype=g.dtype)
+        out[(slice(None), slice(None)) + self.valid] = g.swapaxes(0, 1)
+        return out
+
+
+def _group_matmul(a: np.ndarray, b: np.ndarray, groups: int, out: np.ndarray) -> np.ndarray:
+    """``out[g] = a[g] @ b[g]`` with a, b and out split into ``groups`` row blocks: 2-D GEMMs only."""
+    if groups == 1:
+        return np.matmul(a, b, out=out)
+    ra, rb = a.shape[0] // groups, b.shape[0] // groups
+    for i in range(groups):
+        np.matmul(a[i * ra:(i + 1) * ra], b[i * rb:(i + 1) * rb], out=out[i * ra:(i + 1) * ra])
+    return out
+
+
+def _gemm(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
+    """im2col + one GEMM per group and chunk of images: ``W(K, C/g·∏k) @ cols(C/g·∏k, nb·∏frame)``."""
+    n, k_out, nd = plan.n, weight.shape[0], len(plan.ksize)
+    dtype = np.result_type(x.data, weight.data)
+    w2 = weight.data.reshape(k_out, -1).astype(dtype, copy=False)           # (K, C/g·∏k)
+    xe = plan.pad(x.data.astype(dtype, copy=False))
+    out = np.empty((n, k_out) + tuple(plan.out_size), dtype=dtype)
+    keep = (slice(None), slice(None)) + plan.valid
+    for n0, n1 in plan.chunks:
+        cols = plan.columns(xe, n0, n1)                                    # (C·∏k, nb·F)
+        y = _group_matmul(w2, cols, groups, np.empty((k_out, cols.shape[1]), dtype))  # (K, nb·F)
+        del cols
+        if bias is not None:
+            y += bias.data.reshape(k_out, 1).astype(dtype, copy=False)
+        out[n0:n1] = y.reshape((k_out, n1 - n0) + plan.frame)[keep].swapaxes(0, 1)   # (nb, K, *o)
+    del xe
+
+    def backward(g):
+        gx = gw = gb = None
+        if bias is not None and bias.requires_grad:
+            gb = g.sum(axis=(0,) + tuple(range(2, 2 + nd)))
+        need_w, need_x = weight.requires_grad, x.requires_grad
+        if need_w:
+            gw = np.zeros_like(w2)
+        if need_x:
+            gx = np.empty(x.shape, dtype=dtype)
+        xe = plan.pad(x.data.astype(dtype, copy=False)) if need_w else None  # recomputed: saves memory
+        wt = w2.reshape(groups, k_out // groups, -1).transpose(0, 2, 1).reshape(-1, k_out // groups)
+        for n0, n1 in plan.chunks:
+            gy = plan.to_frame(g[n0:n1]).reshape(k_out, -1)                  # (K, nb·F)
+            if need_w:
+                cols = plan.columns(xe, n0, n1)                            # (C·∏k, nb·F)
+                kg, rc = k_out // groups, cols.shape[0] // groups
+                for i in range(groups):                                    # dW = dY @ colsᵀ
+                    gw[i * kg:(i + 1) * kg] += gy[i * kg:(i + 1) * kg] @ cols[i * rc:(i + 1) * rc].T
+                del cols
+            if need_x:
+                gcols = _group_matmul(wt, gy, groups, np.empty((wt.shape[0], gy.shape[1]), dtype))  # Wᵀ @ dY
+                gxe = plan.col2im(gcols, n1 - n0)                          # (C, nb, *padded)
+                del gcols
+                gx[n0:n1] = gxe[(slice(None), slice(None)) + plan.crop].swapaxes(0, 1)
+        if gw is not None:
+            gw = gw.reshape(weight.shape)
+        return gx, gw, gb
+    return out, backward
+
+
+def _depthwise(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
+    """Depthwise convolution (groups == in == out channels): a sum over taps of weight × shifted input.
+
+    No GEMM (each output channel sees one input channel): ``y[n, c] = Σ_t w[c, t]·window_t[n, c]``,
+    computed on the same frame/window views as the GEMM path and checked against it in the tests.
+    """
+    n, c, nd = plan.n, plan.c, len(plan.ksize)
+    dtype = np.result_type(x.data, weight.data)
+    w = weight.data.reshape(c, plan.taps).astype(dtype, copy=False)        # (C, T)
+    bshape = (1, c) + (1,) * nd
+    view = plan.tap_view(plan.pad(x.data.astype(dtype, copy=False)))      # (N, C, *k, *frame)
+    taps = list(itertools.product(*(range(k) for k in plan.ksize)))
+    acc = np.empty((n, c) + plan.frame, dtype=dtype)
+    tmp = np.empty_like(acc)
+    for t, tap in enumerate(taps):
+        src = view[(slice(None), slice(None)) + tap]                       # (N, C, *frame)
+        if t == 0:
+            np.multiply(src, w[:, t].reshape(bshape), out=acc)
+        else:
+            acc += np.multiply(src, w[:, t].reshape(bshape), out=tmp)
+    del view, tmp
+    if bias is not None:
+        acc += bias.data.astype(dtype, copy=False).reshape(bshape)
+    out = acc[(slice(None), slice(None)) + plan.valid]
+    out = out if out.flags.c_contiguous else np.ascontiguousarray(out)
+
+    def backward(g):
+        gx = gw = gb = None
+        if bias is not None and bias.requires_grad:
+            gb = g.sum(axis=(0,) + tuple(range(2, 2 + nd)))
+        if plan.frame == tuple(plan.out_size):
+            gf = np.ascontiguousarray(g)                                    # (N, C, *frame)
+        else:
+            gf = np.zeros((n, c) + plan.frame, dtype=dtype)
+            gf[(slice(None), slice(None)) + plan.valid] = g
+        sum_axes = (0,) + tuple(range(2, 2 + nd))
+        if weight.requires_grad:
+            view = plan.tap_view(plan.pad(x.data.astype(dtype, copy=False)))
+            gw = np.empty((c, plan.taps), dtype=dtype)
+            tmp = np.empty(gf.shape, dtype=dtype)
+            for t, tap in enumerate(taps):
+                gw[:, t] = np.multiply(gf, view[(slice(None), slice(None)) + tap], out=tmp).sum(axis=sum_axes)
+            gw = gw.reshape(weight.shape)
+        if x.requires_grad:
+            ext = plan.padded if not plan.tail else (plan.padded[0] + 1,) + plan.padded[1:]
+            gxe = np.zeros((n, c) + ext, dtype=dtype)
+            tmp = np.empty(gf.shape, dtype=dtype)
+            if plan.flat:
+                flat, frame = gxe.reshape(n, c, -1), math.prod(plan.frame)
+                gfl = gf.reshape(n, c, -1)
+                offsets = kernels.flat_offsets(plan.ksize, plan.dilation, plan.padded)
+                for t, off in enumerate(offsets):
+                    flat[:, :, off:off + frame] += np.multiply(gfl, w[:, t].reshape(1, c, 1), out=tmp.reshape(n, c, -1))
+            else:
+                for t, tap in enumerate(taps):
+                    region = tuple(slice(i * d, i * d + s * (o - 1) + 1, s)
+                                   for i, d, s, o in zip(tap, plan.dilation, plan.stride, plan.out_size))
+                    gxe[(slice(None), slice(None)) + region] += np.multiply(gf, w[:, t].reshape(bshape), out=tmp)
+            gx = gxe[(slice(None), slice(None)) + plan.crop]
+        return gx, gw, gb
+    return out, backward
 
 
 _DOC = """Applies a {nd}-D convolution (cross-correlation, as PyTorch) over an input of several channels.

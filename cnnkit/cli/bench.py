@@ -1,0 +1,47 @@
+"""``cnnkit bench``: time cnnkit next to PyTorch (when installed) on this machine."""
+from __future__ import annotations
+
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "bench", help="time convolutions, pooling and whole networks next to PyTorch",
+        description="Time cnnkit and PyTorch (if installed) side by side in one process: same data, same "
+                    "thread count, warm-up then the median of repeated runs. Prints ms, the ratio "
+                    "cnnkit/torch, GFLOP/s and the share of the float32 matmul peak measured in the same run.")
+    p.add_argument("--quick", action="store_true", help="small sizes and 2 repeats: a smoke run in seconds")
+    p.add_argument("--cases", nargs="+", metavar="PATTERN",
+                   help="only cases whose name contains PATTERN, or a group: conv, pool, norm, network, memory")
+    p.add_argument("--repeats", type=int, help="timed runs per case (default 5, quick 2)")
+    p.add_argument("--threads", type=int, help="threads for NumPy's BLAS and PyTorch (default: NumPy's)")
+    p.add_argument("--no-torch", action="store_true", help="time cnnkit only")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    p.add_argument("--list", action="store_true", help="list the cases and exit")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=_bench)
+
+
+def _bench(args) -> int:
+    from .. import benchmark
+    from . import CLIError
+    if args.list:
+        for c in benchmark.cases():
+            print(f"{c.group:8s} {c.name}")
+        for label, *_ in benchmark.MEMORY_CASES:
+            print(f"{'memory':8s} peak RSS {label}")
+        return 0
+    for name, v in (("--repeats", args.repeats), ("--threads", args.threads)):
+        if v is not None and v < 1:
+            raise CLIError(f"{name} must be at least 1, got {v}")
+    names = [c.name for c in benchmark.cases()] + [f"peak RSS {c[0]}" for c in benchmark.MEMORY_CASES]
+    groups = {"conv", "pool", "norm", "network", "memory"}
+    for pattern in args.cases or ():
+        if pattern.lower() not in groups and not any(pattern.lower() in n.lower() for n in names):
+            raise CLIError(f"--cases: no case matches {pattern!r} (see cnnkit bench --list)")
+    report = benchmark.run(select=args.cases, quick=args.quick, repeats=args.repeats,
+                           with_torch=not args.no_torch, threads=args.threads, memory=not args.no_memory,
+                           progress=lambda msg: print(f"… {msg}", file=sys.stderr, flush=True))
+    print(json.dumps(report, indent=2) if args.json else benchmark.format_table(report))
+    return 0
