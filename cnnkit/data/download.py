@@ -206,7 +206,8 @@ def download_url(urls, dest, sha256: str, size: int | None = None, retries: int 
     Args:
         urls: one URL or several mirrors of the same bytes, tried in order.
         dest: the final path; it appears only once the checksum matches.
-        sha256: the expected hex SHA-256.
+        sha256: the expected hex SHA-256, or a prefix of it (at least 8 digits; e.g. the one
+            torchvision puts in its weight file names).
         size: the expected size in bytes, if known (a complete ``.part`` is then not re-requested).
         retries: further attempts per URL after a transfer breaks off; each resumes where the last stopped.
 
@@ -223,8 +224,8 @@ def download_url(urls, dest, sha256: str, size: int | None = None, retries: int 
     urls = [urls] if isinstance(urls, str) else list(urls)
     if not urls:
         raise ValueError("download_url: no URL given")
-    if not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
-        raise ValueError(f"download_url: sha256 must be 64 hex digits, got {sha256!r}")
+    if not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-fA-F]{8,64}", sha256):
+        raise ValueError(f"download_url: sha256 must be 64 hex digits (or a prefix of at least 8), got {sha256!r}")
     sha256 = sha256.lower()
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.parent / f".{dest.name}.part"
@@ -248,9 +249,10 @@ def download_url(urls, dest, sha256: str, size: int | None = None, retries: int 
                 errors.append(f"{url}: transfer interrupted after {have} bytes ({type(e).__name__}: {e})")
                 continue
             digest = sha256_file(part)
-            if digest != sha256:
+            if not digest.startswith(sha256):
                 part.unlink(missing_ok=True)
-                raise ChecksumError(f"checksum mismatch for {url}: expected SHA-256 {sha256}, got {digest}; "
+                expected = sha256 if len(sha256) == 64 else f"starting {sha256}"
+                raise ChecksumError(f"checksum mismatch for {url}: expected SHA-256 {expected}, got {digest}; "
                                     "the download was deleted (a corrupted transfer or a changed file)")
             os.replace(part, dest)
             _fsync_dir(dest.parent)

@@ -115,6 +115,17 @@ def test_checksum_mismatch_leaves_nothing(server, tmp_path, blob):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_sha256_prefix(server, tmp_path, blob):
+    server.files["/f.bin"] = blob
+    download_url(server.url + "/f.bin", tmp_path / "f.bin", _sha(blob)[:8], quiet=True)
+    assert (tmp_path / "f.bin").read_bytes() == blob
+    with pytest.raises(ChecksumError, match=f"expected SHA-256 starting 00000000, got {_sha(blob)}"):
+        download_url(server.url + "/f.bin", tmp_path / "g.bin", "00000000", quiet=True)
+    with pytest.raises(ValueError, match="sha256 must be 64 hex digits"):
+        download_url(server.url + "/f.bin", tmp_path / "h.bin", "abc", quiet=True)
+    assert _leftovers(tmp_path) == []
+
+
 def test_interrupted_transfer_resumes_with_range(server, tmp_path, blob):
     server.files["/f.bin"] = blob
     server.cut_once.add("/f.bin")
