@@ -12,7 +12,7 @@ from .. import shape
 from .records import LayerRecord, volume
 from .summary import resolve_model, summary
 
-__all__ = ["explain", "explain_layer", "PUBLISHED_NOTES"]
+__all__ = ["explain", "explain_layer", "published_rows", "weights_only", "PUBLISHED_NOTES", "PUBLISHED_ROWS"]
 
 #: What the papers (or the lecture) print that the layer definitions do not give — by zoo name.
 PUBLISHED_NOTES = {
@@ -27,16 +27,55 @@ PUBLISHED_NOTES = {
         "The lecture's 'Total # params: 60M' is rounded; the count below is exact for this definition.",
     ],
     "googlenet": [
-        "Szegedy et al. (2014) Table 1: 'params' counts weights only, 'ops' are multiply-accumulates, K = 1,024.",
-        "Row 'convolution 7×7/2' (2.7K params, 34M ops) does not follow from its definition: a 7×7×3 → 64 conv "
-        "has 7·7·3·64 = 9,408 weights and 7·7·3·64·112·112 = 118,013,952 MACs. Rows 4c and 5a also disagree "
-        "with their own columns; 3a does reproduce (163,328 weights ≈ 159.5K, ≈ 128M MACs).",
+        "Szegedy et al. (2014) Table 1: 'params' counts weights only, 'ops' are multiply-accumulates, K = 1,024. "
+        "Its rows are compared with this model below; rows 'convolution 7×7/2', 4c and 5a do not follow from "
+        "their own layer definitions (a 7×7×3 → 64 conv has 7·7·3·64 = 9,408 weights, not 2.7K).",
     ],
     "mobilenet_v1": [
         "Howard et al. (2017) Table 1 lists the last depthwise layer on the 7×7×1024 input with stride 2; it "
         "must be stride 1 for the 7×7 output the table gives. 1.0-224: ≈ 4.2M parameters, 569M mult-adds.",
     ],
 }
+
+
+#: Published per-row tables: zoo name → [(layers summed, the row's label, params in K = 1,024, ops in M)]
+PUBLISHED_ROWS = {
+    "googlenet": [  # Szegedy et al. 2014, Table 1
+        ("conv1", "convolution 7×7/2", 2.7, 34), ("conv2+conv3", "convolution 3×3/1", 112, 360),
+        ("inception3a", "inception (3a)", 159, 128), ("inception3b", "inception (3b)", 380, 304),
+        ("inception4a", "inception (4a)", 364, 73), ("inception4b", "inception (4b)", 437, 88),
+        ("inception4c", "inception (4c)", 463, 100), ("inception4d", "inception (4d)", 580, 119),
+        ("inception4e", "inception (4e)", 840, 170), ("inception5a", "inception (5a)", 1072, 54),
+        ("inception5b", "inception (5b)", 1388, 71), ("fc", "linear", 1000, 1),
+    ],
+}
+#: A printed row "reproduces" when both numbers are within this fraction (or one printed unit) of the
+#: definition's: the papers round to whole K and M, and loosely.
+ROW_TOLERANCE = 0.02
+
+
+def weights_only(rows, prefix: str) -> int:
+    """Parameters minus biases of the layers named ``prefix`` or inside it (what papers call weights)."""
+    return sum(r.params - ((r.filters or r.output[-1]) if r.bias else 0) for r in rows
+               if r.leaf and (r.name == prefix or r.name.startswith(prefix + ".")))
+
+
+def published_rows(s, name: str) -> list:
+    """Lines comparing a published per-row table with the model's own numbers (empty if none applies)."""
+    table = PUBLISHED_ROWS.get(str(name).lower())
+    names = {r.name for r in s.layers}
+    if not table or not all(n in names for layers, *_ in table for n in layers.split("+")):
+        return []
+    lines = []
+    for layers, label, params_k, ops_m in table:
+        parts = layers.split("+")
+        w = sum(weights_only(s.layers, n) for n in parts)
+        macs = sum(s[n].subtree_macs for n in parts)
+        ok = (abs(w / 1024 - params_k) <= max(1, ROW_TOLERANCE * params_k)
+              and abs(macs / 1e6 - ops_m) <= max(1, ROW_TOLERANCE * ops_m))
+        lines.append(f"{label:<20} printed {params_k:>6g}K / {ops_m:>4g}M; definition gives {w:>9,} weights "
+                     f"({w / 1024:7.1f}K) / {macs / 1e6:6.1f}M MACs  {'reproduces' if ok else 'DOES NOT reproduce'}")
+    return lines
 
 
 def _n(v) -> str:
@@ -224,4 +263,8 @@ def explain(model_or_name, layer: str | None = None, input_size=None) -> str:
     notes = PUBLISHED_NOTES.get(str(name).lower(), [])
     if notes and layer is None:
         parts.append("Published numbers:\n" + "\n".join(f"  - {n}" for n in notes))
+        rows = published_rows(s, name)
+        if rows:
+            parts.append("\n".join(["Published table vs this model (weights only, K = 1,024; MACs):"]
+                                   + [f"  {ln}" for ln in rows]))
     return "\n\n".join(parts) + "\n"

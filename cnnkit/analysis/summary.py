@@ -90,9 +90,12 @@ def summary(model, input_size=None, *, batch_size: int = 1, dtype="float32", opt
 
     Example::
 
-        >>> s = cnnkit.summary(cnnkit.models.create("lenet5"), (1, 32, 32))
-        >>> s["C1"].output_volume, s["C1"].params
-        ('28×28×6', 156)
+        >>> s = cnnkit.analysis.summary("lenet5")          # the zoo's default input, 1×32×32
+        >>> s["c1"].output_volume, s["c1"].params, s["c1"].receptive_field
+        ('28×28×6', 156, (5, 5))
+        >>> s.total["params"], s.total["macs"]
+        (61706, 416520)
+        >>> print(s)                                       # the table; s.to_json(), s.to_csv(), s.to_markdown()
     """
     if count not in COUNTS:
         raise ValueError(f"count must be one of {', '.join(COUNTS)}, got {count!r}")

@@ -14,7 +14,8 @@ from .records import COUNTS, Summary
 __all__ = ["table", "to_text", "to_markdown", "to_csv", "to_rich", "human", "human_bytes"]
 
 HEADERS = ["Layer", "Type", "Input W×H×D", "Output W×H×D", "Filter F×F×D/S", "P", "K", "Params", "MACs",
-           "RF", "Jump"]
+           "Activations", "RF", "Jump"]
+_RIGHT = 5  # columns from here on are right-aligned numbers
 
 
 def human(n: float, digits: int = 3) -> str:
@@ -58,12 +59,18 @@ def table(s: Summary, depth: int | None = None) -> tuple[list, list, list]:
             m_cell = f"({human(r.subtree_macs)})"
         if r.repeat:
             p_cell += " (again)"
+        elif r.frozen_params and not folded:
+            p_cell += " (frozen)" if r.frozen_params == r.params else f" ({r.frozen_params:,} frozen)"
+        acts = r.subtree_activations if folded else r.activations
+        a_cell = f"{acts:,}" if acts else ""
+        if not (r.leaf or folded or not has_children):
+            a_cell = f"({r.subtree_activations:,})"
         name = "  " * max(0, r.depth - 1) + (r.name or "(model)")
         kernel = r.kernel + ("  !" if r.flagged else "")
         pad = _axes(r.padding) if r.padding_after is None else f"{_axes(r.padding)}/{_axes(r.padding_after)}"
         rows.append([name, r.type, r.input_volume, r.output_volume if r.called else "(not run)", kernel, pad,
-                     "" if r.filters is None else str(r.filters), p_cell, m_cell, _axes(r.receptive_field),
-                     _axes(r.jump)])
+                     "" if r.filters is None else str(r.filters), p_cell, m_cell, a_cell,
+                     _axes(r.receptive_field), _axes(r.jump)])
     return list(HEADERS), rows, footer(s)
 
 
@@ -101,7 +108,7 @@ def _in_volume(size) -> str:
 def to_text(s: Summary, depth: int | None = None) -> str:
     headers, rows, foot = table(s, depth)
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)] if rows else [len(h) for h in headers]
-    right = {5, 6, 7, 8, 9, 10}
+    right = set(range(_RIGHT, len(headers)))
 
     def line(cells):
         return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w)
@@ -117,7 +124,7 @@ def to_markdown(s: Summary, depth: int | None = None) -> str:
     def esc(c):
         return str(c).replace("|", "\\|")
     out = [f"### {s.model_name}", "", "| " + " | ".join(headers) + " |",
-           "|" + "|".join("---:" if i >= 5 else "---" for i in range(len(headers))) + "|"]
+           "|" + "|".join("---:" if i >= _RIGHT else "---" for i in range(len(headers))) + "|"]
     out += ["| " + " | ".join(esc(c).strip() if i else esc(c).replace("  ", "&nbsp;&nbsp;")
                               for i, c in enumerate(r)) + " |" for r in rows]
     out += [""] + [f"- {line.strip()}" for line in foot]
@@ -149,7 +156,7 @@ def to_rich(s: Summary, depth: int | None = None):
     headers, rows, foot = table(s, depth)
     t = Table(title=s.model_name, show_lines=False)
     for i, h in enumerate(headers):
-        t.add_column(h, justify="right" if i >= 5 else "left", no_wrap=i == 0)
+        t.add_column(h, justify="right" if i >= _RIGHT else "left", no_wrap=i == 0)
     for r in rows:
         t.add_row(*r)
     return Group(t, Text("\n".join(foot)))

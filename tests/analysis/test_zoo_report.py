@@ -188,3 +188,14 @@ def test_googlenet_table():
         assert close == ok, (layer, weights / 1024, macs / 1e6)
     assert _weights(s, "inception3a") == 163_328 and round(s["inception3a"].subtree_macs / 1e6) == 128
     assert _weights(s, "conv1") == 9_408
+
+
+def test_explain_googlenet_says_which_published_rows_do_not_reproduce():
+    _need("googlenet")
+    from cnnkit.analysis import explain
+    text = explain("googlenet")
+    verdict = {ln.split("printed")[0].strip(): ln.rstrip().endswith("DOES NOT reproduce")
+               for ln in text.splitlines() if "printed" in ln and "definition gives" in ln}
+    assert verdict["inception (3a)"] is False and verdict["inception (5b)"] is False
+    assert verdict["convolution 7×7/2"] and verdict["inception (4c)"] and verdict["inception (5a)"]
+    assert "9,408 weights" in text
