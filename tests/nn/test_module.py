@@ -200,8 +200,6 @@ def test_shared_parameters_listed_once_like_torch():
     np.testing.assert_allclose(lin.weight.grad.data, tlin.weight.grad.numpy(), rtol=1e-5)
 
 
-@pytest.mark.xfail(reason="cnnkit/nn/modules/module.py lists a shared submodule once in state_dict(); "
-                          "torch lists it under every name (0.* and 2.*)", strict=False)
 def test_state_dict_of_shared_module_lists_every_name_like_torch():
     lin, tlin = nn.Linear(3, 3), torch.nn.Linear(3, 3)
     assert list(nn.Sequential(lin, nn.ReLU(), lin).state_dict()) == \

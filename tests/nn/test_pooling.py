@@ -72,7 +72,10 @@ def test_modules_match_torch_modules(rng):
         if th is None:
             continue
         check_op(cn, th, x)
-    assert repr(nn.MaxPool2d(3, 2)) == "MaxPool2d(kernel_size=3, stride=2, padding=0)"
+    for cn, th in ((nn.MaxPool2d(3, 2), torch.nn.MaxPool2d(3, 2)), (nn.AvgPool2d(2), torch.nn.AvgPool2d(2)),
+                   (nn.MaxPool1d(2, ceil_mode=True), torch.nn.MaxPool1d(2, ceil_mode=True)),
+                   (nn.AdaptiveAvgPool2d((6, 6)), torch.nn.AdaptiveAvgPool2d((6, 6)))):
+        assert repr(cn) == repr(th)
 
 
 def test_lecture_pooling_sizes():

@@ -1,13 +1,15 @@
 """``Module`` (state: parameters, buffers, children) and ``Parameter``, with PyTorch's habits."""
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 import numpy as np
 
 from ...tensor import Tensor
 
 __all__ = ["Parameter", "Module", "Sequential", "ModuleList", "Identity"]
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
 class Parameter(Tensor):
@@ -128,15 +130,18 @@ class Module:
         return _Handle(self._forward_pre_hooks, Module._hook_counter)
 
     # --- traversal
-    def named_modules(self, prefix: str = "", memo=None):
+    def named_modules(self, prefix: str = "", memo=None, remove_duplicate: bool = True):
+        """``(dotted name, module)`` pairs, this module first; a module reachable by two names is listed
+        once unless ``remove_duplicate=False``."""
         memo = set() if memo is None else memo
-        if id(self) in memo:
-            return
-        memo.add(id(self))
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, m in self._modules.items():
             if m is not None:
-                yield from m.named_modules(f"{prefix}.{name}" if prefix else name, memo)
+                yield from m.named_modules(f"{prefix}.{name}" if prefix else name, memo, remove_duplicate)
 
     def modules(self):
         for _, m in self.named_modules():
@@ -178,9 +183,11 @@ class Module:
 
     # --- state
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """Parameters and persistent buffers by dotted name, as NumPy arrays (copies)."""
+        """Parameters and persistent buffers by dotted name, as NumPy arrays (copies).
+
+        A submodule shared under two names is saved under both, as PyTorch does."""
         out = OrderedDict()
-        for mprefix, m in self.named_modules():
+        for mprefix, m in self.named_modules(remove_duplicate=False):
             skip = m.__dict__.get("_non_persistent", ())
             for name, p in m._parameters.items():
                 if p is not None:
@@ -193,11 +200,11 @@ class Module:
     def load_state_dict(self, state_dict, strict: bool = True):
         """Copy arrays (or tensors) into parameters and buffers by key.
 
-        Returns ``(missing_keys, unexpected_keys)``. Mis-shaped keys always raise; with
+        Returns ``IncompatibleKeys(missing_keys, unexpected_keys)``. Mis-shaped keys always raise; with
         ``strict=True`` missing or unexpected keys raise too, listing every one of them.
         """
         own = OrderedDict()
-        for mprefix, m in self.named_modules():
+        for mprefix, m in self.named_modules(remove_duplicate=False):
             skip = m.__dict__.get("_non_persistent", ())
             for store in (m._parameters, m._buffers):
                 for name, t in store.items():
@@ -220,7 +227,7 @@ class Module:
         for k, t in own.items():
             if k in given:
                 t.data = np.array(given[k], dtype=t.data.dtype, copy=True)
-        return missing, unexpected
+        return IncompatibleKeys(missing, unexpected)
 
     # --- modes and grads
     def train(self, mode: bool = True) -> "Module":

@@ -40,14 +40,10 @@ class _PoolNd(Module):
             raise ValueError(f"{type(self).__name__}({self.extra_repr()}): {exc}") from None
 
     def extra_repr(self) -> str:
+        # PyTorch's reprs: max pooling prints dilation and ceil_mode always, average pooling only its window
         s = f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
         if self._kind == "max":
-            if self.dilation != 1:
-                s += f", dilation={self.dilation}"
-        if self.ceil_mode:
-            s += ", ceil_mode=True"
-        if self._kind == "avg" and not self.count_include_pad:
-            s += ", count_include_pad=False"
+            return s + f", dilation={self.dilation}, ceil_mode={self.ceil_mode}"
         return s
 
 
