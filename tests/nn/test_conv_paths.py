@@ -1,0 +1,107 @@
+"""The convolution's fast paths against PyTorch and against the general path: depthwise tap sums,
+image chunks, the stride-1 frame view (``kernels.flat_windows``) against the plain window view."""
+import numpy as np
+import pytest
+import torch.nn.functional as TF
+from hypothesis import given
+from hypothesis import strategies as st
+
+import cnnkit
+from cnnkit import kernels
+from cnnkit.nn import functional as F
+from cnnkit.nn.functional import conv as conv_mod
+from tests.helpers import check_op
+
+CN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+TH = {1: TF.conv1d, 2: TF.conv2d, 3: TF.conv3d}
+
+
+@st.composite
+def depthwise_configs(draw):
+    nd = draw(st.integers(1, 3))
+    k = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    d = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    s = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    p = tuple(draw(st.integers(0, 2)) for _ in range(nd))
+    size = tuple(max(1, dd * (kk - 1) + 1 - 2 * pp) + draw(st.integers(0, 3)) for kk, dd, pp in zip(k, d, p))
+    return dict(nd=nd, c=draw(st.integers(2, 4)), k=k, d=d, s=s, p=p, size=size, n=draw(st.integers(1, 2)),
+                bias=draw(st.booleans()), dtype=draw(st.sampled_from([np.float32, np.float64])))
+
+
+@given(depthwise_configs())
+def test_depthwise_path_matches_torch(cfg):
+    rng = np.random.default_rng(1)
+    nd, c = cfg["nd"], cfg["c"]
+    x = rng.standard_normal((cfg["n"], c) + cfg["size"])
+    w = rng.standard_normal((c, 1) + cfg["k"])
+    b = rng.standard_normal(c)
+    args = (cfg["s"], cfg["p"], cfg["d"], c)
+    if cfg["bias"]:
+        check_op(lambda x, w, b: CN[nd](x, w, b, *args), lambda x, w, b: TH[nd](x, w, b, *args), x, w, b,
+                 dtype=cfg["dtype"])
+    else:
+        check_op(lambda x, w: CN[nd](x, w, None, *args), lambda x, w: TH[nd](x, w, None, *args), x, w,
+                 dtype=cfg["dtype"])
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 1), (2, 1), (1, 0), (1, "same")])
+def test_depthwise_path_equals_the_general_grouped_path(stride, padding, rng, monkeypatch):
+    x = rng.standard_normal((2, 5, 9, 8))
+    w = rng.standard_normal((5, 1, 3, 3))
+    b = rng.standard_normal(5)
+    g = rng.standard_normal(F.conv2d(cnnkit.tensor(x), cnnkit.tensor(w), None, stride, padding, 1, 5).shape)
+
+    def run():
+        tx, tw, tb = (cnnkit.tensor(a, requires_grad=True) for a in (x, w, b))
+        F.conv2d(tx, tw, tb, stride, padding, 1, 5).backward(g)
+        return F.conv2d(tx, tw, tb, stride, padding, 1, 5).data, tx.grad.data, tw.grad.data, tb.grad.data
+    fast = run()
+    monkeypatch.setattr(conv_mod, "DEPTHWISE_PATH", False)
+    general = run()
+    for a, e in zip(fast, general):
+        np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("stride,padding,dilation,groups", [(1, 1, 1, 1), (2, 1, 1, 1), (1, 2, 2, 2), (1, 0, 1, 3)])
+def test_image_chunks_give_the_same_result(stride, padding, dilation, groups, rng, monkeypatch):
+    monkeypatch.setattr(conv_mod, "CHUNK_BYTES", 1)  # one image per chunk
+    x = rng.standard_normal((3, 6, 7, 9))
+    w = rng.standard_normal((6, 6 // groups, 3, 2))
+    b = rng.standard_normal(6)
+    args = (stride, padding, dilation, groups)
+    check_op(lambda x, w, b: F.conv2d(x, w, b, *args), lambda x, w, b: TF.conv2d(x, w, b, *args), x, w, b)
+
+
+def test_flat_frame_view_holds_the_same_numbers_as_the_window_view(rng):
+    x = rng.standard_normal((2, 3, 6, 7, 5))
+    k, d, pads = (2, 3, 2), (1, 2, 1), ((1, 0), (2, 1), (0, 1))
+    xp = kernels.pad(x, pads)
+    padded = xp.shape[2:]
+    out = tuple(s - dd * (kk - 1) for s, kk, dd in zip(padded, k, d))
+    xe = kernels.pad(x, pads, tail=kernels.needs_tail(k, d))
+    flat = kernels.flat_windows(xe, k, d, out, padded)
+    frame = kernels.flat_frame(out, padded)
+    valid = flat.reshape(flat.shape[:-1] + frame)[..., :out[0], :out[1], :out[2]]
+    np.testing.assert_array_equal(valid, kernels.windows(xp, k, (1, 1, 1), d, out))
+
+
+def test_col2im_flat_is_the_adjoint_of_flat_windows(rng):
+    # <flat_windows(x), c> == <x, col2im_flat(c)> for any x and c
+    k, d, padded = (3, 2), (1, 2), (6, 7)
+    out = (padded[0] - 2, padded[1] - 2)
+    ext = (padded[0] + 1, padded[1])
+    xe = rng.standard_normal((2, 3) + ext)
+    view = kernels.flat_windows(xe, k, d, out, padded)                 # (2, 3, 3, 2, F)
+    cols = rng.standard_normal(view.shape)
+    back = kernels.col2im_flat(cols.reshape(2, 3, 6, -1), (2, 3) + ext, kernels.flat_offsets(k, d, padded))
+    np.testing.assert_allclose((view * cols).sum(), (xe * back).sum(), rtol=1e-10)
+
+
+def test_float32_stays_float32(rng):
+    x = cnnkit.tensor(rng.standard_normal((2, 4, 6, 6)).astype(np.float32), requires_grad=True)
+    for w_shape, groups in (((4, 4, 3, 3), 1), ((4, 1, 3, 3), 4), ((8, 4, 1, 1), 1)):
+        w = cnnkit.tensor(rng.standard_normal(w_shape).astype(np.float32), requires_grad=True)
+        y = F.conv2d(x, w, None, 1, 1 if w_shape[-1] == 3 else 0, 1, groups)
+        y.sum().backward()
+        assert y.dtype == x.grad.dtype == w.grad.dtype == np.float32
+        x.grad = None

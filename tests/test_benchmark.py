@@ -1,0 +1,75 @@
+"""Smoke tests of the benchmark harness at tiny sizes: the numbers are not checked, only that every
+column is filled, the twins compute what cnnkit computes and the CLI speaks plainly."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import cnnkit
+from cnnkit import benchmark
+from cnnkit.cli import main
+
+
+def test_time_pair_returns_medians_for_both_engines():
+    calls = []
+    a, b = benchmark.time_pair(lambda: calls.append("a"), lambda: calls.append("b"), repeats=3, warmup=1)
+    assert a >= 0 and b >= 0
+    assert calls == ["a", "b"] + ["a", "b"] * 3  # warm-up, then interleaved
+    assert benchmark.time_pair(lambda: None, None, repeats=1)[1] is None
+
+
+def test_run_quick_fills_every_column():
+    report = benchmark.run(select=["depthwise"], quick=True, repeats=1, memory=False)
+    assert report["peak_gflops"] > 0 and report["threads"] >= 1
+    rows = report["results"]
+    assert [r["name"] for r in rows] == ["conv depthwise 3×3 256, 8×28² fwd", "conv depthwise 3×3 256, 8×28² fwd+bwd"]
+    for r in rows:
+        assert r["cnnkit_ms"] > 0 and r["torch_ms"] > 0 and r["gflops"] > 0 and r["peak_pct"] > 0
+        assert r["ratio"] == pytest.approx(r["cnnkit_ms"] / r["torch_ms"])
+    table = benchmark.format_table(report)
+    assert "| case | cnnkit ms | torch ms | ratio | GFLOP/s | % peak | note |" in table
+    assert "QUICK" in table
+
+
+def test_run_without_torch_leaves_the_torch_columns_empty():
+    report = benchmark.run(select=["max pool 2×2/2, 32×64×56² fwd"], quick=True, repeats=1, memory=False,
+                           with_torch=False)
+    (row,) = [r for r in report["results"] if r["name"].endswith("fwd")]
+    assert row["cnnkit_ms"] > 0 and row["torch_ms"] is None and row["ratio"] is None
+    assert "| — |" in benchmark.format_table(report)
+
+
+@pytest.mark.parametrize("name,size", [("lenet5", (1, 32, 32)), ("resnet20", (3, 16, 16))])
+def test_torch_twin_computes_the_same_outputs(name, size):
+    cnnkit.manual_seed(0)
+    model = cnnkit.models.create(name)
+    x = np.random.default_rng(0).standard_normal((2,) + size).astype(np.float32)
+    twin, note = benchmark.torch_twin(model, torch, x)
+    assert note == "outputs agree"
+    assert set(twin.state_dict()) >= {k for k in model.state_dict() if not k.endswith("num_batches_tracked")}
+
+
+def test_cli_lists_cases_and_prints_json(capsys):
+    assert main(["bench", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert "ResNet-20 train step" in listed and "peak RSS VGG-16" in listed
+    assert main(["bench", "--quick", "--cases", "max pool 2×2/2, 32×64×56² fwd+bwd", "--repeats", "1",
+                 "--no-memory", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in report["results"]] == ["max pool 2×2/2, 32×64×56² fwd+bwd"]
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--cases", "no-such-layer"], "no case matches 'no-such-layer'"),
+    (["--repeats", "0"], "--repeats must be at least 1, got 0"),
+])
+def test_cli_errors(argv, match, capsys):
+    assert main(["bench", *argv]) == 2
+    assert match in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_memory_row_runs_in_a_subprocess():
+    row = benchmark._memory_row("ResNet-20 train step, batch 128", quick=True, with_torch=False)
+    assert row["cnnkit_mb"] > 0 and row["predicted_mb"] > 0 and row["ratio_to_predicted"] > 0
