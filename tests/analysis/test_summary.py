@@ -325,3 +325,32 @@ def test_linear_on_sequence_counts_every_position():
     s = summary(m, (5, 8))  # (N, 5, 8): five positions
     assert s.total["macs"] == 5 * 8 * 4 and s.total["params"] == 36
     assert math.prod(s.leaves()[0].output) == 20
+
+
+@given(cin=st.integers(1, 4), cout_mult=st.integers(1, 3), groups=st.sampled_from([1, 2]),
+       kh=st.integers(1, 5), kw=st.integers(1, 5), s=st.integers(1, 3), p=st.integers(0, 2), d=st.integers(1, 2),
+       h=st.integers(8, 20), w=st.integers(8, 20), bias=st.booleans())
+def test_conv_geometry_vs_torch(cin, cout_mult, groups, kh, kw, s, p, d, h, w, bias):
+    cin, cout = cin * groups, cout_mult * groups
+    if h + 2 * p < d * (kh - 1) + 1 or w + 2 * p < d * (kw - 1) + 1:
+        return
+    cn = nn.Sequential(nn.Conv2d(cin, cout, (kh, kw), stride=s, padding=p, dilation=d, groups=groups, bias=bias))
+    th = torch.nn.Conv2d(cin, cout, (kh, kw), stride=s, padding=p, dilation=d, groups=groups, bias=bias)
+    out = th(torch.zeros(1, cin, h, w))
+    r = summary(cn, (cin, h, w)).leaves()[0]
+    assert r.output == tuple(out.shape[1:])
+    assert r.output_volume == f"{out.shape[3]}×{out.shape[2]}×{cout}"      # the lecture's W×H×D
+    assert r.params == sum(q.numel() for q in th.parameters())
+    assert r.macs == out.numel() * (cin // groups) * kh * kw                # one MAC per weight per output
+    assert r.kernel == f"{kw}×{kh}×{cin // groups}/{s}"
+    # the lecture's "unprocessed" columns: what the last window leaves of the real input
+    covered_w = (out.shape[3] - 1) * s + d * (kw - 1) + 1
+    assert r.unprocessed[1] == max(0, (w + 2 * p - covered_w) - p)
+
+
+def test_conv1d_and_rectangular_volumes():
+    s = summary(nn.Sequential(nn.Conv1d(2, 4, 3)), (2, 10))
+    assert s.leaves()[0].output_volume == "8×4" and s.leaves()[0].receptive_field == (3,)
+    s = summary(nn.Sequential(nn.Conv2d(3, 5, (3, 1))), (3, 17, 23))
+    r = s.leaves()[0]
+    assert (r.input_volume, r.output_volume, r.receptive_field) == ("23×17×3", "23×15×5", (3, 1))

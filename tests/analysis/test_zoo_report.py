@@ -199,3 +199,23 @@ def test_explain_googlenet_says_which_published_rows_do_not_reproduce():
     assert verdict["inception (3a)"] is False and verdict["inception (5b)"] is False
     assert verdict["convolution 7×7/2"] and verdict["inception (4c)"] and verdict["inception (5a)"]
     assert "9,408 weights" in text
+
+
+@pytest.mark.parametrize("alpha, size, params_m, macs_m", [
+    # Howard et al. 2017, Table 6 (width multiplier) and Table 7 (resolution); their M = 10⁶
+    (0.75, 224, 2.6, 325), (0.5, 224, 1.3, 149), (0.25, 224, 0.5, 41),
+    (1.0, 192, 4.2, 418), (1.0, 160, 4.2, 290), (1.0, 128, 4.2, 186),
+])
+def test_mobilenet_width_and_resolution(alpha, size, params_m, macs_m):
+    _need("mobilenet_v1")
+    t = summary(models.create("mobilenet_v1", alpha=alpha), (3, size, size)).total
+    assert round(t["params"] / 1e6, 1) == params_m
+    assert abs(t["macs"] / 1e6 - macs_m) <= 1  # the paper rounds (290.7M is printed as 290M)
+
+
+@pytest.mark.slow
+def test_resnet50_v1_stride_on_the_first_1x1():
+    _need("resnet50")
+    t = summary(models.create("resnet50", variant="v1"), (3, 224, 224)).total
+    # same parameters as v1.5; 3.86 G MACs instead of 4.09 G (REFERENCES.md; the paper's "3.8 × 10⁹")
+    assert t["params"] == 25_557_032 and round(t["macs"] / 1e9, 2) == 3.86
