@@ -138,7 +138,8 @@ def separable(input_size=(2, 6, 6), out_channels: int = 4, kernel_size: int = 3)
     if ho < 1 or wo < 1:
         raise ValueError(f"compare separable: a {f}×{f} kernel does not fit a {w}×{h} input")
     p_reg, m_reg = shape.conv_params(c, k, (f, f), bias=False), shape.conv_macs(c, k, (f, f), (ho, wo))
-    p_dw, m_dw = shape.conv_params(c, c, (f, f), groups=c, bias=False), shape.conv_macs(c, c, (f, f), (ho, wo), groups=c)
+    p_dw = shape.conv_params(c, c, (f, f), groups=c, bias=False)        # depthwise: one f×f×1 filter per channel
+    m_dw = shape.conv_macs(c, c, (f, f), (ho, wo), groups=c)
     p_pw, m_pw = shape.conv_params(c, k, (1, 1), bias=False), shape.conv_macs(c, k, (1, 1), (ho, wo))
     rows = [
         {"label": "regular", "params": p_reg, "macs": m_reg},

@@ -140,7 +140,8 @@ def _rf_line(r: LayerRecord) -> str:
     span = d * (k - 1)
     rin = rf - span * jin
     dpart = f"{d}·" if d != 1 else ""
-    return (f"RF = RF_in + {'d·' if d != 1 else ''}(F − 1)·jump_in = {_n(rin)} + {dpart}({k} − 1)·{_n(jin)} = {_n(rf)}; "
+    d_sym = "d·" if d != 1 else ""
+    return (f"RF = RF_in + {d_sym}(F − 1)·jump_in = {_n(rin)} + {dpart}({k} − 1)·{_n(jin)} = {_n(rf)}; "
             f"jump = jump_in·S = {_n(jin)}·{s} = {_n(jump)}")
 
 
@@ -189,9 +190,11 @@ def explain_layer(r: LayerRecord, ceil_mode: bool = False) -> str:
         n_in, n_out = r.input[-1], r.output[-1]
         rows = math.prod(r.output) // max(1, n_out)
         b, bv = (" + 1", " + 1") if r.bias else ("", "")
-        lines.append(f"params = (N_in{b})·N_out = ({n_in}{bv})·{n_out} = {shape.linear_params(n_in, n_out, bool(r.bias)):,}")
-        lines.append(f"MULs = (N_in{b})·N_out = ({n_in}{bv})·{n_out} = {shape.linear_macs(n_in, n_out, bool(r.bias)):,}"
-                     + (f"   (bias omitted: {n_in}·{n_out} = {shape.linear_macs(n_in, n_out):,} MACs)" if r.bias else "")
+        params = shape.linear_params(n_in, n_out, bool(r.bias))
+        muls, bare = shape.linear_macs(n_in, n_out, bool(r.bias)), shape.linear_macs(n_in, n_out)
+        lines.append(f"params = (N_in{b})·N_out = ({n_in}{bv})·{n_out} = {params:,}")
+        lines.append(f"MULs = (N_in{b})·N_out = ({n_in}{bv})·{n_out} = {muls:,}"
+                     + (f"   (bias omitted: {n_in}·{n_out} = {bare:,} MACs)" if r.bias else "")
                      + (f", for each of {rows:,} positions" if rows > 1 else ""))
         if r.receptive_field is not None:
             lines.append(f"RF = {'×'.join(str(v) for v in reversed(r.receptive_field))}: every output sees "

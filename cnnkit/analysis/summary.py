@@ -192,7 +192,8 @@ def _records(model, tr, graph: Graph, count: str):
 
 
 def _joins(graph: Graph, key: int) -> list:
-    return [{"op": op, "inputs": [list(s) for s in ins], "output": list(out)} for op, ins, out in graph.joins.get(key, [])]
+    return [{"op": op, "inputs": [list(s) for s in ins], "output": list(out)}
+            for op, ins, out in graph.joins.get(key, [])]
 
 
 def _idle(root: LayerRecord) -> bool:

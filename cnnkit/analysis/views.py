@@ -76,7 +76,6 @@ def table(s: Summary, depth: int | None = None) -> tuple[list, list, list]:
 
 def footer(s: Summary) -> list:
     t = s.total
-    c, h, w = (list(s.input_size) + [1, 1])[:3]
     b = shape.dtype_size(s.dtype)
     lines = [
         f"Input: {_in_volume(s.input_size)} (C,H,W = {','.join(str(v) for v in s.input_size)}), "

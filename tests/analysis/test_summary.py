@@ -11,7 +11,6 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-import cnnkit
 from cnnkit import nn
 from cnnkit.analysis import summary
 
@@ -110,8 +109,8 @@ def test_containers_never_double_count_and_shared_params():
 
 def build_torch_twin():
     t = torch.nn
-    return t.Sequential(t.Sequential(t.Conv2d(3, 8, 3, padding=1), t.ReLU(), t.Sequential(t.Conv2d(8, 8, 3, padding=1))),
-                        t.Conv2d(8, 4, 1))
+    inner = t.Sequential(t.Conv2d(3, 8, 3, padding=1), t.ReLU(), t.Sequential(t.Conv2d(8, 8, 3, padding=1)))
+    return t.Sequential(inner, t.Conv2d(8, 4, 1))
 
 
 def test_frozen_params_and_memory():
@@ -237,7 +236,8 @@ def test_stacked_3x3_field_is_1_plus_2L(n):
     (lenet5_lecture(), (1, 32, 32)),
     (InceptionLike(8, 4, 4, 4, 2, 2, 2), (8, 9, 9)),
     (Residual(3, 6, 2), (3, 15, 15)),
-    (build_chain([("conv", 3, 4, 3, 2, 1, 2, 1), ("conv", 4, 8, 3, 1, 1, 1, 2), ("max", 3, 2, 1)], "cnnkit"), (3, 17, 23)),
+    (build_chain([("conv", 3, 4, 3, 2, 1, 2, 1), ("conv", 4, 8, 3, 1, 1, 1, 2), ("max", 3, 2, 1)], "cnnkit"),
+     (3, 17, 23)),
 ])
 def test_shapes_match_a_real_forward_pass(model, size):
     real = real_output_shapes(model, size)
@@ -265,10 +265,8 @@ def test_bad_options(kw, match):
 
 
 @pytest.mark.parametrize("size, exc, match", [
-    ((1, 0, 32), ValueError, "positive"), ("1,32", None, None), (32, TypeError, "tuple"), ((1.0, 32, 32), TypeError, "ints")])
+    ((1, 0, 32), ValueError, "positive"), (32, TypeError, "tuple"), ((1.0, 32, 32), TypeError, "ints")])
 def test_input_size_validation(size, exc, match):
-    if exc is None:
-        return
     with pytest.raises(exc, match=match):
         summary(lenet5_lecture(), size)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-import cnnkit
 from cnnkit.analysis import summary
 
 from .nets import real_output_shapes
