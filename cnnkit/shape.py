@@ -62,15 +62,14 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding=0, di
     """
     lo, hi = (padding, padding) if isinstance(padding, int) else padding
     span = size + lo + hi - dilation * (kernel_size - 1) - 1
-    if span < 0:
-        return 0
     if ceil_mode:
+        # a last, partial window counts (even one larger than the input, as in PyTorch) ...
         out = -(-span // stride) + 1
-        # PyTorch's rule: the last window must start inside the input or the left padding.
+        # ... but it must start inside the input or the left padding
         if (out - 1) * stride >= size + lo:
             out -= 1
-        return out
-    return span // stride + 1
+        return max(out, 0)
+    return max(span // stride + 1, 0)
 
 
 def pool_output_size(size: int, kernel_size: int, stride: int | None = None, padding: int = 0,

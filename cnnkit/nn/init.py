@@ -38,12 +38,23 @@ def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
     return tensor
 
 
+def _float_dtype(tensor: Tensor):
+    # draw in float32 for float32 tensors: VGG-16's 138M weights would otherwise cost a float64 pass
+    return np.float32 if tensor.data.dtype == np.float32 else np.float64
+
+
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
-    return _fill(tensor, get_rng().uniform(a, b, tensor.shape))
+    u = get_rng().random(tensor.shape, dtype=_float_dtype(tensor))
+    u *= b - a
+    u += a
+    return _fill(tensor, u)
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
-    return _fill(tensor, get_rng().normal(mean, std, tensor.shape))
+    z = get_rng().standard_normal(tensor.shape, dtype=_float_dtype(tensor))
+    z *= std
+    z += mean
+    return _fill(tensor, z)
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:

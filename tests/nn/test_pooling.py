@@ -100,3 +100,10 @@ def test_max_pooling_picks_the_brightest_pixel():
 def test_pool_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("n,k,s", [(2, 3, 2), (2, 4, 3), (3, 4, 3), (1, 3, 2)])
+def test_ceil_mode_window_larger_than_the_input_gives_one_output_like_torch(n, k, s, rng):
+    x = rng.standard_normal((1, 2, n, n))
+    check_op(lambda x: F.max_pool2d(x, k, s, ceil_mode=True), lambda x: TF.max_pool2d(x, k, s, ceil_mode=True), x)
+    check_op(lambda x: F.avg_pool2d(x, k, s, ceil_mode=True), lambda x: TF.avg_pool2d(x, k, s, ceil_mode=True), x)
