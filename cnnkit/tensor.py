@@ -281,7 +281,8 @@ class Tensor:
                 raise ValueError(f"backward: gradient has shape {g.shape}, expected {self.shape}")
         order = self._topological_order()
         grads = {id(self): g}
-        for node in reversed(order):
+        while order:  # reverse topological order; popping drops our reference to each finished node
+            node = order.pop()
             g = grads.pop(id(node), None)
             if g is None:
                 continue
@@ -304,9 +305,10 @@ class Tensor:
                     continue
                 key = id(p)
                 grads[key] = pg if key not in grads else grads[key] + pg
-            if not retain_graph:
+            if not retain_graph:  # the closure and the parents it kept (saved activations) go now
                 node._backward = _freed
                 node._parents = ()
+            del node, parent_grads, g
 
     def _topological_order(self) -> list:
         order, seen, stack = [], set(), [(self, False)]

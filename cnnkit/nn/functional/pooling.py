@@ -1,10 +1,13 @@
 """Pooling over the same window view as convolution: max, average, adaptive and global average.
 
-Max pooling keeps, per output, the flat index of the winning tap; its backward puts the gradient
-there and adds the windows back with col2im. Average pooling spreads the gradient evenly.
+Both run over the kernel taps, one whole-array operation per tap (never per window or element): max
+pooling keeps a running maximum and the index of the first winning tap (PyTorch's tie rule), and its
+backward adds the gradient back to each tap's strided slice where that tap won (col2im restricted to
+the winners); average pooling sums the taps and spreads the gradient evenly back over them.
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -35,25 +38,45 @@ def _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, nd, name):
     return ksize, stride, dilation, padding, pads, out_size
 
 
+def _tap_regions(ksize, stride, dilation, out_size):
+    """Per kernel tap (row-major order): its index tuple and the strided slice of the padded input it reads."""
+    for tap in itertools.product(*(range(k) for k in ksize)):
+        yield tap, tuple(slice(t * d, t * d + s * (o - 1) + 1, s)
+                         for t, d, s, o in zip(tap, dilation, stride, out_size))
+
+
 def _max_poolnd(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode, nd: int) -> Tensor:
     name = f"max_pool{nd}d"
     ksize, stride, dilation, _, pads, out_size = _geometry(x, kernel_size, stride, padding, dilation,
                                                            ceil_mode, nd, name)
-    n, c = x.shape[:2]
     xp = kernels.pad(x.data, pads, value=-np.inf)
     view = kernels.windows(xp, ksize, stride, dilation, out_size)            # (N, C, *k, *o)
-    taps = math.prod(ksize)
-    flat = view.reshape((n, c, taps) + out_size)                             # (N, C, ∏k, *o) copy
-    arg = flat.argmax(axis=2)                                                # (N, C, *o)
-    out = np.take_along_axis(flat, arg[:, :, None], axis=2)[:, :, 0]
-    del flat
+    both = (slice(None), slice(None))
+    # running maximum over the taps; ``arg`` keeps the first winning tap, as PyTorch (NaN wins, too)
+    has_nan = bool(np.isnan(x.data).any()) if x.data.dtype.kind == "f" else False
+    taps = list(_tap_regions(ksize, stride, dilation, out_size))
+    out = view[both + taps[0][0]].copy()                                    # (N, C, *o)
+    arg = np.zeros(out.shape, dtype=np.uint8 if len(taps) < 256 else np.int32)
+    better = np.empty(out.shape, dtype=bool)
+    for t, (tap, _) in enumerate(taps[1:], start=1):
+        v = view[both + tap]
+        np.greater(v, out, out=better)
+        if has_nan:
+            better |= np.isnan(v) & ~np.isnan(out)
+        np.copyto(out, v, where=better)
+        np.copyto(arg, t, where=better)
+    del view, better
     xp_shape, x_shape = xp.shape, x.shape
+    del xp
+    crop = both + tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, x_shape[2:]))
 
     def backward(g):
-        gcols = np.zeros((n, c, taps) + out_size, dtype=g.dtype)
-        np.put_along_axis(gcols, arg[:, :, None], g[:, :, None], axis=2)
-        gxp = kernels.col2im(gcols.reshape((n, c) + ksize + out_size), xp_shape, ksize, stride, dilation)
-        crop = (slice(None), slice(None)) + tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, x_shape[2:]))
+        gxp = np.zeros(xp_shape, dtype=g.dtype)
+        hit = np.empty(g.shape, dtype=bool)
+        tmp = np.empty_like(g)
+        for t, (_, region) in enumerate(taps):
+            np.equal(arg, t, out=hit)
+            gxp[both + region] += np.multiply(g, hit, out=tmp)
         return (gxp[crop],)
     return make_op(out, (x,), backward)
 
@@ -62,7 +85,6 @@ def _avg_poolnd(x: Tensor, kernel_size, stride, padding, ceil_mode, count_includ
     name = f"avg_pool{nd}d"
     ksize, stride, dilation, padding, pads, out_size = _geometry(x, kernel_size, stride, padding, 1,
                                                                  ceil_mode, nd, name)
-    n, c = x.shape[:2]
     xp = kernels.pad(x.data, pads)
     view = kernels.windows(xp, ksize, stride, dilation, out_size)            # (N, C, *k, *o)
     divisor = np.ones((), dtype=np.int64)
@@ -70,14 +92,21 @@ def _avg_poolnd(x: Tensor, kernel_size, stride, padding, ceil_mode, count_includ
         counts = kernels.window_counts(size, k, s, p, o, count_include_pad)
         divisor = np.multiply.outer(divisor, counts)                         # (*o), separable
     divisor = divisor.astype(x.dtype)
-    out = view.sum(axis=tuple(range(2, 2 + nd))) / divisor
-    xp_shape, x_shape = xp.shape, x.shape
+    both = (slice(None), slice(None))
+    taps = list(_tap_regions(ksize, stride, dilation, out_size))
+    out = view[both + taps[0][0]].copy()                                    # (N, C, *o): sum over taps
+    for tap, _ in taps[1:]:
+        out += view[both + tap]
+    out /= divisor
+    del view, xp
+    xp_shape, x_shape = tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pads)), x.shape
+    crop = both + tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, x_shape[2:]))
 
     def backward(g):
-        share = (g / divisor).reshape((n, c) + (1,) * nd + out_size)
-        gcols = np.broadcast_to(share, (n, c) + ksize + out_size)
-        gxp = kernels.col2im(gcols, xp_shape, ksize, stride, dilation)
-        crop = (slice(None), slice(None)) + tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, x_shape[2:]))
+        share = g / divisor                                                 # (N, C, *o)
+        gxp = np.zeros(x_shape[:2] + xp_shape, dtype=g.dtype)
+        for _, region in taps:
+            gxp[both + region] += share
         return (gxp[crop],)
     return make_op(out.astype(x.dtype, copy=False), (x,), backward)
 
@@ -150,6 +179,8 @@ def _adaptive_avg_poolnd(x: Tensor, output_size, nd: int) -> Tensor:
         output_size = tuple(x.shape[2 + i] if o is None else o for i, o in enumerate(output_size))
     out_size = ntuple(output_size, nd, "output_size", owner=name)
     in_size = x.shape[2:]
+    if all(o == 1 for o in out_size):  # global average pooling: one mean per channel
+        return x.mean(tuple(range(2, 2 + nd)), keepdim=True)
     if all(i % o == 0 for i, o in zip(in_size, out_size)):  # regular windows: plain average pooling
         k = tuple(i // o for i, o in zip(in_size, out_size))
         return _avg_poolnd(x, k, k, 0, False, True, nd)
