@@ -159,13 +159,14 @@ def separable(input_size=(2, 6, 6), out_channels: int = 4, kernel_size: int = 3)
 
 def models(names, input_size=None, **summary_kwargs) -> Comparison:
     """Totals of several models (zoo names or modules) side by side."""
+    from .records import volume
     from .summary import summary
     from .views import human_bytes
     rows = []
     for item in names:
         s = summary(item, input_size, **summary_kwargs)
         t = s.total
-        rows.append({"label": s.model_name, "input": "×".join(map(str, s.input_size)), "params": t["params"],
+        rows.append({"label": s.model_name, "input": volume(s.input_size), "params": t["params"],
                      "macs": t["macs"], "activations": t["activations"],
                      "training": human_bytes(t["training_bytes"]), "inference": human_bytes(t["inference_bytes"])})
     return Comparison("Models side by side (MACs: conv + linear, bias excluded; per image)",

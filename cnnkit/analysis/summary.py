@@ -101,6 +101,8 @@ def summary(model, input_size=None, *, batch_size: int = 1, dtype="float32", opt
         raise ValueError(f"count must be one of {', '.join(COUNTS)}, got {count!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
+        raise ValueError(f"depth must be a positive int (1 = the model's direct children), got {depth!r}")
     shape.dtype_size(dtype)
     shape.optimizer_state_copies(optimizer)
     model, zoo_name, input_size = resolve_model(model, input_size)

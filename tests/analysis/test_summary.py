@@ -258,6 +258,7 @@ def test_too_small_input_names_the_layer():
     (dict(dtype="float7"), "unknown dtype"),
     (dict(optimizer="lbfgs"), "unknown optimizer"),
     (dict(batch_size=0), "batch_size must be a positive int"),
+    (dict(depth=0), "depth must be a positive int"),
 ])
 def test_bad_options(kw, match):
     with pytest.raises(ValueError, match=match):
