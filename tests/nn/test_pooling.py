@@ -102,7 +102,7 @@ def test_pool_errors(call, match):
         call()
 
 
-@pytest.mark.parametrize("n,k,s", [(2, 3, 2), (2, 4, 3), (3, 4, 3), (3, 5, 2)])
+@pytest.mark.parametrize("n,k,s", [(2, 3, 2), (2, 4, 3), (3, 4, 3), (3, 4, 2)])
 def test_ceil_mode_window_larger_than_the_input_gives_one_output_like_torch(n, k, s, rng):
     x = rng.standard_normal((1, 2, n, n))
     check_op(lambda x: F.max_pool2d(x, k, s, ceil_mode=True), lambda x: TF.max_pool2d(x, k, s, ceil_mode=True), x)
