@@ -353,3 +353,23 @@ def test_conv1d_and_rectangular_volumes():
     s = summary(nn.Sequential(nn.Conv2d(3, 5, (3, 1))), (3, 17, 23))
     r = s.leaves()[0]
     assert (r.input_volume, r.output_volume, r.receptive_field) == ("23×17×3", "23×15×5", (3, 1))
+
+
+class _ViewNet(nn.Module):
+    """Flattens with ``x.reshape(N, -1)``: impossible for NumPy on an empty batch (-1 is ambiguous)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.fc = nn.Linear(2 * 6 * 6, 3)
+
+    def forward(self, x):
+        x = self.conv(x)
+        return self.fc(x.reshape(x.shape[0], -1))
+
+
+def test_falls_back_to_one_image_and_flatten_sees_everything():
+    s = summary(_ViewNet(), (1, 8, 8))
+    assert s.traced_batch == 1 and any("one real image" in n for n in s.notes)
+    assert s["fc"].output == (3,) and s.total["params"] == 20 + 219
+    assert s["fc"].receptive_field == (8, 8)  # after the flatten every output sees the whole 8×8 input
