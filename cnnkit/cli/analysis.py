@@ -54,14 +54,17 @@ def cmd_models(args) -> int:
     if args.names_only:
         print("\n".join(models.names()))
         return 0
+    from ..analysis import summary
+    from ..analysis.views import human
     width = max(len(n) for n in models.names())
-    print(f"{'model':<{width}}  {'input C,H,W':<12}  {'params':>12}", flush=True)
+    print(f"{'model':<{width}}  {'input C,H,W':<12}  {'params':>12}  {'MACs':>9}", flush=True)
     for name in models.names():  # one line at a time: building the large models takes seconds
         m = _model(name)
-        n = sum(p.data.size for p in m.parameters())
+        size = models.default_input_size(name)
+        t = summary(m, size).total
         del m
-        size = ",".join(map(str, models.default_input_size(name)))
-        print(f"{name:<{width}}  {size:<12}  {n:>12,}", flush=True)
+        print(f"{name:<{width}}  {','.join(map(str, size)):<12}  {t['params']:>12,}  {human(t['macs']):>9}",
+              flush=True)
     return 0
 
 
@@ -120,7 +123,7 @@ def cmd_compare(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("models", help="list the model zoo with parameter counts")
+    p = sub.add_parser("models", help="list the model zoo with parameter and MAC counts (default input size)")
     p.add_argument("--names-only", action="store_true", help="only the names (fast: builds no model)")
     p.set_defaults(func=cmd_models)
 
