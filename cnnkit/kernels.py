@@ -25,7 +25,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 __all__ = ["pad", "windows", "col2im", "flat_windows", "flat_frame", "flat_offsets", "needs_tail",
-           "col2im_flat", "window_counts"]
+           "window_counts"]
 
 
 def pad(x: np.ndarray, pads, value=0.0, tail: bool = False) -> np.ndarray:
@@ -108,19 +108,6 @@ def col2im(cols: np.ndarray, padded_shape, kernel_size, stride, dilation) -> np.
         region = tuple(slice(t * d, t * d + s * (o - 1) + 1, s)
                        for t, d, s, o in zip(taps, dilation, stride, out_size))
         out[(slice(None), slice(None)) + region] += cols[(slice(None), slice(None)) + taps]
-    return out
-
-
-def col2im_flat(cols: np.ndarray, extended_shape, offsets) -> np.ndarray:
-    """Adjoint of :func:`flat_windows`: sum ``cols`` (A, B, T, F) back into a zero array of ``extended_shape``.
-
-    ``T`` taps at the given ``offsets``; one contiguous slice-add per tap.
-    """
-    a, b, _, frame = cols.shape
-    out = np.zeros(extended_shape, dtype=cols.dtype)
-    flat = out.reshape(a, b, -1)
-    for t, off in enumerate(offsets):
-        flat[:, :, off:off + frame] += cols[:, :, t]
     return out
 
 

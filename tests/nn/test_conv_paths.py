@@ -62,9 +62,10 @@ def test_depthwise_path_equals_the_general_grouped_path(stride, padding, rng, mo
         np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("chunk_bytes", [1, 60000])  # one frame row per chunk; two images per chunk
 @pytest.mark.parametrize("stride,padding,dilation,groups", [(1, 1, 1, 1), (2, 1, 1, 1), (1, 2, 2, 2), (1, 0, 1, 3)])
-def test_image_chunks_give_the_same_result(stride, padding, dilation, groups, rng, monkeypatch):
-    monkeypatch.setattr(conv_mod, "CHUNK_BYTES", 1)  # one image per chunk
+def test_chunks_give_the_same_result(stride, padding, dilation, groups, chunk_bytes, rng, monkeypatch):
+    monkeypatch.setattr(conv_mod, "CHUNK_BYTES", chunk_bytes)
     x = rng.standard_normal((3, 6, 7, 9))
     w = rng.standard_normal((6, 6 // groups, 3, 2))
     b = rng.standard_normal(6)
@@ -85,16 +86,26 @@ def test_flat_frame_view_holds_the_same_numbers_as_the_window_view(rng):
     np.testing.assert_array_equal(valid, kernels.windows(xp, k, (1, 1, 1), d, out))
 
 
-def test_col2im_flat_is_the_adjoint_of_flat_windows(rng):
-    # <flat_windows(x), c> == <x, col2im_flat(c)> for any x and c
-    k, d, padded = (3, 2), (1, 2), (6, 7)
-    out = (padded[0] - 2, padded[1] - 2)
-    ext = (padded[0] + 1, padded[1])
-    xe = rng.standard_normal((2, 3) + ext)
-    view = kernels.flat_windows(xe, k, d, out, padded)                 # (2, 3, 3, 2, F)
-    cols = rng.standard_normal(view.shape)
-    back = kernels.col2im_flat(cols.reshape(2, 3, 6, -1), (2, 3) + ext, kernels.flat_offsets(k, d, padded))
-    np.testing.assert_allclose((view * cols).sum(), (xe * back).sum(), rtol=1e-10)
+@pytest.mark.parametrize("stride", [(1, 1), (2, 1)])
+@pytest.mark.parametrize("chunk_bytes", [1, 2000, 2**30])
+def test_col2im_is_the_adjoint_of_columns(stride, chunk_bytes, rng, monkeypatch):
+    # <columns(x), c> == <x, col2im(c)> for any x and c, whatever the chunks
+    monkeypatch.setattr(conv_mod, "CHUNK_BYTES", chunk_bytes)
+    k, d, pads = (3, 2), (1, 2), ((1, 1), (0, 2))
+    x = rng.standard_normal((3, 2, 7, 6))
+    padded = (9, 8)
+    out = tuple((p - dd * (kk - 1) - 1) // s + 1 for p, kk, dd, s in zip(padded, k, d, stride))
+    plan = conv_mod._Plan(x.shape, k, stride, pads, d, out, x.itemsize)
+    xe = plan.pad(x)
+    gxe = np.zeros_like(xe)
+    lhs = 0.0
+    for chunk in plan.chunks:
+        cols = plan.columns(xe, chunk)
+        c = rng.standard_normal(cols.shape)
+        lhs += (cols * c).sum()
+        plan.col2im(c, gxe, chunk)
+    assert len(plan.chunks) > 1 or chunk_bytes == 2**30
+    np.testing.assert_allclose(lhs, (xe * gxe).sum(), rtol=1e-10)
 
 
 def test_float32_stays_float32(rng):

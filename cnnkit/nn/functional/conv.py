@@ -84,11 +84,13 @@ CHUNK_BYTES = 16 * 2**20
 
 
 class _Plan:
-    """How one convolution is laid out: padding, stride-1 frame or strided windows, chunks of images.
+    """How one convolution is laid out: padding, stride-1 frame or strided windows, chunks of work.
 
     With stride 1 the columns come from :func:`kernels.flat_windows` (contiguous copies) and the
     output is computed on the frame ``(out_0, *padded[1:])``; otherwise from :func:`kernels.windows`
-    and the frame is the output itself. ``valid`` cuts the output out of the frame.
+    and the frame is the output itself. ``valid`` cuts the output out of the frame. Work is split into
+    chunks ``(n0, n1, r0, r1)`` — images ``n0:n1``, frame rows ``r0:r1`` — whose column matrix stays
+    under :data:`CHUNK_BYTES` (several whole images, or one image's rows when an image is larger).
     """
 
     def __init__(self, x_shape, ksize, stride, pads, dilation, out_size, itemsize):
@@ -98,16 +100,22 @@ class _Plan:
         self.padded = tuple(s + lo + hi for s, (lo, hi) in zip(self.in_size, pads))
         self.flat = all(s == 1 for s in stride)
         self.tail = self.flat and kernels.needs_tail(ksize, dilation)
+        self.ext = ((self.padded[0] + 1,) + self.padded[1:]) if self.tail else self.padded
         self.frame = kernels.flat_frame(out_size, self.padded) if self.flat else tuple(out_size)
         self.valid = tuple(slice(0, o) for o in out_size)
         self.crop = tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, self.in_size))
         self.taps = math.prod(ksize)
-        per_image = self.c * self.taps * math.prod(self.frame) * itemsize
-        step = max(1, min(self.n, CHUNK_BYTES // max(per_image, 1)))
-        self.chunks = [(i, min(self.n, i + step)) for i in range(0, self.n, step)]
+        per_row = self.c * self.taps * math.prod(self.frame[1:]) * itemsize
+        rows = self.frame[0]
+        if per_row * rows <= CHUNK_BYTES:
+            step = max(1, min(self.n, CHUNK_BYTES // (per_row * rows)))
+            self.chunks = [(i, min(self.n, i + step), 0, rows) for i in range(0, self.n, step)]
+        else:
+            step = max(1, CHUNK_BYTES // per_row)
+            self.chunks = [(i, i + 1, r, min(rows, r + step)) for i in range(self.n) for r in range(0, rows, step)]
 
     def pad(self, x: np.ndarray) -> np.ndarray:
-        return kernels.pad(x, self.pads, tail=self.tail)                   # (N, C, *padded[+1])
+        return kernels.pad(x, self.pads, tail=self.tail)                   # (N, C, *ext)
 
     def tap_view(self, xe: np.ndarray) -> np.ndarray:
         """``(N, C, *k, *frame)`` view: what each tap sees at each frame position."""
@@ -116,32 +124,42 @@ class _Plan:
             return v.reshape(v.shape[:-1] + self.frame)                   # splits the contiguous last axis
         return kernels.windows(xe, self.ksize, self.stride, self.dilation, self.out_size)
 
-    def columns(self, xe: np.ndarray, n0: int, n1: int) -> np.ndarray:
-        """im2col of images ``n0:n1``: ``(C·∏k, nb·∏frame)``, rows (channel, tap), columns (image, position)."""
+    def columns(self, xe: np.ndarray, chunk) -> np.ndarray:
+        """im2col of one chunk: ``(C·∏k, nb·rows·∏frame[1:])``, rows (channel, tap), columns (image, position)."""
+        n0, n1, r0, r1 = chunk
         nd = len(self.ksize)
-        view = self.tap_view(xe)[n0:n1]                                   # (nb, C, *k, *frame)
+        view = self.tap_view(xe)[(slice(n0, n1), slice(None)) + (slice(None),) * nd + (slice(r0, r1),)]
         order = tuple(range(1, 2 + nd)) + (0,) + tuple(range(2 + nd, 2 + 2 * nd))
         return np.ascontiguousarray(view.transpose(order)).reshape(self.c * self.taps, -1)
 
-    def col2im(self, gcols: np.ndarray, nb: int) -> np.ndarray:
-        """Adjoint of :meth:`columns`: ``(C·∏k, nb·∏frame)`` → padded gradient ``(C, nb, *padded[+1])``."""
-        ext = tuple(self.padded[:1]) if not self.tail else (self.padded[0] + 1,)
-        shape = (self.c, nb) + ext + self.padded[1:]
+    def col2im(self, gcols: np.ndarray, gxe: np.ndarray, chunk) -> None:
+        """Add the columns' gradient ``(C·∏k, nb·rows·∏frame[1:])`` into ``gxe`` (N, C, *ext), the adjoint of
+        :meth:`columns` (one slice-add per tap)."""
+        n0, n1, r0, r1 = chunk
+        nb, rows, nd = n1 - n0, r1 - r0, len(self.ksize)
         if self.flat:
-            cols = gcols.reshape(self.c, self.taps, nb, -1).transpose(0, 2, 1, 3)     # (C, nb, T, F)
-            return kernels.col2im_flat(cols, shape, kernels.flat_offsets(self.ksize, self.dilation, self.padded))
-        nd = len(self.ksize)
-        cols = gcols.reshape((self.c,) + self.ksize + (nb,) + self.frame)              # (C, *k, nb, *o)
-        cols = cols.transpose((0, nd + 1) + tuple(range(1, nd + 1)) + tuple(range(nd + 2, 2 * nd + 2)))
-        return kernels.col2im(cols, shape, self.ksize, self.stride, self.dilation)
+            row = math.prod(self.frame[1:])
+            target = gxe.reshape(self.n, self.c, -1)[n0:n1].swapaxes(0, 1)           # (C, nb, E) view
+            cols = gcols.reshape(self.c, self.taps, nb, rows * row)
+            for t, off in enumerate(kernels.flat_offsets(self.ksize, self.dilation, self.padded)):
+                start = off + r0 * row
+                target[:, :, start:start + rows * row] += cols[:, t]
+            return
+        target = gxe[n0:n1].swapaxes(0, 1)                                             # (C, nb, *ext) view
+        cols = gcols.reshape((self.c,) + self.ksize + (nb, rows) + self.frame[1:])      # (C, *k, nb, rows, ...)
+        for tap in itertools.product(*(range(k) for k in self.ksize)):
+            first = (slice(tap[0] * self.dilation[0] + r0 * self.stride[0],
+                           tap[0] * self.dilation[0] + (r1 - 1) * self.stride[0] + 1, self.stride[0]),)
+            region = first + tuple(slice(t * d, t * d + s * (o - 1) + 1, s) for t, d, s, o in
+                                   zip(tap[1:], self.dilation[1:], self.stride[1:], self.out_size[1:]))
+            target[(slice(None), slice(None)) + region] += cols[(slice(None),) + tap]
 
     def to_frame(self, g: np.ndarray) -> np.ndarray:
-        """Output gradient ``(nb, K, *out)`` → ``(K, nb, *frame)``, zero outside the valid part."""
-        k, nb = g.shape[1], g.shape[0]
-        if self.frame == tuple(self.out_size):
+        """Output gradient ``(nb, K, rows, *out[1:])`` → ``(K, nb, rows, *frame[1:])``, zero outside the valid part."""
+        if self.frame[1:] == tuple(self.out_size[1:]):
             return np.ascontiguousarray(g.swapaxes(0, 1))
-        out = np.zeros((k, nb) + self.frame, dtype=g.dtype)
-        out[(slice(None), slice(None)) + self.valid] = g.swapaxes(0, 1)
+        out = np.zeros((g.shape[1], g.shape[0], g.shape[2]) + self.frame[1:], dtype=g.dtype)
+        out[(slice(None), slice(None), slice(None)) + self.valid[1:]] = g.swapaxes(0, 1)
         return out
 
 
@@ -156,20 +174,22 @@ def _group_matmul(a: np.ndarray, b: np.ndarray, groups: int, out: np.ndarray) ->
 
 
 def _gemm(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
-    """im2col + one GEMM per group and chunk of images: ``W(K, C/g·∏k) @ cols(C/g·∏k, nb·∏frame)``."""
+    """im2col + one GEMM per group and chunk: ``W(K, C/g·∏k) @ cols(C/g·∏k, chunk positions)``."""
     n, k_out, nd = plan.n, weight.shape[0], len(plan.ksize)
     dtype = np.result_type(x.data, weight.data)
     w2 = weight.data.reshape(k_out, -1).astype(dtype, copy=False)           # (K, C/g·∏k)
     xe = plan.pad(x.data.astype(dtype, copy=False))
     out = np.empty((n, k_out) + tuple(plan.out_size), dtype=dtype)
-    keep = (slice(None), slice(None)) + plan.valid
-    for n0, n1 in plan.chunks:
-        cols = plan.columns(xe, n0, n1)                                    # (C·∏k, nb·F)
-        y = _group_matmul(w2, cols, groups, np.empty((k_out, cols.shape[1]), dtype))  # (K, nb·F)
+    keep = (slice(None),) * 3 + plan.valid[1:]
+    for chunk in plan.chunks:
+        n0, n1, r0, r1 = chunk
+        cols = plan.columns(xe, chunk)                                     # (C·∏k, nb·rows·F1)
+        y = _group_matmul(w2, cols, groups, np.empty((k_out, cols.shape[1]), dtype))  # (K, nb·rows·F1)
         del cols
         if bias is not None:
             y += bias.data.reshape(k_out, 1).astype(dtype, copy=False)
-        out[n0:n1] = y.reshape((k_out, n1 - n0) + plan.frame)[keep].swapaxes(0, 1)   # (nb, K, *o)
+        y = y.reshape((k_out, n1 - n0, r1 - r0) + plan.frame[1:])[keep]    # (K, nb, rows, *o[1:])
+        out[n0:n1, :, r0:r1] = y.swapaxes(0, 1)
     del xe
 
     def backward(g):
@@ -180,22 +200,24 @@ def _gemm(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
         if need_w:
             gw = np.zeros_like(w2)
         if need_x:
-            gx = np.empty(x.shape, dtype=dtype)
+            gxe = np.zeros((n, plan.c) + plan.ext, dtype=dtype)
         xe = plan.pad(x.data.astype(dtype, copy=False)) if need_w else None  # recomputed: saves memory
         wt = w2.reshape(groups, k_out // groups, -1).transpose(0, 2, 1).reshape(-1, k_out // groups)
-        for n0, n1 in plan.chunks:
-            gy = plan.to_frame(g[n0:n1]).reshape(k_out, -1)                  # (K, nb·F)
+        for chunk in plan.chunks:
+            n0, n1, r0, r1 = chunk
+            gy = plan.to_frame(g[n0:n1, :, r0:r1]).reshape(k_out, -1)       # (K, nb·rows·F1)
             if need_w:
-                cols = plan.columns(xe, n0, n1)                            # (C·∏k, nb·F)
+                cols = plan.columns(xe, chunk)                             # (C·∏k, nb·rows·F1)
                 kg, rc = k_out // groups, cols.shape[0] // groups
                 for i in range(groups):                                    # dW = dY @ colsᵀ
                     gw[i * kg:(i + 1) * kg] += gy[i * kg:(i + 1) * kg] @ cols[i * rc:(i + 1) * rc].T
                 del cols
             if need_x:
                 gcols = _group_matmul(wt, gy, groups, np.empty((wt.shape[0], gy.shape[1]), dtype))  # Wᵀ @ dY
-                gxe = plan.col2im(gcols, n1 - n0)                          # (C, nb, *padded)
+                plan.col2im(gcols, gxe, chunk)
                 del gcols
-                gx[n0:n1] = gxe[(slice(None), slice(None)) + plan.crop].swapaxes(0, 1)
+        if need_x:
+            gx = gxe[(slice(None), slice(None)) + plan.crop]                # (N, C, *in) view of the padded grad
         if gw is not None:
             gw = gw.reshape(weight.shape)
         return gx, gw, gb
@@ -246,8 +268,7 @@ def _depthwise(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
                 gw[:, t] = np.multiply(gf, view[(slice(None), slice(None)) + tap], out=tmp).sum(axis=sum_axes)
             gw = gw.reshape(weight.shape)
         if x.requires_grad:
-            ext = plan.padded if not plan.tail else (plan.padded[0] + 1,) + plan.padded[1:]
-            gxe = np.zeros((n, c) + ext, dtype=dtype)
+            gxe = np.zeros((n, c) + plan.ext, dtype=dtype)
             tmp = np.empty(gf.shape, dtype=dtype)
             if plan.flat:
                 flat, frame = gxe.reshape(n, c, -1), math.prod(plan.frame)
