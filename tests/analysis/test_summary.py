@@ -373,3 +373,23 @@ def test_falls_back_to_one_image_and_flatten_sees_everything():
     assert s.traced_batch == 1 and any("one real image" in n for n in s.notes)
     assert s["fc"].output == (3,) and s.total["params"] == 20 + 219
     assert s["fc"].receptive_field == (8, 8)  # after the flatten every output sees the whole 8×8 input
+
+
+@pytest.mark.parametrize("make", [
+    lambda: (InceptionLike(16, 8, 4, 8, 2, 4, 4), TorchInceptionLike(16, 8, 4, 8, 2, 4, 4), (16, 12, 12)),
+    lambda: (Residual(4, 8, 2), TorchResidual(4, 8, 2), (4, 15, 15)),
+    lambda: (lenet5_lecture(), None, (1, 32, 32)),
+])
+def test_macs_match_pytorch_flop_counter(make):
+    """PyTorch's FlopCounterMode counts 2 FLOPs per multiply-accumulate of convolutions and matrix
+    products, bias and BatchNorm excluded: the default convention, doubled."""
+    from torch.utils.flop_counter import FlopCounterMode
+    cn, th, size = make()
+    if th is None:
+        t = torch.nn
+        th = t.Sequential(t.Conv2d(1, 6, 5), t.Tanh(), t.AvgPool2d(2), t.Conv2d(6, 16, 5), t.Tanh(), t.AvgPool2d(2),
+                          t.Conv2d(16, 120, 5), t.Tanh(), t.Flatten(), t.Linear(120, 84), t.Tanh(), t.Linear(84, 10))
+    with FlopCounterMode(display=False) as counter:
+        th.eval()(torch.zeros((1,) + size))
+    s = summary(cn, size)
+    assert s.total["flops"] == 2 * s.total["macs"] == counter.get_total_flops()

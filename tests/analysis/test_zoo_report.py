@@ -83,7 +83,7 @@ FAST = ["lenet5", "resnet20", "resnet32", "mobilenet_v1", "resnet18"]
 
 
 @pytest.mark.parametrize("name", FAST)
-def test_zoo_model_fast(name):
+def test_zoo_model_fast(name, zero_init):
     _need(name)
     _check_model(name)
 
@@ -91,7 +91,7 @@ def test_zoo_model_fast(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in PUBLISHED.keys() | PUBLISHED_MILLIONS.keys() | {"googlenet"}
                                   if n not in FAST and not n.startswith("vgg16") and n != "alexnet"])
-def test_zoo_model_slow(name):
+def test_zoo_model_slow(name, zero_init):
     _need(name)
     _check_model(name)
 
@@ -111,7 +111,7 @@ def test_lenet5_zoo_matches_the_lecture_table():
 
 
 @pytest.mark.slow
-def test_alexnet_conv1_pool1_and_variants():
+def test_alexnet_conv1_pool1_and_variants(zero_init):
     _need("alexnet")
     s = _check_model("alexnet")
     conv1 = next(r for r in s.leaves() if r.type == "Conv2d")
@@ -126,7 +126,7 @@ def test_alexnet_conv1_pool1_and_variants():
 
 
 @pytest.mark.slow
-def test_vgg16_block_volumes_and_totals():
+def test_vgg16_block_volumes_and_totals(zero_init):
     _need("vgg16")
     s = _check_model("vgg16")
     convs = [r.output_volume for r in s.leaves() if r.type == "Conv2d"]
@@ -169,7 +169,7 @@ def _weights(s, prefix):
 
 
 @pytest.mark.slow
-def test_googlenet_table():
+def test_googlenet_table(zero_init):
     _need("googlenet")
     s = summary("googlenet")
     for layer, out, params_k, ops_m, ok in GOOGLENET_TABLE:
@@ -213,7 +213,7 @@ def test_mobilenet_width_and_resolution(alpha, size, params_m, macs_m):
 
 
 @pytest.mark.slow
-def test_resnet50_v1_stride_on_the_first_1x1():
+def test_resnet50_v1_stride_on_the_first_1x1(zero_init):
     _need("resnet50")
     t = summary(models.create("resnet50", variant="v1"), (3, 224, 224)).total
     # same parameters as v1.5; 3.86 G MACs instead of 4.09 G (REFERENCES.md; the paper's "3.8 × 10⁹")
