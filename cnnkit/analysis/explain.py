@@ -102,8 +102,7 @@ def _size_lines(r: LayerRecord, ceil_mode: bool = False) -> list:
         key = (w1, k, s, d, p1, p2)
         a = names[ax]
         if key in done:  # same numbers as another axis: say so once
-            lines[done[key]] = lines[done[key]].replace(f"{names[-1]}2 = ", f"{names[-1]}2 = {a}2 = ", 1) \
-                if lines[done[key]].startswith(f"{names[-1]}2") else lines[done[key]]
+            lines[done[key]] += f"  ({a}2 the same)"
             continue
         f = d * (k - 1) + 1
         pre = ""
@@ -240,7 +239,7 @@ def explain(model_or_name, layer: str | None = None, input_size=None) -> str:
 
         >>> print(cnnkit.analysis.explain("lenet5", layer="C1"))
         C1 (Conv2d): 32×32×1 → 28×28×6
-          W2 = H2 = (W1 − F + 2P)/S + 1 = (32 − 5 + 2·0)/1 + 1 = 28
+          W2 = (W1 − F + 2P)/S + 1 = (32 − 5 + 0)/1 + 1 = 28  (H2 the same)
           ...
     """
     model, name, size = resolve_model(model_or_name, input_size)

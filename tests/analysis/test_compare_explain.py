@@ -66,7 +66,7 @@ def test_compare_errors():
 
 def test_explain_lenet_substitutes_numbers():
     text = explain(lenet5_lecture(), input_size=(1, 32, 32))
-    assert "W2 = H2 = (W1 − F + 2P)/S + 1 = (32 − 5 + 0)/1 + 1 = 28" in text
+    assert "W2 = (W1 − F + 2P)/S + 1 = (32 − 5 + 0)/1 + 1 = 28" in text
     assert "params = (F·F·D1 + 1)·K = (5·5·1 + 1)·6 = 156" in text
     assert "params = (F·F·D1 + 1)·K = (5·5·6 + 1)·16 = 2,416" in text
     assert "(28 − 2 + 0)/2 + 1 = 14" in text

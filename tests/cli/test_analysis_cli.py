@@ -91,7 +91,7 @@ def test_user_errors_exit_2(capsys, argv, message):
 def test_explain(capsys):
     code, out, _ = run(capsys, "explain", "lenet5", "--layer", "c1")
     assert code == 0
-    assert "W2 = H2 = (W1 − F + 2P)/S + 1 = (32 − 5 + 0)/1 + 1 = 28" in out
+    assert "W2 = (W1 − F + 2P)/S + 1 = (32 − 5 + 0)/1 + 1 = 28" in out
     assert "params = (F·F·D1 + 1)·K = (5·5·1 + 1)·6 = 156" in out
     code, out, _ = run(capsys, "explain", "lenet5")
     assert code == 0 and "(5·5·6 + 1)·16 = 2,416" in out and "(120 + 1)·84 = 10,164" in out
