@@ -237,8 +237,10 @@ def explain(model_or_name, layer: str | None = None, input_size=None) -> str:
 
     Example::
 
-        >>> print(cnnkit.analysis.explain("lenet5", layer="C1"))
-        C1 (Conv2d): 32×32×1 → 28×28×6
+        >>> print(cnnkit.analysis.explain("lenet5", layer="c1"))
+        lenet5: input 32×32×1 (C,H,W = 1,32,32)
+
+        c1 (Conv2d): 32×32×1 → 28×28×6
           W2 = (W1 − F + 2P)/S + 1 = (32 − 5 + 0)/1 + 1 = 28  (H2 the same)
           ...
     """
