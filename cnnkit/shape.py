@@ -201,11 +201,11 @@ OPTIMIZER_STATE = {"sgd": 0, "none": 0, "momentum": 1, "nesterov": 1, "rmsprop":
 
 def dtype_size(dtype) -> int:
     """Bytes per element of ``dtype`` (a name such as ``"float32"``/``"int8"`` or a NumPy dtype)."""
-    key = str(getattr(dtype, "name", dtype)).lower()
+    import numpy as np
+    key = dtype.lower() if isinstance(dtype, str) else None
     if key not in DTYPE_BYTES:
         try:
-            import numpy as np
-            return int(np.dtype(key).itemsize)
+            return int(np.dtype(dtype).itemsize)
         except TypeError:
             raise ValueError(f"unknown dtype {dtype!r}; expected one of {', '.join(DTYPE_BYTES)}") from None
     return DTYPE_BYTES[key]

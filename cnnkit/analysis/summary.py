@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import shape
 from .graph import Graph, _per_image
 from .records import COUNTS, LayerRecord, Summary
@@ -112,7 +114,8 @@ def summary(model, input_size=None, *, batch_size: int = 1, dtype="float32", opt
     total = _totals(model, rows, graph, input_size, batch_size=batch_size, dtype=dtype, optimizer=optimizer)
     if tr.batch:
         notes.append("traced with one real image: some op of this model does not accept an empty batch")
-    return Summary(name or zoo_name, input_size, rows, total, batch_size=batch_size, dtype=str(dtype),
+    dtype = dtype if isinstance(dtype, str) else np.dtype(dtype).name
+    return Summary(name or zoo_name, input_size, rows, total, batch_size=batch_size, dtype=dtype,
                    optimizer=str(optimizer).lower(), count=count, depth=depth, traced_batch=tr.batch,
                    notes=notes)
 
