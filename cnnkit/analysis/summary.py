@@ -161,25 +161,27 @@ def _records(model, tr, graph: Graph, count: str):
         root.joins += _joins(graph, -1)
         if count == "all":
             root.macs += graph.join_ops.get(-1, 0)
-    # modules with parameters that never ran (e.g. auxiliary heads in eval mode)
+    # modules that never ran (e.g. auxiliary heads in eval mode): one row per outermost such module,
+    # holding the parameters of everything inside it not counted elsewhere
     extra = []
     ran = {id(c.module) for c, _ in rows}
     for name, m in model.named_modules():
-        if id(m) in ran:
+        if id(m) in ran or any(name.startswith(r.name + ".") for r in extra):
             continue
-        own = [p for p in m._parameters.values() if p is not None and id(p) not in seen_params]
+        own = [p for p in m.parameters() if id(p) not in seen_params]
         if not own:
             continue
         seen_params.update(id(p) for p in own)
+        n = sum(p.data.size for p in own)
         r = LayerRecord(name=name, type=type(m).__name__, depth=name.count(".") + 1,
-                        leaf=not any(v is not None for v in m._modules.values()), called=False,
-                        params=sum(p.data.size for p in own),
-                        trainable_params=sum(p.data.size for p in own if p.requires_grad))
-        r.notes.append("not called in the traced (eval-mode) forward pass; parameters counted")
+                        leaf=not any(v is not None for v in m._modules.values()), called=False, params=n,
+                        trainable_params=sum(p.data.size for p in own if p.requires_grad), subtree_params=n)
+        r.notes.append("not called in the traced (eval-mode) forward pass; its parameters are counted, "
+                       "its multiplies are not")
         extra.append(r)
     if extra:
-        heads = sorted({r.name.split(".")[0] for r in extra})
-        notes.append(f"not run in eval mode, parameters still counted: {', '.join(heads)}")
+        notes.append(f"not run in eval mode (no MACs counted), parameters still counted: "
+                     f"{', '.join(r.name for r in extra)}")
     # block totals (pre-order: children follow their parent)
     for c, r in reversed(rows):
         r.subtree_params += r.params

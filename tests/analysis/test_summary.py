@@ -393,3 +393,27 @@ def test_macs_match_pytorch_flop_counter(make):
         th.eval()(torch.zeros((1,) + size))
     s = summary(cn, size)
     assert s.total["flops"] == 2 * s.total["macs"] == counter.get_total_flops()
+
+
+class _WithAux(nn.Module):
+    """An auxiliary head used only in training mode (as GoogLeNet's)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.aux = nn.Sequential(nn.Flatten(), nn.Linear(2 * 4 * 4, 5))
+
+    def forward(self, x):
+        x = self.conv(x)
+        return (x, self.aux(x)) if self.training else x
+
+
+def test_modules_not_run_in_eval_keep_their_parameters():
+    m = _WithAux()
+    s = summary(m, (1, 6, 6))
+    assert s.total["params"] == 20 + 165 == sum(r.params for r in s.layers)
+    aux = s["aux"]
+    assert not aux.called and aux.params == 165 and aux.depth == 1
+    assert s.total["macs"] == 2 * 9 * 16  # the head's multiplies are not counted: it does not run
+    assert any("aux" in n for n in s.notes) and "(not run)" in str(s)
+    assert m.training  # mode restored
