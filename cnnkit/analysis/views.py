@@ -148,14 +148,26 @@ def to_csv(s: Summary) -> str:
     return buf.getvalue()
 
 
+def rich_widths(headers, rows) -> list:
+    return [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+
+
+def rich_width(s: Summary, depth: int | None = None) -> int:
+    """Console width the rich table needs to show every cell whole."""
+    headers, rows, _ = table(s, depth)
+    return sum(rich_widths(headers, rows)) + 3 * len(headers) + 1
+
+
 def to_rich(s: Summary, depth: int | None = None):
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
     headers, rows, foot = table(s, depth)
     t = Table(title=s.model_name, show_lines=False)
-    for i, h in enumerate(headers):
-        t.add_column(h, justify="right" if i >= _RIGHT else "left", no_wrap=i == 0)
+    widths = rich_widths(headers, rows)
+    for i, (h, w) in enumerate(zip(headers, widths)):
+        # numbers are never wrapped or cut ("2,4…"): a narrow terminal scrolls instead (see rich_width)
+        t.add_column(h, justify="right" if i >= _RIGHT else "left", no_wrap=True, min_width=w)
     for r in rows:
         t.add_row(*r)
     return Group(t, Text("\n".join(foot)))

@@ -81,7 +81,9 @@ def cmd_summary(args) -> int:
         _emit(s.to_markdown(), args.output)
     elif args.output is None and sys.stdout.isatty():
         from rich.console import Console
-        Console().print(s)
+
+        from ..analysis.views import rich_width
+        Console(width=max(Console().width, rich_width(s, args.depth))).print(s)
     else:
         _emit(s.to_text(), args.output)
     return 0
