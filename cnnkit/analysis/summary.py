@@ -155,7 +155,7 @@ def _records(model, tr, graph: Graph, count: str):
         by_index[c.index] = r
         rows.append((c, r))
     # the model's own row: kept only when it does something itself
-    root_call, root = rows[0] if rows else (None, None)
+    root = rows[0][1] if rows else None
     if root is not None and not root.leaf:
         root.activations += graph.join_elements.get(-1, 0)
         root.joins += _joins(graph, -1)
