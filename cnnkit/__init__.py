@@ -23,7 +23,7 @@ def __getattr__(name):
     raise AttributeError(f"module 'cnnkit' has no attribute {name!r}")
 
 
-def summary(model, input_size, **kwargs):
-    """Layer-by-layer report of ``model`` (see :func:`cnnkit.analysis.summary`)."""
+def summary(model, input_size=None, **kwargs):
+    """Layer-by-layer report of ``model`` (a Module or a zoo name; see :func:`cnnkit.analysis.summary`)."""
     from .analysis import summary as _summary
     return _summary(model, input_size, **kwargs)

@@ -1,14 +1,34 @@
 """Weight initialisation, as ``torch.nn.init`` (in place, drawing from ``cnnkit.manual_seed``'s generator)."""
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 
 import numpy as np
 
 from ..tensor import Tensor, get_rng
 
 __all__ = ["calculate_fan_in_and_fan_out", "calculate_gain", "uniform_", "normal_", "constant_",
-           "zeros_", "ones_", "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_", "xavier_normal_"]
+           "zeros_", "ones_", "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_", "xavier_normal_",
+           "skip_init"]
+
+_skip = threading.local()
+
+
+@contextlib.contextmanager
+def skip_init():
+    """Build layers without initialising their weights (left uninitialised memory).
+
+    For work that reads only shapes (``cnnkit.summary``, ``cnnkit models``): VGG-16's 138M random draws
+    are skipped. Never train a model built inside this block.
+    """
+    prev = getattr(_skip, "on", False)
+    _skip.on = True
+    try:
+        yield
+    finally:
+        _skip.on = prev
 
 
 def calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
@@ -33,6 +53,10 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
 
 
+def _skipping() -> bool:
+    return getattr(_skip, "on", False)
+
+
 def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
     tensor.data[...] = values.astype(tensor.data.dtype, copy=False)
     return tensor
@@ -44,6 +68,8 @@ def _float_dtype(tensor: Tensor):
 
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
+    if _skipping():
+        return tensor
     u = get_rng().random(tensor.shape, dtype=_float_dtype(tensor))
     u *= b - a
     u += a
@@ -51,6 +77,8 @@ def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
+    if _skipping():
+        return tensor
     z = get_rng().standard_normal(tensor.shape, dtype=_float_dtype(tensor))
     z *= std
     z += mean
