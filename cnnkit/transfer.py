@@ -21,7 +21,7 @@ import numpy as np
 from . import nn
 
 __all__ = ["find_head", "replace_head", "freeze", "unfreeze", "trainable_summary", "param_groups", "MODES",
-           "apply_mode", "finetune"]
+           "apply_mode", "finetune", "read_pretrained", "load_backbone"]
 
 MODES = ("head", "later", "all")
 
@@ -201,3 +201,73 @@ def finetune(model: nn.Module, train_loader, val_loader=None, *, num_classes: in
     else:
         raise ValueError(f"finetune: optimizer must be 'adam' or 'sgd', got {optimizer!r}")
     return fit(model, train_loader, val_loader, epochs=epochs, optimizer=opt, seed=seed, **fit_kwargs)
+
+
+def read_pretrained(source, cache_dir=None) -> dict:
+    """The state dict ``{key: array}`` in ``source``: a run directory of ``cnnkit train`` (its
+    ``model.safetensors``, else ``checkpoint.safetensors``), a cnnkit weights or checkpoint file, a
+    plain ``.safetensors`` or PyTorch ``.pth`` state dict, or the name of registered weights
+    (:mod:`cnnkit.io.weights`, downloaded into ``cache_dir`` on first use)."""
+    from pathlib import Path
+
+    from .io.torch_weights import read_state_dict
+    path = Path(source)
+    if path.is_dir():
+        found = [path / n for n in ("model.safetensors", "checkpoint.safetensors") if (path / n).is_file()]
+        if not found:
+            raise FileNotFoundError(f"{str(path)!r} holds neither model.safetensors nor checkpoint.safetensors "
+                                    "(is it a run directory of `cnnkit train`?)")
+        path = found[0]
+    if path.is_file():
+        if path.suffix.lower() == ".safetensors":
+            from safetensors import safe_open
+            try:
+                with safe_open(str(path), framework="np") as fh:
+                    kind = (fh.metadata() or {}).get("format")
+            except Exception:  # damaged: read_state_dict below names the problem
+                kind = None
+            if kind == "cnnkit-weights":
+                from .train import load_weights
+                return dict(load_weights(path))
+            if kind == "cnnkit-checkpoint":
+                from .train import load_checkpoint
+                return dict(load_checkpoint(path).weights)
+        return dict(read_state_dict(path))
+    from .io import weights as registry
+    try:
+        w = registry.get_weights(str(source))
+    except ValueError:
+        raise FileNotFoundError(f"{str(source)!r} is neither a weights file, a run directory nor the name of "
+                                "registered weights (see `cnnkit weights list`)") from None
+    state = read_state_dict(registry.download_weights(w, cache_dir))
+    return {k: v for k, v in state.items() if not k.startswith(tuple(w.ignore_prefixes))}
+
+
+def load_backbone(model: nn.Module, source, cache_dir=None):
+    """Load pre-trained weights into ``model`` except a classification head of another size.
+
+    ``model`` is built for the new task (e.g. ``num_classes=5``); the file's head (e.g. 1,000 ImageNet
+    classes) is skipped and the model's fresh head kept. Every other key must match: a missing,
+    unexpected or mis-shaped key is a ``ValueError`` listing them (e.g. a 3-channel network's weights
+    for 1-channel data). ``source``: see :func:`read_pretrained`. Returns the
+    :class:`~cnnkit.io.torch_weights.LoadReport` (the skipped head keys under ``missing``).
+
+    Example::
+
+        >>> model = cnnkit.models.create("resnet18", num_classes=5)
+        >>> cnnkit.transfer.load_backbone(model, "ResNet18_Weights.IMAGENET1K_V1")
+        >>> cnnkit.transfer.apply_mode(model, "head")
+    """
+    from .io.torch_weights import load_torch_state_dict
+    state = read_pretrained(source, cache_dir)
+    head_name = find_head(model)[0]
+    own = model.state_dict()
+    head_keys = {k for k in own if k.startswith(head_name + ".")}
+    state = {k: v for k, v in state.items()
+             if not (k in head_keys and tuple(getattr(v, "shape", ())) != tuple(own[k].shape))}
+    report = load_torch_state_dict(model, state, strict=False)
+    problems = [k for k in report.missing if k not in head_keys] + report.unexpected + report.mismatched
+    if problems:
+        raise ValueError(f"the weights in {str(source)!r} do not fit {type(model).__name__} beyond its head "
+                         f"{head_name!r}:\n{report}")
+    return report

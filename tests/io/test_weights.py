@@ -225,3 +225,34 @@ def test_cli_weights_list_and_download(server, tmp_path, lenet_file, registered,
     import json
     (entry,) = json.loads(capsys.readouterr().out)
     assert entry["name"] == "GoogLeNet_Weights.IMAGENET1K_V1" and entry["model_kwargs"] == {"variant": "torchvision"}
+
+
+def test_load_backbone_keeps_a_fresh_head_of_another_size(server, tmp_path, lenet_file, registered):
+    from cnnkit import transfer
+    from cnnkit.train import save_weights
+    data, tmodel = lenet_file
+    server.files["/lenet5-test.pth"] = data
+    registered("Backbone.V1", "lenet5", server.url + "/lenet5-test.pth", _sha(data))
+    want = {k: v.numpy() for k, v in tmodel.state_dict().items()}
+    cnnkit.manual_seed(5)
+    model = models.create("lenet5", num_classes=3)
+    fresh = model.output.weight.data.copy()
+    report = transfer.load_backbone(model, "Backbone.V1", cache_dir=tmp_path)
+    assert report.missing == ["output.weight", "output.bias"] and not report.unexpected
+    assert np.array_equal(model.output.weight.data, fresh)
+    for k, v in model.state_dict().items():
+        if not k.startswith("output."):
+            assert np.array_equal(v, want[k]), k
+    # a run directory (cnnkit's weights file) and a plain .pth work the same way
+    run = tmp_path / "run"
+    run.mkdir()
+    save_weights(model, run / "model.safetensors")
+    other = models.create("lenet5", num_classes=7)
+    transfer.load_backbone(other, run)
+    assert np.array_equal(other.c5.weight.data, want["c5.weight"])
+    transfer.load_backbone(other, tmp_path / "lenet5-test.pth")
+    with pytest.raises(ValueError, match=r"do not fit LeNet5 beyond its head 'output':[\s\S]*mis-shaped \(1\): "
+                                         r"c1.weight: file \(6, 1, 5, 5\) vs model \(6, 3, 5, 5\)"):
+        transfer.load_backbone(models.create("lenet5", in_channels=3), run)
+    with pytest.raises(FileNotFoundError, match=r"'nope' is neither a weights file, a run directory nor"):
+        transfer.load_backbone(other, "nope")
