@@ -258,7 +258,12 @@ def cmd_train(args) -> int:
     pattern = _is_pattern(name)
     if not pattern:
         models.default_input_size(name)  # an unknown name fails here, before any data is read
-    splits = _load_splits(settings["data"], args.root, args.download,
+    from cnnkit.data.sets import NAMES, _ALIASES
+    if settings["data"].lower() not in {**NAMES, **_ALIASES} and Path(settings["data"]).is_dir():
+        settings["data"] = str(Path(settings["data"]).resolve())  # so evaluate/--resume work from elsewhere
+    root = args.root if args.root is not None else settings.get("root")
+    settings["root"] = str(Path(root).resolve()) if root is not None else None
+    splits = _load_splits(settings["data"], root, args.download,
                           None if pattern else models.default_input_size(name))
     channels = splits.input_size[0]
     input_size = tuple(splits.input_size)
@@ -342,7 +347,8 @@ def cmd_evaluate(args) -> int:
     source = args.data or data_cfg.get("source") or data_cfg.get("name")
     if source is None:
         raise CLIError(f"{args.run}/config.json names no data set: pass --data")
-    splits = _load_splits(source, args.root, False, run.input_size, channels=run.input_size[0])
+    root = args.root if args.root is not None else run.config.get("training", {}).get("root")
+    splits = _load_splits(source, root, False, run.input_size, channels=run.input_size[0])
     if list(splits.classes) != list(run.classes):
         raise CLIError(f"data {source!r} has classes {splits.classes}, the model was trained on {run.classes}")
     ds = getattr(splits, args.split)

@@ -169,7 +169,7 @@ def test_train_refuses_existing_run_and_conflicting_resume(run):
 def test_interrupted_cli_run_resumes_bit_exact(tmp_path, monkeypatch):
     import cnnkit.train as train_mod
 
-    common = ["--epochs", 3, "--batch-size", 128, "--scheduler", "step", "--no-plots"]
+    common = ["--epochs", 2, "--batch-size", 128, "--scheduler", "step", "--no-plots"]
     code, _, _ = cli("train", *common, "--out", tmp_path / "full")
     assert code == 0
 
@@ -191,9 +191,32 @@ def test_interrupted_cli_run_resumes_bit_exact(tmp_path, monkeypatch):
     assert code == 0, err
     a = cnnkit.train.load_checkpoint(tmp_path / "full" / "checkpoint.safetensors")
     b = cnnkit.train.load_checkpoint(tmp_path / "cut" / "checkpoint.safetensors")
-    assert a.state["epoch"] == b.state["epoch"] == 3
+    assert a.state["epoch"] == b.state["epoch"] == 2
     for k in a.weights:
         assert np.array_equal(a.weights[k], b.weights[k]), k
     ma = json.loads((tmp_path / "full" / "metrics.json").read_text())
     mb = json.loads((tmp_path / "cut" / "metrics.json").read_text())
     assert ma["test_accuracy"] == mb["test_accuracy"] and ma["test_loss"] == mb["test_loss"]
+
+
+def test_train_on_image_folder_then_predict(tmp_path):
+    r = np.random.default_rng(0)
+    for name, level in (("dark", 40), ("light", 210)):
+        (tmp_path / "pics" / name).mkdir(parents=True)
+        for i in range(15):
+            a = np.clip(r.normal(level, 20, (12, 12, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(a).save(tmp_path / "pics" / name / f"{i}.png")
+    out = tmp_path / "run"
+    code, stdout, err = cli("train", "INPUT -> CONV(4) -> RELU -> POOL -> FC", "--data", tmp_path / "pics",
+                            "--epochs", 3, "--batch-size", 8, "--lr", 0.01, "--out", out, "--no-plots")
+    assert code == 0, err
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["classes"] == ["dark", "light"] and cfg["input_size"] == [3, 12, 12]
+    assert cfg["model"]["name"] == "from_pattern"
+    code, stdout, err = cli("evaluate", out, "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["accuracy"] == 1.0
+    Image.fromarray(np.full((30, 40), 230, np.uint8)).save(tmp_path / "grey-big.png")  # grey, other size
+    code, stdout, err = cli("predict", out, tmp_path / "grey-big.png", "--top", 1, "--json")
+    assert code == 0, err
+    assert json.loads(stdout)[0]["predictions"][0]["class"] == "light"
