@@ -203,3 +203,13 @@ def test_progress_bar_runs_when_forced(capsys):
     fit(model, train, epochs=1, optimizer=opt, loss=cross_entropy, progress=True)
     err = capsys.readouterr().err
     assert "epoch   1" in err
+
+
+def test_no_bar_when_stderr_is_not_a_terminal(capsys):
+    model, opt, _ = make()
+    train, _ = loaders()
+    fit(model, train, epochs=2, optimizer=opt)  # progress=None: decided by stderr.isatty(), False under pytest
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 2 and all(line.startswith("epoch") for line in lines) and "\x1b" not in captured.err
