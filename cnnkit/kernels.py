@@ -28,12 +28,12 @@ __all__ = ["pad", "windows", "col2im", "flat_windows", "flat_frame", "flat_offse
            "window_counts"]
 
 
-def pad(x: np.ndarray, pads, value=0.0, tail: bool = False) -> np.ndarray:
+def pad(x: np.ndarray, pads, value=0.0, tail: bool = False, alloc=np.empty) -> np.ndarray:
     """Pad the spatial axes of ``x`` (N, C, *S) with ``value``; ``pads`` is ``((before, after), ...)``.
 
     ``tail=True`` adds one more slab of ``value`` after the first spatial axis (room for the
     :func:`flat_windows` frame). The result is C-contiguous; ``x`` itself is returned when nothing is added
-    and it already is.
+    and it already is. ``alloc(shape, dtype)`` makes the output array (every element gets written).
     """
     pads = [list(p) for p in pads]
     if tail:
@@ -41,7 +41,7 @@ def pad(x: np.ndarray, pads, value=0.0, tail: bool = False) -> np.ndarray:
     if not any(lo or hi for lo, hi in pads):
         return np.ascontiguousarray(x)
     shape = x.shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pads))
-    out = np.empty(shape, dtype=x.dtype)
+    out = alloc(shape, x.dtype)
     inner = (slice(None), slice(None)) + tuple(slice(lo, lo + s) for s, (lo, _) in zip(x.shape[2:], pads))
     out[inner] = x
     # fill only the border slabs instead of the whole array

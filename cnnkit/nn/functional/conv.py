@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 
 import numpy as np
 
@@ -115,8 +116,10 @@ class _Plan:
             step = max(1, CHUNK_BYTES // per_row)
             self.chunks = [(i, i + 1, r, min(rows, r + step)) for i in range(self.n) for r in range(0, rows, step)]
 
-    def pad(self, x: np.ndarray) -> np.ndarray:
-        return kernels.pad(x, self.pads, tail=self.tail)                   # (N, C, *ext)
+    def pad(self, x: np.ndarray, scratch: bool = False) -> np.ndarray:
+        """Padded input ``(N, C, *ext)``; in a reused work buffer with ``scratch`` (it must not escape)."""
+        alloc = (lambda shape, dtype: _scratch("pad", shape, dtype)) if scratch else np.empty
+        return kernels.pad(x, self.pads, tail=self.tail, alloc=alloc)
 
     def tap_view(self, xe: np.ndarray) -> np.ndarray:
         """``(N, C, *k, *frame)`` view: what each tap sees at each frame position."""
@@ -131,7 +134,10 @@ class _Plan:
         nd = len(self.ksize)
         view = self.tap_view(xe)[(slice(n0, n1), slice(None)) + (slice(None),) * nd + (slice(r0, r1),)]
         order = tuple(range(1, 2 + nd)) + (0,) + tuple(range(2 + nd, 2 + 2 * nd))
-        return np.ascontiguousarray(view.transpose(order)).reshape(self.c * self.taps, -1)
+        view = view.transpose(order)
+        cols = _scratch("cols", view.shape, xe.dtype)
+        np.copyto(cols, view)
+        return cols.reshape(self.c * self.taps, -1)
 
     def col2im(self, gcols: np.ndarray, gxe: np.ndarray, chunk) -> None:
         """Add the columns' gradient ``(C·∏k, nb·rows·∏frame[1:])`` into ``gxe`` (N, C, *ext), the adjoint of
@@ -159,9 +165,28 @@ class _Plan:
         """Output gradient ``(nb, K, rows, *out[1:])`` → ``(K, nb, rows, *frame[1:])``, zero outside the valid part."""
         if self.frame[1:] == tuple(self.out_size[1:]):
             return np.ascontiguousarray(g.swapaxes(0, 1))
-        out = np.zeros((g.shape[1], g.shape[0], g.shape[2]) + self.frame[1:], dtype=g.dtype)
+        out = _scratch("frame", (g.shape[1], g.shape[0], g.shape[2]) + self.frame[1:], g.dtype)
+        out[...] = 0
         out[(slice(None), slice(None), slice(None)) + self.valid[1:]] = g.swapaxes(0, 1)
         return out
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, shape, dtype) -> np.ndarray:
+    """A reused per-thread work array (column matrices, GEMM outputs) — contents undefined.
+
+    Fresh large arrays cost a page fault per 4 KB on first touch (the allocator returns them to the
+    system when freed); reusing one buffer per role avoids that. Never let one escape an op.
+    """
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    buf = getattr(_SCRATCH, name, None)
+    if buf is None or buf.nbytes < nbytes:
+        buf = np.empty(max(nbytes, 1), dtype=np.uint8)
+        setattr(_SCRATCH, name, buf)
+    return buf[:nbytes].view(dtype).reshape(shape)
 
 
 def _group_matmul(a: np.ndarray, b: np.ndarray, groups: int, out: np.ndarray) -> np.ndarray:
@@ -174,24 +199,47 @@ def _group_matmul(a: np.ndarray, b: np.ndarray, groups: int, out: np.ndarray) ->
     return out
 
 
+def _gemm_forward(xd: np.ndarray, w2: np.ndarray, bias, groups: int, plan: _Plan) -> np.ndarray:
+    """The forward GEMM path on arrays: ``(N, C, *in)`` → ``(N, K, *out)``, ``w2`` is ``(K, C/g·∏k)``."""
+    k_out = w2.shape[0]
+    xe = plan.pad(xd, scratch=True)
+    out = np.empty((plan.n, k_out) + tuple(plan.out_size), dtype=xd.dtype)
+    keep = (slice(None),) * 3 + plan.valid[1:]
+    for chunk in plan.chunks:
+        n0, n1, r0, r1 = chunk
+        cols = plan.columns(xe, chunk)                                     # (C·∏k, nb·rows·F1)
+        y = _group_matmul(w2, cols, groups, _scratch("gemm", (k_out, cols.shape[1]), xd.dtype))  # (K, nb·rows·F1)
+        del cols
+        if bias is not None:
+            y += bias.reshape(k_out, 1)
+        y = y.reshape((k_out, n1 - n0, r1 - r0) + plan.frame[1:])[keep]    # (K, nb, rows, *o[1:])
+        out[n0:n1, :, r0:r1] = y.swapaxes(0, 1)
+    return out
+
+
+def _transposed_plan(plan: _Plan, k_out: int, itemsize: int):
+    """For stride 1: the plan of dX as a convolution of the padded dY with the flipped kernel, or None.
+
+    ``dX[y] = Σ_i dY[y + P_lo − i·d]·W[i]`` is a stride-1 correlation of dY, padded by ``(k−1)·d − P``
+    per side, with the kernel flipped and in/out channels swapped — one forward-shaped GEMM (inner axis
+    K·∏k, small output) instead of ``Wᵀ @ dY`` (inner axis K, a ∏k-times larger output) plus col2im.
+    """
+    if not plan.flat:
+        return None
+    pads = tuple(((k - 1) * d - lo, (k - 1) * d - hi) for k, d, (lo, hi) in zip(plan.ksize, plan.dilation, plan.pads))
+    if any(lo < 0 or hi < 0 for lo, hi in pads):
+        return None
+    shape = (plan.n, k_out) + tuple(plan.out_size)
+    return _Plan(shape, plan.ksize, plan.stride, pads, plan.dilation, tuple(plan.in_size), itemsize)
+
+
 def _gemm(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
     """im2col + one GEMM per group and chunk: ``W(K, C/g·∏k) @ cols(C/g·∏k, chunk positions)``."""
     n, k_out, nd = plan.n, weight.shape[0], len(plan.ksize)
     dtype = np.result_type(x.data, weight.data)
     w2 = weight.data.reshape(k_out, -1).astype(dtype, copy=False)           # (K, C/g·∏k)
-    xe = plan.pad(x.data.astype(dtype, copy=False))
-    out = np.empty((n, k_out) + tuple(plan.out_size), dtype=dtype)
-    keep = (slice(None),) * 3 + plan.valid[1:]
-    for chunk in plan.chunks:
-        n0, n1, r0, r1 = chunk
-        cols = plan.columns(xe, chunk)                                     # (C·∏k, nb·rows·F1)
-        y = _group_matmul(w2, cols, groups, np.empty((k_out, cols.shape[1]), dtype))  # (K, nb·rows·F1)
-        del cols
-        if bias is not None:
-            y += bias.data.reshape(k_out, 1).astype(dtype, copy=False)
-        y = y.reshape((k_out, n1 - n0, r1 - r0) + plan.frame[1:])[keep]    # (K, nb, rows, *o[1:])
-        out[n0:n1, :, r0:r1] = y.swapaxes(0, 1)
-    del xe
+    b = None if bias is None else bias.data.astype(dtype, copy=False)
+    out = _gemm_forward(x.data.astype(dtype, copy=False), w2, b, groups, plan)
 
     def backward(g):
         gx = gw = gb = None
@@ -200,11 +248,18 @@ def _gemm(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
         need_w, need_x = weight.requires_grad, x.requires_grad
         if need_w:
             gw = np.zeros_like(w2)
+        tplan = _transposed_plan(plan, k_out, np.dtype(dtype).itemsize) if need_x else None
+        if tplan is not None:  # dX = conv(dY, flipped kernel with in/out swapped)
+            kg, cg = k_out // groups, plan.c // groups
+            flip = (slice(None),) * 3 + (slice(None, None, -1),) * nd
+            wf = weight.data.astype(dtype, copy=False).reshape((groups, kg, cg) + plan.ksize).swapaxes(1, 2)[flip]
+            gx = _gemm_forward(g, np.ascontiguousarray(wf).reshape(plan.c, -1), None, groups, tplan)
+            need_x = False
         if need_x:
             gxe = np.zeros((n, plan.c) + plan.ext, dtype=dtype)
-        xe = plan.pad(x.data.astype(dtype, copy=False)) if need_w else None  # recomputed: saves memory
+        xe = plan.pad(x.data.astype(dtype, copy=False), scratch=True) if need_w else None  # recomputed: saves memory
         wt = w2.reshape(groups, k_out // groups, -1).transpose(0, 2, 1).reshape(-1, k_out // groups)
-        for chunk in plan.chunks:
+        for chunk in plan.chunks if need_w or need_x else ():
             n0, n1, r0, r1 = chunk
             gy = plan.to_frame(g[n0:n1, :, r0:r1]).reshape(k_out, -1)       # (K, nb·rows·F1)
             if need_w:
@@ -215,7 +270,7 @@ def _gemm(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
                     gw[i * kg:(i + 1) * kg] += (cols[i * rc:(i + 1) * rc] @ gy[i * kg:(i + 1) * kg].T).T
                 del cols
             if need_x:
-                gcols = _group_matmul(wt, gy, groups, np.empty((wt.shape[0], gy.shape[1]), dtype))  # Wᵀ @ dY
+                gcols = _group_matmul(wt, gy, groups, _scratch("gemm", (wt.shape[0], gy.shape[1]), dtype))  # Wᵀ @ dY
                 plan.col2im(gcols, gxe, chunk)
                 del gcols
         if need_x:
