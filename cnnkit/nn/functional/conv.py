@@ -100,7 +100,10 @@ class _Plan:
         self.in_size, self.ksize, self.stride, self.pads, self.dilation = x_shape[2:], ksize, stride, pads, dilation
         self.out_size = out_size
         self.padded = tuple(s + lo + hi for s, (lo, hi) in zip(self.in_size, pads))
-        self.flat = all(s == 1 for s in stride)
+        # the stride-1 frame pays unless its wrap-around columns outnumber the valid ones by half (a 5×5
+        # kernel on a 5×5 map: a 1×5 frame for one output)
+        frame = (out_size[0],) + self.padded[1:]
+        self.flat = all(s == 1 for s in stride) and math.prod(frame) <= 1.5 * math.prod(out_size)
         self.tail = self.flat and kernels.needs_tail(ksize, dilation)
         self.ext = ((self.padded[0] + 1,) + self.padded[1:]) if self.tail else self.padded
         self.frame = kernels.flat_frame(out_size, self.padded) if self.flat else tuple(out_size)
