@@ -1,8 +1,12 @@
 """Convolution as matrix multiplication: one N-d implementation for conv1d, conv2d and conv3d.
 
-Forward: pad, build the column matrix (im2col), one GEMM per group ``W(K, C·∏k) @ cols(C·∏k, N·∏out)``.
-Backward: ``dW = dY @ colsᵀ``, ``dcols = Wᵀ @ dY`` and col2im (the transposed convolution) for ``dX``;
-each only when that input requires a gradient.
+Forward: pad, build the column matrix (im2col), one GEMM per group ``W(K, C·∏k) @ cols(C·∏k, positions)``,
+chunk by chunk (:class:`_Plan`). Stride-1 columns are contiguous runs of the flattened padded image
+(:func:`kernels.flat_windows`), computed on an output "frame" whose extra columns are dropped.
+Backward, each part only when that input requires a gradient: ``dW = (cols @ dYᵀ)ᵀ`` with the columns
+rebuilt (not kept: memory), ``dX`` as a stride-1 convolution of ``dY`` with the flipped kernel, or
+``Wᵀ @ dY`` and col2im for strided convolutions. Depthwise convolutions take a GEMM-free tap-sum path
+(:func:`_depthwise`), tested against the general one.
 """
 from __future__ import annotations
 
@@ -176,6 +180,10 @@ class _Plan:
 
 _SCRATCH = threading.local()
 
+#: Work buffers up to this size are kept for reuse (per thread and role); larger ones are allocated per
+#: call and freed, so that big layers (VGG at 224²) do not keep memory alive after they ran.
+SCRATCH_KEEP_BYTES = 16 * 2**20
+
 
 def _scratch(name: str, shape, dtype) -> np.ndarray:
     """A reused per-thread work array (column matrices, GEMM outputs) — contents undefined.
@@ -185,6 +193,8 @@ def _scratch(name: str, shape, dtype) -> np.ndarray:
     """
     dtype = np.dtype(dtype)
     nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > SCRATCH_KEEP_BYTES:  # large layers: the page faults are cheap next to their GEMMs
+        return np.empty(shape, dtype=dtype)
     buf = getattr(_SCRATCH, name, None)
     if buf is None or buf.nbytes < nbytes:
         buf = np.empty(max(nbytes, 1), dtype=np.uint8)

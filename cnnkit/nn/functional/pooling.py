@@ -1,9 +1,10 @@
 """Pooling over the same window view as convolution: max, average, adaptive and global average.
 
 Both run over the kernel taps, one whole-array operation per tap (never per window or element): max
-pooling keeps a running maximum and the index of the first winning tap (PyTorch's tie rule), and its
-backward adds the gradient back to each tap's strided slice where that tap won (col2im restricted to
-the winners); average pooling sums the taps and spreads the gradient evenly back over them.
+pooling keeps a running maximum (one pass a tap, nothing saved for backward but the output); its
+backward finds, tap by tap, the first tap equal to the maximum (PyTorch's tie rule) and adds the
+gradient to that tap's strided slice (col2im restricted to the winners). Average pooling sums the taps
+and spreads the gradient evenly back over them.
 """
 from __future__ import annotations
 
@@ -49,34 +50,41 @@ def _max_poolnd(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode, nd
     name = f"max_pool{nd}d"
     ksize, stride, dilation, _, pads, out_size = _geometry(x, kernel_size, stride, padding, dilation,
                                                            ceil_mode, nd, name)
+    both = (slice(None), slice(None))
+    taps = list(_tap_regions(ksize, stride, dilation, out_size))
     xp = kernels.pad(x.data, pads, value=-np.inf)
     view = kernels.windows(xp, ksize, stride, dilation, out_size)            # (N, C, *k, *o)
-    both = (slice(None), slice(None))
-    # running maximum over the taps; ``arg`` keeps the first winning tap, as PyTorch (NaN wins, too)
-    has_nan = bool(np.isnan(x.data).any()) if x.data.dtype.kind == "f" else False
-    taps = list(_tap_regions(ksize, stride, dilation, out_size))
     out = view[both + taps[0][0]].copy()                                    # (N, C, *o)
-    arg = np.zeros(out.shape, dtype=np.uint8 if len(taps) < 256 else np.int32)
-    better = np.empty(out.shape, dtype=bool)
-    for t, (tap, _) in enumerate(taps[1:], start=1):
-        v = view[both + tap]
-        np.greater(v, out, out=better)
-        if has_nan:
-            better |= np.isnan(v) & ~np.isnan(out)
-        np.copyto(out, v, where=better)
-        np.copyto(arg, t, where=better)
-    del view, better
-    xp_shape, x_shape = xp.shape, x.shape
-    del xp
+    for tap, _ in taps[1:]:                                                 # running maximum: one pass a tap
+        np.maximum(out, view[both + tap], out=out)                          # (NaN propagates, as PyTorch)
+    del view, xp
+    x_shape = x.shape
     crop = both + tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, x_shape[2:]))
 
     def backward(g):
-        gxp = np.zeros(xp_shape, dtype=g.dtype)
-        hit = np.empty(g.shape, dtype=bool)
-        tmp = np.empty_like(g)
-        for t, (_, region) in enumerate(taps):
-            np.equal(arg, t, out=hit)
-            gxp[both + region] += np.multiply(g, hit, out=tmp)
+        # the gradient goes to the first tap (row-major) that holds the maximum, PyTorch's tie rule
+        xp = kernels.pad(x.data, pads, value=-np.inf)
+        view = kernels.windows(xp, ksize, stride, dilation, out_size)
+        nan_out = np.isnan(out) if out.dtype.kind == "f" and np.isnan(out).any() else None
+        gxp = np.zeros(xp.shape, dtype=g.dtype)
+        disjoint = all(s >= d * (k - 1) + 1 for k, s, d in zip(ksize, stride, dilation))  # windows don't overlap
+        free = np.empty(out.shape, dtype=bool)                             # no tap has taken this output yet
+        hit = np.empty(out.shape, dtype=bool)
+        tmp = None if disjoint else np.empty_like(g)
+        for t, (tap, region) in enumerate(taps):
+            np.equal(view[both + tap], out, out=hit)
+            if nan_out is not None:
+                hit |= np.isnan(view[both + tap]) & nan_out
+            if t == 0:
+                np.logical_not(hit, out=free)
+            else:
+                np.logical_and(hit, free, out=hit)
+                if t < len(taps) - 1:
+                    np.logical_xor(free, hit, out=free)                    # free & ~hit, as hit ⊆ free
+            if disjoint:
+                np.multiply(g, hit, out=gxp[both + region])                # each input in one window: write
+            else:
+                gxp[both + region] += np.multiply(g, hit, out=tmp)
         return (gxp[crop],)
     return make_op(out, (x,), backward)
 
