@@ -1,0 +1,27 @@
+"""Benchmarks: cnnkit next to PyTorch in one process, same data, same thread count.
+
+Each case times cnnkit and (when it is installed) PyTorch on the same arrays: one warm-up call each,
+then ``repeats`` calls alternating between the two engines (so a busy machine slows both alike), and
+the median of each. Achieved GFLOP/s and the share of the float32 matrix-multiply peak (a 2048² NumPy
+matmul timed in the same run) put the numbers on the machine's own scale. Peak memory runs each
+engine in a fresh subprocess and compares it with what :func:`cnnkit.summary` predicts.
+
+PyTorch is optional: without it the torch columns stay empty. Used by ``cnnkit bench`` and
+``benchmarks/bench.py``::
+
+    report = run(quick=True, select=["conv"])
+    print(format_table(report))
+
+Modules: ``timing`` (threads, interleaved medians, matmul peak), ``cases`` (what is timed), ``twins``
+(PyTorch copies of cnnkit models), ``memory`` (peak RSS in subprocesses), ``report`` (run, table).
+"""
+from __future__ import annotations
+
+from .cases import CONV_LAYERS, MEMORY_CASES, Case, cases
+from .memory import _memory_child, _memory_row
+from .report import Result, format_table, run
+from .timing import blas_threads, matmul_peak, time_pair
+from .twins import torch_twin
+
+__all__ = ["Case", "Result", "cases", "run", "format_table", "matmul_peak", "blas_threads", "time_pair",
+           "torch_twin", "CONV_LAYERS", "MEMORY_CASES"]

@@ -1,0 +1,60 @@
+"""Timing helpers: thread counts, interleaved medians, the matmul peak."""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+
+def blas_threads() -> int:
+    """Threads NumPy's BLAS uses (via threadpoolctl when installed, else the CPU count)."""
+    try:
+        from threadpoolctl import threadpool_info
+        counts = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
+        if counts:
+            return max(counts)
+    except Exception:  # threadpoolctl missing or unable to inspect this BLAS
+        pass
+    return os.cpu_count() or 1
+
+
+def _set_threads(n: int, torch) -> None:
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(n, user_api="blas")
+    except Exception:
+        pass
+    if torch is not None:
+        torch.set_num_threads(n)
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def time_pair(fn_a, fn_b=None, repeats: int = 5, warmup: int = 1) -> tuple:
+    """Median milliseconds of ``fn_a`` and ``fn_b`` (``None`` when absent), runs interleaved."""
+    fns = [f for f in (fn_a, fn_b) if f is not None]
+    for f in fns:
+        for _ in range(warmup):
+            f()
+    times = [[] for _ in fns]
+    for _ in range(max(1, repeats)):
+        for f, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            f()
+            ts.append((time.perf_counter() - t0) * 1e3)
+    med = [float(np.median(ts)) for ts in times]
+    return (med[0], med[1] if fn_b is not None else None)
+
+
+def matmul_peak(size: int = 2048, repeats: int = 3) -> float:
+    """GFLOP/s of a float32 ``size``² NumPy matrix multiply (median of ``repeats``)."""
+    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+    ms, _ = time_pair(lambda: a @ a, repeats=repeats)
+    return 2 * size ** 3 / ms / 1e6
