@@ -8,6 +8,15 @@ the very same examples. Accuracies are on the held-out test images, averaged ove
 
 The lecture's rule: with little data and a similar task, keep the pre-trained features and train
 only the head (or the later layers); training everything from scratch on a few examples overfits.
+
+Measured (2-core machine, default settings; numbers move by a few points between machines because
+training on 50 images is chaotic): digits 5-9 with 10 examples per class: scratch 0.851, transfer
+"later" 0.905 (+5.4), "head" 0.758; with 30: scratch 0.939, "later" 0.953 (+1.5). Faces with 10:
+scratch 0.867, "head" 0.917 (+5.0), "later" 0.908; with 30: scratch 0.950, "later" 0.992 (+4.2).
+Caveat: these digits are nearly linearly separable from raw pixels, so the from-scratch baseline is
+strong and sensitive to its learning rate — at ``--scratch-lr 1e-3`` it reaches 0.894 with 10
+examples per class, within about a point of the transfer; the frozen-feature "head" mode is worse
+than scratch on digits because LeNet's last hidden layer specialises to the five source classes.
 """
 from __future__ import annotations
 
@@ -78,15 +87,17 @@ def accuracy(model, test, norm) -> float:
 
 
 def compare(pretrained, target_train, target_test, norm, *, shots: int, seeds, epochs: int, lr: float = 1e-2,
-            body_lr: float | None = None, modes=("head", "later")) -> dict:
-    """Mean test accuracy over ``seeds`` of scratch and of each transfer mode, on the same few examples."""
+            body_lr: float | None = None, modes=("head", "later"), scratch_lr: float | None = None) -> dict:
+    """Mean test accuracy over ``seeds`` of scratch (at ``scratch_lr``, default ``lr``) and of each
+    transfer mode (head at ``lr``, body at ``body_lr``), on the same few examples."""
     k = len(target_train.classes)
     results = {name: [] for name in ("scratch", *modes)}
     for seed in seeds:
         train = few_shot(target_train, shots, seed)
         cnnkit.manual_seed(100 + seed)
         scratch = models.lenet5(num_classes=k)
-        train_few(scratch, train, norm, mode=None, epochs=epochs, seed=seed, lr=lr)
+        train_few(scratch, train, norm, mode=None, epochs=epochs, seed=seed,
+                  lr=lr if scratch_lr is None else scratch_lr)
         results["scratch"].append(accuracy(scratch, target_test, norm))
         for mode in modes:
             cnnkit.manual_seed(100 + seed)
@@ -98,7 +109,7 @@ def compare(pretrained, target_train, target_test, norm, *, shots: int, seeds, e
 
 
 def run(shots=(10, 30), seeds=(0, 1, 2), pretrain_epochs: int = 15, epochs: int = 30, faces: bool = True,
-        modes=("head", "later"), verbose: bool = True) -> dict:
+        modes=("head", "later"), scratch_lr: float | None = None, verbose: bool = True) -> dict:
     """Both experiments for each number of ``shots``; returns ``{"source_accuracy": ..., ("digits", k): {...},
     ("faces", k): {...}}`` with ``{"scratch" | mode: (mean accuracy, per-seed accuracies)}``."""
     say = print if verbose else (lambda *a, **k: None)
@@ -122,7 +133,8 @@ def run(shots=(10, 30), seeds=(0, 1, 2), pretrain_epochs: int = 15, epochs: int 
     for key, label, train, test, tnorm in tasks:
         for k in shots:
             t0 = time.perf_counter()
-            res = compare(pre, train, test, tnorm, shots=k, seeds=seeds, epochs=epochs, modes=modes)
+            res = compare(pre, train, test, tnorm, shots=k, seeds=seeds, epochs=epochs, modes=modes,
+                          scratch_lr=scratch_lr)
             out[key, k] = res
             say(f"\n{label}: {k} labelled examples per class, {len(test)} test images, {len(seeds)} seeds, "
                 f"{epochs} epochs ({time.perf_counter() - t0:.0f} s)")
@@ -142,10 +154,12 @@ def main(argv=None) -> None:
     p.add_argument("--epochs", type=int, default=30, help="epochs on the few examples (default 30)")
     p.add_argument("--modes", nargs="+", default=["head", "later"],
                    help="fine-tuning modes to compare: head, later, all, or head+later (default: head later)")
+    p.add_argument("--scratch-lr", type=float, help="learning rate of the from-scratch baseline (default: the "
+                                                    "transfer head's, 1e-2)")
     p.add_argument("--no-faces", action="store_true", help="skip the faces experiment")
     args = p.parse_args(argv)
     run(tuple(args.shots), tuple(args.seeds), args.pretrain_epochs, args.epochs, faces=not args.no_faces,
-        modes=tuple(args.modes))
+        modes=tuple(args.modes), scratch_lr=args.scratch_lr)
 
 
 if __name__ == "__main__":
