@@ -256,3 +256,17 @@ def test_load_backbone_keeps_a_fresh_head_of_another_size(server, tmp_path, lene
         transfer.load_backbone(models.create("lenet5", in_channels=3), run)
     with pytest.raises(FileNotFoundError, match=r"'nope' is neither a weights file, a run directory nor"):
         transfer.load_backbone(other, "nope")
+
+
+def test_models_create_accepts_weights(server, tmp_path, lenet_file, registered, monkeypatch):
+    import inspect
+    if "weights" not in inspect.signature(models.create).parameters:
+        pytest.skip("cnnkit.models.create(..., weights=) is not wired to cnnkit.io.weights yet")
+    data, tmodel = lenet_file
+    server.files["/lenet5-test.pth"] = data
+    registered("Create.V1", "lenet5", server.url + "/lenet5-test.pth", _sha(data))
+    monkeypatch.setenv("CNNKIT_HOME", str(tmp_path))
+    model = models.create("lenet5", weights="Create.V1")
+    assert (tmp_path / "weights" / "lenet5-test.pth").is_file()
+    _logits_agree(model, tmodel)
+    assert models.create("lenet5").config == {"name": "lenet5", "kwargs": {}}
