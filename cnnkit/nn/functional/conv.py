@@ -313,9 +313,9 @@ def _depthwise(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
     taps = list(itertools.product(*(range(k) for k in plan.ksize)))
     step = max(1, DEPTHWISE_BLOCK_BYTES // (c * math.prod(plan.frame) * np.dtype(dtype).itemsize))
     blocks = [slice(i, min(n, i + step)) for i in range(0, n, step)]
-    view = plan.tap_view(plan.pad(x.data.astype(dtype, copy=False)))      # (N, C, *k, *frame)
+    view = plan.tap_view(plan.pad(x.data.astype(dtype, copy=False), scratch=True))  # (N, C, *k, *frame)
     acc = np.empty((n, c) + plan.frame, dtype=dtype)
-    tmp = np.empty((min(step, n), c) + plan.frame, dtype=dtype)
+    tmp = _scratch("tmp", (min(step, n), c) + plan.frame, dtype)
     for blk in blocks:
         a, tb = acc[blk], tmp[:blk.stop - blk.start]
         for t, tap in enumerate(taps):
@@ -339,11 +339,11 @@ def _depthwise(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
         else:
             gf = np.zeros((n, c) + plan.frame, dtype=dtype)
             gf[both + plan.valid] = g
-        tmp = np.empty((min(step, n), c) + plan.frame, dtype=dtype)
+        tmp = _scratch("tmp", (min(step, n), c) + plan.frame, dtype)
         offsets = kernels.flat_offsets(plan.ksize, plan.dilation, plan.padded) if plan.flat else None
         frame = math.prod(plan.frame)
         if weight.requires_grad:
-            xe = plan.pad(x.data.astype(dtype, copy=False))
+            xe = plan.pad(x.data.astype(dtype, copy=False), scratch=True)
             view = plan.tap_view(xe)
             gw = np.zeros((c, plan.taps), dtype=dtype)
             for blk in blocks:
