@@ -11,7 +11,7 @@ def register(subparsers) -> None:
         description="Time cnnkit and PyTorch (if installed) side by side in one process: same data, same "
                     "thread count, warm-up then the median of repeated runs. Prints ms, the ratio "
                     "cnnkit/torch, GFLOP/s and the share of the float32 matmul peak measured in the same run.")
-    p.add_argument("--quick", action="store_true", help="small sizes and 2 repeats: a smoke run in seconds")
+    p.add_argument("--quick", action="store_true", help="small sizes, 2 repeats, no VGG-16: a smoke run (about a minute)")
     p.add_argument("--cases", nargs="+", metavar="PATTERN",
                    help="only cases whose name contains PATTERN, or a group: conv, pool, norm, network, memory")
     p.add_argument("--repeats", type=int, help="timed runs per case (default 5, quick 2)")
