@@ -272,7 +272,7 @@ CASES = {
     "resnet152": ("resnet152", {}, lambda: T.ResNet(T.Bottleneck, [3, 8, 36, 3]), None, 1, False),
     "resnet20": ("resnet20", {}, lambda: T.CifarResNet(20), (3, 16, 16), 2, False),
     "resnet20-B": ("resnet20", dict(shortcut="B"), lambda: CifarResNetB(20), (3, 16, 16), 2, False),
-    "resnet32": ("resnet32", {}, lambda: T.CifarResNet(32), (3, 8, 8), 1, False),
+    "resnet32": ("resnet32", {}, lambda: T.CifarResNet(32), None, 1, False),
     "resnet44": ("resnet44", {}, lambda: T.CifarResNet(44), None, 1, False),
     "resnet56": ("resnet56", {}, lambda: T.CifarResNet(56), None, 1, False),
     "resnet110": ("resnet110", {}, lambda: T.CifarResNet(110), None, 1, False),
