@@ -16,10 +16,12 @@ import numpy as np
 
 from . import CLIError
 
-# Defaults of a plain `cnnkit train`: LeNet-5 on the built-in digits, measured to reach >= 98 % test
-# accuracy in about a minute on a 2-core machine.
-DEFAULTS = {"model": "lenet5", "data": "digits", "epochs": 20, "batch_size": 32, "optimizer": "adam", "lr": None,
-            "momentum": None, "weight_decay": 0.0, "scheduler": "cosine", "seed": 0, "early_stopping": None, "augment": True}
+# Defaults of a plain `cnnkit train`: LeNet-5 on the built-in digits. Measured on the 2-core machine
+# (seeds 0, 1, 2): 99.2 %, 98.3 %, 98.9 % test accuracy with the last epoch's weights; the epoch with the
+# best accuracy on the 180 validation digits scored 97.5-99.2 % (too few to choose by), hence keep="last".
+DEFAULTS = {"model": "lenet5", "data": "digits", "epochs": 40, "batch_size": 32, "optimizer": "sgd", "lr": None,
+            "momentum": None, "weight_decay": 5e-4, "scheduler": "cosine", "seed": 0, "early_stopping": None,
+            "augment": True, "keep": "last"}
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2}
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
 SPLIT_SEED, VAL_FRACTION = 0, 0.1
@@ -42,10 +44,10 @@ def register(subparsers) -> None:
     p.add_argument("--download", action="store_true", help="download a missing data set (SHA-256 verified)")
     p.add_argument("--epochs", type=int, metavar="N", help=f"epochs (default {DEFAULTS['epochs']})")
     p.add_argument("--batch-size", type=int, metavar="N", help=f"batch size (default {DEFAULTS['batch_size']})")
-    p.add_argument("--optimizer", choices=list(OPTIMIZERS), help="optimiser (default adam)")
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS), help="optimiser (default sgd with momentum 0.9)")
     p.add_argument("--lr", type=float, help="learning rate (default: adam/rmsprop 1e-3, sgd 0.05, adagrad 0.01)")
     p.add_argument("--momentum", type=float, help="momentum for sgd and rmsprop (default 0.9 for sgd, 0 rmsprop)")
-    p.add_argument("--weight-decay", type=float, help="L2 weight decay (default 0)")
+    p.add_argument("--weight-decay", type=float, help="L2 weight decay (default 5e-4)")
     p.add_argument("--scheduler", choices=["none", "step", "cosine"],
                    help="learning-rate schedule over the epochs (default cosine; step: x0.1 every third)")
     p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
@@ -53,6 +55,9 @@ def register(subparsers) -> None:
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="random shifts of up to 2 pixels (digits, faces, mnist, fashion-mnist; 4 and horizontal "
                         "flips for cifar10) while training (default on; folders of images: never)")
+    p.add_argument("--keep", choices=["last", "best"],
+                   help="weights to save and test: the last epoch's (default) or the epoch with the best "
+                        "validation accuracy")
     p.add_argument("--seed", type=int, help="seed of initialisation, shuffling and augmentation (default 0)")
     p.add_argument("--out", metavar="DIR", help="run directory (default runs/MODEL-DATA, numbered -2, -3, ... "
                                                 "if it exists)")
@@ -295,7 +300,7 @@ def cmd_train(args) -> int:
     _err(f"{'resuming' if args.resume else 'training'} {name} on {splits.name} ({sizes['train']} train / "
          f"{sizes['val']} val / {sizes['test']} test images) -> {out}")
     trainer = Trainer(model, optimizer, scheduler, early_stopping=settings["early_stopping"], out_dir=out,
-                      progress=args.progress, run_config=run_config)
+                      progress=args.progress, run_config=run_config, keep=settings["keep"])
     try:
         history = trainer.fit(train, val, epochs=settings["epochs"], seed=seed, resume=args.resume)
     except DivergedError as exc:
@@ -303,10 +308,13 @@ def cmd_train(args) -> int:
     if history.interrupted:
         _err(f"interrupted; continue with: cnnkit train --out {out} --resume")
         return 130
-    model.load_state_dict(trainer.best_weights)
+    if settings["keep"] == "best":
+        model.load_state_dict(trainer.best_weights)
+    kept_epoch = history.best_epoch if settings["keep"] == "best" else trainer.epoch
     result = evaluate(model, test)
     metrics = {"test_accuracy": result.accuracy, "test_loss": result.loss, "test_size": int(len(result.labels)),
-               "epochs": len(history), "best_epoch": history.best_epoch,
+               "epochs": len(history), "best_epoch": history.best_epoch, "kept": settings["keep"],
+               "kept_epoch": kept_epoch,
                "best_val_accuracy": max((r["val_accuracy"] for r in history.records if "val_accuracy" in r),
                                         default=None),
                "train_seconds": round(history.train_seconds, 3), "stopped_early": history.stopped_early,
@@ -317,8 +325,9 @@ def cmd_train(args) -> int:
         from cnnkit.train import plots
         plots.plot_curves(history.records, out / "curves.png", title=f"{name} on {splits.name}")
         plots.plot_confusion(result.confusion_matrix(len(splits.classes)), splits.classes, out / "confusion.png",
-                             title=f"{name} on {splits.name} (test, best epoch {history.best_epoch})")
-    _err(f"saved {out}/model.safetensors (epoch {history.best_epoch}), config.json, log.jsonl, metrics.json"
+                             title=f"{name} on {splits.name} (test, epoch {kept_epoch})")
+    _err(f"saved {out}/model.safetensors (epoch {kept_epoch}, {settings['keep']}), config.json, log.jsonl, "
+         f"metrics.json"
          f"{', curves.png, confusion.png' if _want_plots(args.plots) else ''} "
          f"in {history.train_seconds:.1f}s of training")
     correct = int((result.labels == result.predictions).sum())

@@ -4,7 +4,8 @@ stopping, per-epoch files in a run directory, Ctrl-C handling and bit-exact resu
 A run directory (``out_dir``) holds:
 
 * ``model.safetensors`` + ``config.json``: the best weights so far (by validation accuracy, ties
-  broken by lower validation loss) and how to rebuild the model and feed it data;
+  broken by lower validation loss; or the last epoch's with ``keep="last"``) and how to rebuild
+  the model and feed it data;
 * ``log.jsonl``: one JSON object per finished epoch;
 * ``checkpoint.safetensors``: the state after the last finished epoch (weights, optimiser,
   scheduler, random generator, trainer counters, best weights), from which ``resume=True``
@@ -86,13 +87,17 @@ class Trainer:
     """
 
     def __init__(self, model, optimizer=None, scheduler=None, loss=None, *, early_stopping: int | None = None,
-                 out_dir=None, progress: bool | None = None, log=True, callbacks=(), run_config: dict | None = None):
+                 out_dir=None, progress: bool | None = None, log=True, callbacks=(), run_config: dict | None = None,
+                 keep: str = "best"):
         if optimizer is None:
             from ..optim import Adam
             optimizer = Adam(model.parameters(), lr=1e-3)
         if early_stopping is not None and (isinstance(early_stopping, bool) or not isinstance(early_stopping, int)
                                            or early_stopping < 1):
             raise ValueError(f"early_stopping: patience must be a positive number of epochs, got {early_stopping!r}")
+        if keep not in ("best", "last"):
+            raise ValueError(f"keep must be 'best' or 'last', got {keep!r}")
+        self.keep = keep
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.loss = loss if loss is not None else default_loss()
         self.early_stopping = early_stopping
@@ -204,7 +209,7 @@ class Trainer:
                 self.history.stopped_early = True
                 self.stop = True
         if self.out_dir is not None:
-            self._save_files(weights_changed=improved)
+            self._save_files(weights_changed=improved or self.keep == "last")
 
     @staticmethod
     def _describe(r: dict) -> str:
@@ -220,7 +225,9 @@ class Trainer:
         """What ``config.json`` says: how to rebuild the model, feed it data, and how it was trained."""
         cfg = {"format": "cnnkit-run", "format_version": RUN_FORMAT_VERSION,
                "model": ckpt.model_config(self.model), "weights": WEIGHTS_FILE,
-               "weights_digest": self._best_digest, "epoch": self.history.best_epoch,
+               "weights_digest": self._best_digest,
+               "epoch": self.history.best_epoch if self.keep == "best" else self.epoch, "kept": self.keep,
+               "best_epoch": self.history.best_epoch,
                "epochs_completed": self.epoch, "epochs": self.epochs, "seed": self.seed,
                "optimizer": {"name": type(self.optimizer).__name__,
                              "hyperparameters": _hyperparameters(self.optimizer)},
@@ -233,8 +240,8 @@ class Trainer:
     def _save_files(self, weights_changed: bool = True) -> None:
         d = self.out_dir
         if weights_changed or not (d / WEIGHTS_FILE).exists():
-            self._best_digest = ckpt.save_weights(self.best_weights, d / WEIGHTS_FILE,
-                                                  {"model": ckpt.model_config(self.model)})
+            weights = self.best_weights if self.keep == "best" else self.model.state_dict()
+            self._best_digest = ckpt.save_weights(weights, d / WEIGHTS_FILE, {"model": ckpt.model_config(self.model)})
         atomic_write(d / CONFIG_FILE, json.dumps(self.config(), indent=2) + "\n")
         atomic_write(d / LOG_FILE, "".join(json.dumps(r) + "\n" for r in self.history.records))
         state = {"epoch": self.epoch, "epochs": self.epochs, "seed": self.seed, "history": self.history.records,
@@ -269,7 +276,7 @@ class Trainer:
 def fit(model, train_loader, val_loader=None, *, epochs: int = 10, optimizer=None, scheduler=None, loss=None,
         early_stopping: int | None = None, out_dir=None, seed: int | None = None, resume=False,
         progress: bool | None = None, log=True, callbacks=(), run_config: dict | None = None,
-        restore_best: bool = False) -> History:
+        keep: str = "best", restore_best: bool = False) -> History:
     """Train ``model`` on ``train_loader`` for ``epochs`` epochs; returns the :class:`History`.
 
     Args:
@@ -291,13 +298,16 @@ def fit(model, train_loader, val_loader=None, *, epochs: int = 10, optimizer=Non
         callbacks: ``callback(trainer, record)`` after each epoch (after its files are saved); set
             ``trainer.stop = True`` to end training; a ``KeyboardInterrupt`` raised there acts like Ctrl-C.
         run_config: extra JSON-able entries for ``config.json`` (class names, input size, normalisation, data set).
+        keep: which weights ``out_dir/model.safetensors`` holds: ``"best"`` (highest validation
+            accuracy, ties to the lower validation loss) or ``"last"`` (the final epoch; with an
+            annealed learning rate and a small validation split often the better choice).
         restore_best: load the best weights into ``model`` before returning.
 
     Ctrl-C stops training cleanly: the state after the last finished epoch is on disk and
     ``history.interrupted`` is set.
     """
     trainer = Trainer(model, optimizer, scheduler, loss, early_stopping=early_stopping, out_dir=out_dir,
-                      progress=progress, log=log, callbacks=callbacks, run_config=run_config)
+                      progress=progress, log=log, callbacks=callbacks, run_config=run_config, keep=keep)
     history = trainer.fit(train_loader, val_loader, epochs=epochs, seed=seed, resume=resume)
     if restore_best and trainer.best_weights is not None:
         model.load_state_dict(trainer.best_weights)

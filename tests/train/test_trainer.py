@@ -213,3 +213,13 @@ def test_no_bar_when_stderr_is_not_a_terminal(capsys):
     assert captured.out == ""
     lines = captured.err.splitlines()
     assert len(lines) == 2 and all(line.startswith("epoch") for line in lines) and "\x1b" not in captured.err
+
+
+def test_keep_last_saves_final_weights(tmp_path):
+    model, *_ = run(tmp_path, epochs=3, keep="last")
+    saved = cnnkit.train.load_weights(tmp_path / "model.safetensors")
+    assert all(np.array_equal(saved[k], v) for k, v in model.state_dict().items())
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["kept"] == "last" and cfg["epoch"] == 3
+    with pytest.raises(ValueError, match="keep must be 'best' or 'last', got 'worst'"):
+        Trainer(model, keep="worst")
