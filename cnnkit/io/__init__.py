@@ -16,10 +16,15 @@ _LAZY = {
     "load_torch_state_dict": "torch_weights", "save_torch_state_dict": "torch_weights",
     # ONNX (cnnkit.io.onnx_export)
     "export_onnx": "onnx_export",
+    # named pre-trained weights (cnnkit.io.weights)
+    "get_weights": "weights", "list_weights": "weights",
 }
+_SUBMODULES = {"images", "torch_weights", "onnx_export", "weights", "atomic"}
 
 
 def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"cnnkit.io.{name}")
     if name in _LAZY:
         return getattr(importlib.import_module(f"cnnkit.io.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'cnnkit.io' has no attribute {name!r}")

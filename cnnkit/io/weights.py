@@ -25,10 +25,8 @@ Example::
 """
 from __future__ import annotations
 
-import http.client
 import os
 import re
-import urllib.error
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -194,46 +192,6 @@ def default_cache_dir() -> Path:
     return Path(home) / "weights" if home else Path.home() / ".cache" / "cnnkit" / "weights"
 
 
-def _download_prefix(urls, dest: Path, prefix: str, retries: int, quiet: bool) -> Path:
-    """:func:`cnnkit.data.download_url` for a file whose SHA-256 is known only by a prefix.
-
-    The same resumable transfer into ``.<name>.part`` (its ``_transfer``), then the prefix check, then
-    the rename. (Once ``download_url`` accepts a prefix itself this reduces to one call.)
-    """
-    from ..data import download as dl
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.parent / f".{dest.name}.part"
-    errors = []
-    for url in urls:
-        for _ in range(retries + 1):
-            dl._say(quiet, f"downloading {url} -> {dest}")
-            try:
-                dl._transfer(url, part, None, 60.0, 1 << 16, quiet)
-            except urllib.error.HTTPError as e:
-                errors.append(f"{url}: HTTP {e.code} {e.reason}")
-                break
-            except dl._Busy:
-                raise
-            except (OSError, http.client.HTTPException, dl.DownloadError) as e:
-                have = part.stat().st_size if part.exists() else 0
-                errors.append(f"{url}: transfer interrupted after {have} bytes ({type(e).__name__}: {e})")
-                continue
-            digest = dl.sha256_file(part)
-            if not digest.startswith(prefix):
-                part.unlink(missing_ok=True)
-                raise dl.ChecksumError(f"checksum mismatch for {url}: expected SHA-256 starting {prefix}, got "
-                                       f"{digest}; the download was deleted (a corrupted transfer or a changed file)")
-            os.replace(part, dest)
-            dl._fsync_dir(dest.parent)
-            dl._say(quiet, f"verified {dest.name} (sha256 prefix {prefix})")
-            return dest
-    have = part.stat().st_size if part.exists() else 0
-    if part.exists() and have == 0:
-        part.unlink(missing_ok=True)
-    kept = f"; {have} bytes kept in {part}, run again to resume" if have else ""
-    raise dl.DownloadError(f"could not download {dest.name}: " + "; ".join(errors[-3:]) + kept)
-
-
 def download_weights(name, cache_dir=None, *, quiet: bool = False, retries: int = 2) -> Path:
     """Download the file of weights ``name`` into ``cache_dir`` (default :func:`default_cache_dir`)
     unless it is there already; verify its SHA-256 (in full, or the published prefix); return its path.
@@ -248,9 +206,8 @@ def download_weights(name, cache_dir=None, *, quiet: bool = False, retries: int 
     dest = cache / w.file_name
     if dest.is_file():
         return dest
-    if w.sha256_kind == "full":
-        return download_url(list(w.urls), dest, w.sha256, w.meta.get("file_size"), retries=retries, quiet=quiet)
-    return _download_prefix(list(w.urls), dest, w.sha256, retries, quiet)
+    # a full SHA-256, or (torchvision's files) the prefix in the file name: download_url checks either
+    return download_url(list(w.urls), dest, w.sha256, w.meta.get("file_size"), retries=retries, quiet=quiet)
 
 
 def _read(path: Path):

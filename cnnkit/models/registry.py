@@ -68,9 +68,13 @@ def _lookup(name) -> str:
     raise ValueError(f"unknown model {name!r}.{hint} Known models: {', '.join(names())}")
 
 
-def create(name: str, **kwargs):
+def create(name: str, weights=None, **kwargs):
     """Build the registered model ``name`` with ``kwargs`` (``"ResNet-18"`` finds ``resnet18``: case,
     ``-`` and ``_`` are ignored).
+
+    ``weights`` names pre-trained weights, torchvision-style (``"DEFAULT"`` or a name from
+    ``cnnkit weights list``): they are downloaded once into the cache, checksum-verified and loaded
+    by key. ``None`` (default) gives freshly initialised weights.
 
     Raises ``ValueError`` for an unknown name, listing the known ones and suggesting close matches.
 
@@ -80,6 +84,9 @@ def create(name: str, **kwargs):
         >>> model.config
         {'name': 'resnet20', 'kwargs': {}}
     """
+    if weights is not None:  # named pre-trained weights (cnnkit weights list): downloaded once, verified
+        from ..io.weights import create_with_weights
+        return create_with_weights(_lookup(name), weights, **kwargs)
     return _BUILDERS[_lookup(name)](**kwargs)
 
 
