@@ -13,3 +13,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def server(monkeypatch):
+    """A local HTTP server on 127.0.0.1 (Range requests, scripted cuts) for the download tests."""
+    from tests.data.test_download import _Server
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    s = _Server()
+    yield s
+    s.close()

@@ -74,15 +74,6 @@ class _Server:
         self.httpd.server_close()
 
 
-@pytest.fixture
-def server(monkeypatch):
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    s = _Server()
-    yield s
-    s.close()
-
-
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -17,17 +17,7 @@ from cnnkit.data import ChecksumError, DownloadError
 from cnnkit.io import weights as W
 from cnnkit.io.torch_weights import convert
 
-from tests.data.test_download import _Server
 from tests.models import torch_ref as T
-
-
-@pytest.fixture
-def server(monkeypatch):
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    s = _Server()
-    yield s
-    s.close()
 
 
 @pytest.fixture
