@@ -16,7 +16,7 @@ from collections import namedtuple
 
 import numpy as np
 
-__all__ = ["Tensor", "tensor", "make_op", "no_grad", "enable_grad", "set_grad_enabled",
+__all__ = ["Tensor", "tensor", "make_op", "topological_order", "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled", "cat", "stack", "zeros", "ones", "zeros_like", "ones_like",
            "randn", "rand", "arange", "manual_seed", "get_rng", "float32", "float64", "int64"]
 
@@ -150,6 +150,26 @@ def make_op(data: np.ndarray, parents: tuple, backward) -> "Tensor":
 
 
 MaxResult = namedtuple("max", ["values", "indices"])
+
+
+def topological_order(roots, parents) -> list:
+    """Every node reachable from ``roots`` through ``parents(node)``, each after all of its parents.
+
+    Iterative (deep networks would overflow Python's recursion limit); nodes are compared by identity.
+    """
+    order, seen = [], set()
+    stack = [(r, False) for r in reversed(list(roots))]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        stack.extend((p, False) for p in parents(node) if id(p) not in seen)
+    return order
 
 
 # ----------------------------------------------------------------------------- Tensor
@@ -311,20 +331,7 @@ class Tensor:
             del node, parent_grads, g
 
     def _topological_order(self) -> list:
-        order, seen, stack = [], set(), [(self, False)]
-        while stack:
-            node, done = stack.pop()
-            if done:
-                order.append(node)
-                continue
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            stack.append((node, True))
-            for p in node._parents:
-                if p.requires_grad and id(p) not in seen:
-                    stack.append((p, False))
-        return order
+        return topological_order([self], lambda t: [p for p in t._parents if p.requires_grad])
 
     def register_hook(self, hook) -> None:
         """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a new gradient."""

@@ -17,6 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from .. import shape
+from ..tensor import topological_order
 from .trace import Trace, geometry_of
 
 __all__ = ["Field", "Graph"]
@@ -89,20 +90,7 @@ class Graph:
         return [p for p in getattr(t, "_parents", ()) if p.requires_grad]
 
     def _topological(self) -> list:
-        order, seen = [], set()
-        for root in self.trace.outputs:
-            stack = [(root, False)]
-            while stack:
-                t, done = stack.pop()
-                if done:
-                    order.append(t)
-                    continue
-                if id(t) in seen:
-                    continue
-                seen.add(id(t))
-                stack.append((t, True))
-                stack.extend((p, False) for p in self.sources(t) if id(p) not in seen)
-        return order
+        return topological_order(self.trace.outputs, self.sources)
 
     # --- receptive field
     def _fields(self) -> dict:
