@@ -223,3 +223,20 @@ def test_train_on_image_folder_then_predict(tmp_path):
     code, stdout, err = cli("predict", out, tmp_path / "grey-big.png", "--top", 1, "--json")
     assert code == 0, err
     assert json.loads(stdout)[0]["predictions"][0]["class"] == "light"
+
+
+def test_refuses_damaged_config_and_swapped_weights(run, tmp_path):
+    import shutil
+    d, _, _ = run
+    bad = tmp_path / "bad"
+    shutil.copytree(d, bad)
+    text = (bad / "config.json").read_text()
+    (bad / "config.json").write_text(text[: len(text) // 2])
+    code, _, err = cli("evaluate", bad)
+    assert code == 2 and "config.json is damaged: not valid JSON" in err
+    (bad / "config.json").write_text(text)
+    # same architecture, other weights: the digest in config.json no longer matches
+    cnnkit.manual_seed(123)
+    cnnkit.train.save_weights(cnnkit.models.create("lenet5", num_classes=10), bad / "model.safetensors")
+    code, _, err = cli("evaluate", bad)
+    assert code == 2 and "is not the file config.json describes (their SHA-256 digests differ)" in err
