@@ -21,7 +21,7 @@ from . import CLIError
 # best accuracy on the 180 validation digits scored 97.5-99.2 % (too few to choose by), hence keep="last".
 DEFAULTS = {"model": "lenet5", "data": "digits", "epochs": 40, "batch_size": 32, "optimizer": "sgd", "lr": None,
             "momentum": None, "weight_decay": 5e-4, "scheduler": "cosine", "seed": 0, "early_stopping": None,
-            "augment": True, "keep": "last"}
+            "augment": True, "keep": "last", "pretrained": None, "freeze": None}
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2}
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
 SPLIT_SEED, VAL_FRACTION = 0, 0.1
@@ -61,6 +61,12 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, help="seed of initialisation, shuffling and augmentation (default 0)")
     p.add_argument("--out", metavar="DIR", help="run directory (default runs/MODEL-DATA, numbered -2, -3, ... "
                                                 "if it exists)")
+    p.add_argument("--from", dest="pretrained", metavar="RUN|FILE|WEIGHTS",
+                   help="start from pre-trained weights: a run directory, a .safetensors/.pth file or registered "
+                        "weights (`cnnkit weights list`); a head of another size is replaced by a fresh one")
+    p.add_argument("--freeze", choices=["head", "later", "all"],
+                   help="with --from: train only the new head, the later half of the network, or everything "
+                        "(the lecture's three fine-tuning modes; default all)")
     p.add_argument("--resume", action="store_true",
                    help="continue the interrupted run in --out (default: the latest runs/MODEL-DATA*) with its "
                         "saved settings (--epochs may raise the total with --scheduler none)")
@@ -278,6 +284,15 @@ def cmd_train(args) -> int:
         name = "from_pattern"
     else:
         model = _build_model(name, channels, len(splits.classes))
+    if settings["freeze"] and not settings["pretrained"]:
+        raise CLIError("--freeze needs --from (the pre-trained weights to keep)")
+    if settings["pretrained"]:
+        from cnnkit import transfer
+        if not args.resume:  # a resumed run restores its own weights from its checkpoint
+            report = transfer.load_backbone(model, settings["pretrained"])
+            print(f"loaded {len(report.loaded)} pre-trained tensors from {settings['pretrained']}", file=sys.stderr)
+        if settings["freeze"]:
+            transfer.apply_mode(model, settings["freeze"])
     _print_summary(model, input_size)
 
     norm = splits.normalize()

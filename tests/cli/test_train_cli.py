@@ -240,3 +240,19 @@ def test_refuses_damaged_config_and_swapped_weights(run, tmp_path):
     cnnkit.train.save_weights(cnnkit.models.create("lenet5", num_classes=10), bad / "model.safetensors")
     code, _, err = cli("evaluate", bad)
     assert code == 2 and "is not the file config.json describes (their SHA-256 digests differ)" in err
+
+
+def test_train_from_a_run_with_frozen_layers_transfers_to_faces(run, tmp_path):
+    src = run[0]
+    code, out, err = cli("train", "--data", "faces", "--epochs", 1, "--from", src, "--freeze", "head",
+                         "--out", tmp_path / "faces", "--no-plots")
+    assert code == 0, err
+    assert "loaded 8 pre-trained tensors" in err          # all but LeNet's 10-class output layer
+    src_w = cnnkit.train.load_weights(src / "model.safetensors")
+    dst_w = cnnkit.train.load_weights(tmp_path / "faces" / "model.safetensors")
+    for key in ("c1.weight", "c3.weight", "c5.bias", "f6.weight"):   # frozen: bit-for-bit the source's
+        np.testing.assert_array_equal(dst_w[key], src_w[key])
+    assert dst_w["output.weight"].shape == (2, 84)
+    assert "frozen 60,856" in out
+    code, _, err = cli("train", "--epochs", 1, "--freeze", "head", "--out", tmp_path / "x")
+    assert code == 2 and "--freeze needs --from" in err
