@@ -18,7 +18,6 @@ from .trainer import CONFIG_FILE, WEIGHTS_FILE
 
 __all__ = ["Run", "load_run", "read_config", "prepare_image", "predict_proba"]
 
-_HIGH_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "F")
 
 
 @dataclass
@@ -78,42 +77,24 @@ def load_run(run_dir) -> Run:
 def prepare_image(path, input_size, mean, std, invert: bool = False) -> np.ndarray:
     """Read an image file and make it a model input ``(C, H, W)`` float32, as training images were made.
 
-    Converted like :func:`cnnkit.data.imagefolder`: 16-bit greys scaled to 8 bits, palettes expanded,
-    alpha dropped, grey ↔ RGB as the model needs, resized bilinearly to ``(H, W)``, scaled to [0, 1]
-    (``invert``: ``1 - x``, for dark-on-light drawings given to a model trained on light-on-dark
-    digits), then normalised with the training mean/std.
+    :func:`cnnkit.data.load_image` (the conversion :func:`cnnkit.data.imagefolder` applies to training
+    images: 16-bit greys scaled to 8 bits, palettes expanded, grey ↔ RGB as the model needs, bilinear
+    resize to ``(H, W)``, [0, 1]), then ``invert`` (``1 - x``, for dark-on-light drawings given to a model
+    trained on light-on-dark digits) and the training mean/std.
 
     Raises:
         FileNotFoundError: no such file.
         ValueError: not an image Pillow can read, or a model input that is neither 1 nor 3 channels.
     """
-    from PIL import Image, UnidentifiedImageError
+    from ..data import load_image
 
-    c, h, w = (int(v) for v in input_size)
+    c = int(tuple(input_size)[0])
     if c not in (1, 3):
         raise ValueError(f"cannot convert an image for a model with {c}-channel input (only 1 = grey, 3 = RGB)")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such image: {str(path)!r}")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            p = im.copy()
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValueError(f"cannot read {path} as an image: {exc}") from None
-    if p.width == 0 or p.height == 0:
-        raise ValueError(f"{path} is an empty ({p.width}x{p.height}) image")
-    if p.mode in _HIGH_BIT_MODES:
-        a = np.asarray(p, dtype=np.float64)
-        top = 65535.0 if p.mode.startswith("I") and a.max() > 255 else 255.0
-        p = Image.fromarray(np.clip(a / top * 255.0, 0, 255).astype(np.uint8))
-    if p.mode in ("P", "PA"):
-        p = p.convert("RGBA")
-    p = p.convert("L" if c == 1 else "RGB")
-    if p.size != (w, h):
-        p = p.resize((w, h), Image.Resampling.BILINEAR)
-    a = np.asarray(p, dtype=np.float32) / np.float32(255)
-    x = a[None] if a.ndim == 2 else a.transpose(2, 0, 1)                # (C, H, W)
+    x = load_image(path, input_size)                                    # (C, H, W) in [0, 1]
     if invert:
         x = 1.0 - x
     m = np.asarray(mean, dtype=np.float32).reshape(-1, 1, 1)
