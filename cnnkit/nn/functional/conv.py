@@ -285,7 +285,7 @@ def _gemm(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
                 cols = plan.columns(xe, chunk)                             # (C·∏k, nb·rows·F1)
                 kg, rc = k_out // groups, cols.shape[0] // groups
                 for i in range(groups):  # dW = dY @ colsᵀ, computed as (cols @ dYᵀ)ᵀ: OpenBLAS threads the
-                    # product with the long inner axis badly in the first form (10-90x slower on 2 threads)
+                    # product with the long inner axis badly in the first form (3-90x slower, 2 threads, busy machine)
                     gw[i * kg:(i + 1) * kg] += (cols[i * rc:(i + 1) * rc] @ gy[i * kg:(i + 1) * kg].T).T
                 del cols
             if need_x:
