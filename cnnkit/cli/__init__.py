@@ -17,6 +17,20 @@ class CLIError(Exception):
     """A user-facing error: printed as ``cnnkit: error: <message>`` with exit code 2."""
 
 
+def parse_size(text):
+    """``--input`` text (``3,224,224``, ``3x224x224`` or ``3×224×224``) → a tuple of positive ints."""
+    if text is None:
+        return None
+    parts = [p for p in text.replace("x", ",").replace("×", ",").split(",") if p.strip()]
+    try:
+        size = tuple(int(p) for p in parts)
+    except ValueError:
+        raise CLIError(f"--input must be C,H,W (e.g. 3,224,224), got {text!r}") from None
+    if not size or any(v < 1 for v in size):
+        raise CLIError(f"--input must be positive integers C,H,W, got {text!r}")
+    return size
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnnkit", description="Convolutional neural networks from scratch on NumPy.")
     parser.add_argument("--version", action="version", version=f"cnnkit {__import__('cnnkit').__version__}")

@@ -4,22 +4,9 @@ from __future__ import annotations
 import json
 import sys
 
-from . import CLIError
+from . import CLIError, parse_size
 
 __all__ = ["register"]
-
-
-def _input_size(text):
-    if text is None:
-        return None
-    parts = [p for p in text.replace("x", ",").replace("×", ",").split(",") if p.strip()]
-    try:
-        size = tuple(int(p) for p in parts)
-    except ValueError:
-        raise CLIError(f"--input must be C,H,W (e.g. 3,224,224), got {text!r}") from None
-    if not size or any(v < 1 for v in size):
-        raise CLIError(f"--input must be positive integers C,H,W, got {text!r}")
-    return size
 
 
 def _shapes_only():
@@ -71,7 +58,7 @@ def cmd_models(args) -> int:
 def cmd_summary(args) -> int:
     from ..analysis import summary
     model = _model(args.model)
-    s = summary(model, _input_size(args.input), batch_size=args.batch, dtype=args.dtype,
+    s = summary(model, parse_size(args.input), batch_size=args.batch, dtype=args.dtype,
                 optimizer=args.optimizer, count=args.count, depth=args.depth, name=args.model)
     if args.format == "json":
         _emit(s.to_json(), args.output)
@@ -92,7 +79,7 @@ def cmd_summary(args) -> int:
 def cmd_explain(args) -> int:
     from ..analysis import explain
     model = _model(args.model)
-    _emit(explain(model, layer=args.layer, input_size=_input_size(args.input)), args.output)
+    _emit(explain(model, layer=args.layer, input_size=parse_size(args.input)), args.output)
     return 0
 
 
@@ -106,10 +93,10 @@ def cmd_compare(args) -> int:
             kw = dict(depth=args.depth or 64, layers=args.layers or 3, kernel_size=args.kernel or 3,
                       size=args.size or 56)
         elif kind == "bottleneck":
-            kw = dict(input_size=_input_size(args.input) or (192, 28, 28), reduce=args.reduce or 16,
+            kw = dict(input_size=parse_size(args.input) or (192, 28, 28), reduce=args.reduce or 16,
                       out_channels=args.out_channels or 32, kernel_size=args.kernel or 5)
         else:
-            kw = dict(input_size=_input_size(args.input) or (2, 6, 6), out_channels=args.out_channels or 4,
+            kw = dict(input_size=parse_size(args.input) or (2, 6, 6), out_channels=args.out_channels or 4,
                       kernel_size=args.kernel or 3)
         c = compare(kind, **kw)
     else:
@@ -119,7 +106,7 @@ def cmd_compare(args) -> int:
         if unknown:
             raise CLIError(f"compare: {unknown[0]!r} is neither a comparison ({', '.join(KINDS)}) nor a known "
                            f"model; known models: {', '.join(sorted(known))}")
-        c = compare([_model(w) for w in what], input_size=_input_size(args.input))
+        c = compare([_model(w) for w in what], input_size=parse_size(args.input))
     _emit(json.dumps(c.to_dict(), indent=2) + "\n" if args.json else str(c), args.output)
     return 0
 

@@ -4,17 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from . import CLIError
-
-
-def _parse_size(text: str) -> tuple:
-    try:
-        size = tuple(int(v) for v in text.replace("x", ",").split(","))
-    except ValueError:
-        raise CLIError(f"--input must look like C,H,W (e.g. 3,224,224), got {text!r}") from None
-    if not size or any(v < 1 for v in size):
-        raise CLIError(f"--input sizes must be positive, got {text!r}")
-    return size
+from . import CLIError, parse_size
 
 
 def _convert(args) -> int:
@@ -41,7 +31,7 @@ def _export(args) -> int:
     else:
         raise CLIError(f"{args.model!r} is neither a run directory nor a model name (see `cnnkit models`)")
     if args.input:
-        size = _parse_size(args.input)
+        size = parse_size(args.input)
     export_onnx(model, size, args.onnx)
     print(f"wrote {args.onnx} (input N×{'×'.join(str(v) for v in size)})")
     return 0
