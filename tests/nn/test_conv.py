@@ -129,3 +129,12 @@ def test_conv_padding_same_keeps_size_for_f3_and_f5():
 def test_conv_errors_name_the_layer_and_numbers(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_mixed_float_dtypes_are_refused_like_linear_and_torch():
+    x = cnnkit.zeros(1, 3, 8, 8, dtype=np.float64)
+    w = cnnkit.zeros(4, 3, 3, 3)                                     # float32
+    with pytest.raises(TypeError, match=r"conv2d: input is float64 but weight is float32"):
+        F.conv2d(x, w)
+    with pytest.raises(RuntimeError):                                # PyTorch refuses the same call
+        TF.conv2d(torch.zeros(1, 3, 8, 8, dtype=torch.float64), torch.zeros(4, 3, 3, 3))

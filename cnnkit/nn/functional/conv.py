@@ -19,6 +19,7 @@ import numpy as np
 from ... import kernels
 from ...shape import conv_output_size, ntuple, resolve_padding
 from ...tensor import Tensor, make_op
+from .linear import _same_dtype
 
 __all__ = ["conv1d", "conv2d", "conv3d", "im2col", "col2im"]
 
@@ -69,6 +70,7 @@ def _convnd(x: Tensor, weight: Tensor, bias, stride, padding, dilation, groups: 
     pads = resolve_padding(padding, ksize, stride, dilation, owner=name)
     if bias is not None and (not isinstance(bias, Tensor) or bias.shape != (k_out,)):
         raise ValueError(f"{name}: bias must have shape ({k_out},), got {getattr(bias, 'shape', None)}")
+    _same_dtype(name, x, weight=weight, bias=bias)  # as linear and batch_norm: no silent upcast
     out_size = output_geometry(x.shape[2:], ksize, stride, pads, dilation, name)
 
     plan = _Plan(x.shape, ksize, stride, pads, dilation, out_size, x.data.itemsize)
