@@ -27,7 +27,7 @@ def test_every_supported_layer_exports(tmp_path):
     cnnkit.manual_seed(0)
     model = nn.Sequential(
         nn.Conv2d(3, 8, 3, stride=2, padding=1, dilation=1), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=4), nn.LocalResponseNorm(3), nn.LeakyReLU(0.1),
+        nn.Conv2d(8, 8, 3, padding=2, dilation=2, groups=4), nn.LocalResponseNorm(3, alpha=2.0, k=1.5), nn.LeakyReLU(0.1),
         nn.MaxPool2d(3, 2, 1, ceil_mode=True), nn.AvgPool2d(2, 1, 1, count_include_pad=False), nn.Sigmoid(),
         nn.Conv2d(8, 4, 1), nn.Tanh(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Dropout(0.5),
         nn.Linear(16, 6), nn.Softmax(dim=1))
