@@ -6,6 +6,7 @@ Layers of the code, each depending only on those before it: array kernels (``cnn
 Shape arithmetic lives in one module, ``cnnkit.shape``.
 """
 from . import shape
+from .parallel import get_num_threads, set_num_threads
 from .tensor import (Tensor, arange, cat, enable_grad, float32, float64, get_rng, int64, is_grad_enabled,
                      manual_seed, no_grad, ones, ones_like, rand, randn, set_grad_enabled, stack, tensor,
                      zeros, zeros_like)

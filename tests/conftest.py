@@ -2,6 +2,8 @@ import os
 
 import numpy as np
 import pytest
+
+import cnnkit
 from hypothesis import settings
 
 # Randomised configurations: enough cases to find bugs, few enough to keep CI short.
@@ -24,3 +26,12 @@ def server(monkeypatch):
     s = _Server()
     yield s
     s.close()
+
+
+@pytest.fixture(params=[1, 2, 3], ids=lambda n: f"{n}threads")
+def threads(request):
+    """Run the test with cnnkit (and the BLAS) at 1, 2 and 3 threads, then restore the count."""
+    before = cnnkit.get_num_threads()
+    cnnkit.set_num_threads(request.param)
+    yield request.param
+    cnnkit.set_num_threads(before)

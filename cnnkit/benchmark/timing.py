@@ -1,30 +1,20 @@
 """Timing helpers: thread counts, interleaved medians, the matmul peak."""
 from __future__ import annotations
 
-import os
 import time
 
 import numpy as np
 
 
 def blas_threads() -> int:
-    """Threads NumPy's BLAS uses (via threadpoolctl when installed, else the CPU count)."""
-    try:
-        from threadpoolctl import threadpool_info
-        counts = [i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"]
-        if counts:
-            return max(counts)
-    except Exception:  # threadpoolctl missing or unable to inspect this BLAS
-        pass
-    return os.cpu_count() or 1
+    """Threads cnnkit uses inside an op (by default the BLAS's count): see :mod:`cnnkit.parallel`."""
+    from .. import parallel
+    return parallel.get_num_threads()
 
 
 def _set_threads(n: int, torch) -> None:
-    try:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(n, user_api="blas")
-    except Exception:
-        pass
+    from .. import parallel
+    parallel.set_num_threads(n)  # cnnkit's pool and NumPy's BLAS
     if torch is not None:
         torch.set_num_threads(n)
 

@@ -1,5 +1,6 @@
 """The convolution's fast paths against PyTorch and against the general path: depthwise tap sums,
-image chunks, the stride-1 frame view (``kernels.flat_windows``) against the plain window view."""
+image chunks (on 1, 2 and 3 threads: ``threads`` fixture), the stride-1 frame view
+(``kernels.flat_windows``) against the plain window view."""
 import numpy as np
 import pytest
 import torch.nn.functional as TF
@@ -46,7 +47,7 @@ def test_depthwise_path_matches_torch(cfg):
 
 @pytest.mark.parametrize("block_bytes", [1, 2**20])  # one image per block; the whole batch
 @pytest.mark.parametrize("stride,padding", [(1, 1), (2, 1), (1, 0), (1, "same")])
-def test_depthwise_path_equals_the_general_grouped_path(stride, padding, block_bytes, rng, monkeypatch):
+def test_depthwise_path_equals_the_general_grouped_path(stride, padding, block_bytes, threads, rng, monkeypatch):
     monkeypatch.setattr(conv_mod, "DEPTHWISE_BLOCK_BYTES", block_bytes)
     x = rng.standard_normal((3, 5, 9, 8))
     w = rng.standard_normal((5, 1, 3, 3))
@@ -66,7 +67,7 @@ def test_depthwise_path_equals_the_general_grouped_path(stride, padding, block_b
 
 @pytest.mark.parametrize("chunk_bytes", [1, 60000])  # one frame row per chunk; two images per chunk
 @pytest.mark.parametrize("stride,padding,dilation,groups", [(1, 1, 1, 1), (2, 1, 1, 1), (1, 2, 2, 2), (1, 0, 1, 3)])
-def test_chunks_give_the_same_result(stride, padding, dilation, groups, chunk_bytes, rng, monkeypatch):
+def test_chunks_give_the_same_result(stride, padding, dilation, groups, chunk_bytes, threads, rng, monkeypatch):
     monkeypatch.setattr(conv_mod, "CHUNK_BYTES", chunk_bytes)
     x = rng.standard_normal((3, 6, 7, 9))
     w = rng.standard_normal((6, 6 // groups, 3, 2))

@@ -16,7 +16,7 @@ import threading
 
 import numpy as np
 
-from ... import kernels
+from ... import kernels, parallel
 from ...shape import conv_output_size, ntuple, resolve_padding
 from ...tensor import Tensor, make_op
 from .linear import _same_dtype
@@ -89,7 +89,7 @@ DEPTHWISE_PATH = True
 #: built, used and freed chunk by chunk, so memory stays bounded, and it fits the reused work buffer.
 #: A ResNet-20 training step on 1 thread: 8 MB 1.98 s, 16 MB 2.11 s, 64 MB 2.35 s; on 2 threads of a
 #: busy machine larger chunks won (fewer GEMM calls: 16 MB 4.3 s, 64 MB 3.8 s) — 16 MB is the compromise.
-CHUNK_BYTES = 16 * 2**20
+CHUNK_BYTES = 4 * 2**20
 
 
 class _Plan:
@@ -221,15 +221,18 @@ def _gemm_forward(xd: np.ndarray, w2: np.ndarray, bias, groups: int, plan: _Plan
     xe = plan.pad(xd, scratch=True)
     out = np.empty((plan.n, k_out) + tuple(plan.out_size), dtype=xd.dtype)
     keep = (slice(None),) * 3 + plan.valid[1:]
-    for chunk in plan.chunks:
-        n0, n1, r0, r1 = chunk
-        cols = plan.columns(xe, chunk)                                     # (C·∏k, nb·rows·F1)
-        y = _group_matmul(w2, cols, groups, _scratch("gemm", (k_out, cols.shape[1]), xd.dtype))  # (K, nb·rows·F1)
-        del cols
-        if bias is not None:
-            y += bias.reshape(k_out, 1)
-        y = y.reshape((k_out, n1 - n0, r1 - r0) + plan.frame[1:])[keep]    # (K, nb, rows, *o[1:])
-        out[n0:n1, :, r0:r1] = y.swapaxes(0, 1)
+
+    def work(chunks):  # each thread its own chunks, column and GEMM buffers; disjoint parts of ``out``
+        for chunk in chunks:
+            n0, n1, r0, r1 = chunk
+            cols = plan.columns(xe, chunk)                                 # (C·∏k, nb·rows·F1)
+            y = _group_matmul(w2, cols, groups, _scratch("gemm", (k_out, cols.shape[1]), xd.dtype))  # (K, nb·rows·F1)
+            del cols
+            if bias is not None:
+                y += bias.reshape(k_out, 1)
+            y = y.reshape((k_out, n1 - n0, r1 - r0) + plan.frame[1:])[keep]  # (K, nb, rows, *o[1:])
+            out[n0:n1, :, r0:r1] = y.swapaxes(0, 1)
+    parallel.run(work, plan.chunks)
     return out
 
 
@@ -280,20 +283,31 @@ def _gemm(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
             gxe = np.zeros((n, plan.c) + plan.ext, dtype=dtype)
         xe = plan.pad(x.data.astype(dtype, copy=False), scratch=True) if need_w else None  # recomputed: saves memory
         wt = w2.reshape(groups, k_out // groups, -1).transpose(0, 2, 1).reshape(-1, k_out // groups)
-        for chunk in plan.chunks if need_w or need_x else ():
-            n0, n1, r0, r1 = chunk
-            gy = plan.to_frame(g[n0:n1, :, r0:r1]).reshape(k_out, -1)       # (K, nb·rows·F1)
+
+        def work(chunks):  # → this part's dW; col2im writes only its own images' part of gxe
+            part = np.zeros_like(w2) if need_w else None
+            for chunk in chunks:
+                n0, n1, r0, r1 = chunk
+                gy = plan.to_frame(g[n0:n1, :, r0:r1]).reshape(k_out, -1)   # (K, nb·rows·F1)
+                if need_w:
+                    cols = plan.columns(xe, chunk)                         # (C·∏k, nb·rows·F1)
+                    kg, rc = k_out // groups, cols.shape[0] // groups
+                    for i in range(groups):  # dW = dY @ colsᵀ, computed as (cols @ dYᵀ)ᵀ: OpenBLAS threads the
+                        # product with the long inner axis badly in the first form (3-90x slower, 2 threads, busy)
+                        part[i * kg:(i + 1) * kg] += (cols[i * rc:(i + 1) * rc] @ gy[i * kg:(i + 1) * kg].T).T
+                    del cols
+                if need_x:
+                    gcols = _group_matmul(wt, gy, groups, _scratch("gemm", (wt.shape[0], gy.shape[1]), dtype))
+                    plan.col2im(gcols, gxe, chunk)                         # Wᵀ @ dY, added back
+                    del gcols
+            return part
+        if need_w or need_x:
+            # chunks of one image's rows overlap in the padded gradient: those run in one thread
+            whole = all(r0 == 0 and r1 == plan.frame[0] for _, _, r0, r1 in plan.chunks)
+            parts = parallel.run(work, plan.chunks) if whole or not need_x else [work(plan.chunks)]
             if need_w:
-                cols = plan.columns(xe, chunk)                             # (C·∏k, nb·rows·F1)
-                kg, rc = k_out // groups, cols.shape[0] // groups
-                for i in range(groups):  # dW = dY @ colsᵀ, computed as (cols @ dYᵀ)ᵀ: OpenBLAS threads the
-                    # product with the long inner axis badly in the first form (3-90x slower, 2 threads, busy machine)
-                    gw[i * kg:(i + 1) * kg] += (cols[i * rc:(i + 1) * rc] @ gy[i * kg:(i + 1) * kg].T).T
-                del cols
-            if need_x:
-                gcols = _group_matmul(wt, gy, groups, _scratch("gemm", (wt.shape[0], gy.shape[1]), dtype))  # Wᵀ @ dY
-                plan.col2im(gcols, gxe, chunk)
-                del gcols
+                for part in parts:
+                    gw += part
         if need_x:
             gx = gxe[(slice(None), slice(None)) + plan.crop]                # (N, C, *in) view of the padded grad
         if gw is not None:
@@ -323,16 +337,19 @@ def _depthwise(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
     blocks = [slice(i, min(n, i + step)) for i in range(0, n, step)]
     view = plan.tap_view(plan.pad(x.data.astype(dtype, copy=False), scratch=True))  # (N, C, *k, *frame)
     acc = np.empty((n, c) + plan.frame, dtype=dtype)
-    tmp = _scratch("tmp", (min(step, n), c) + plan.frame, dtype)
-    for blk in blocks:
-        a, tb = acc[blk], tmp[:blk.stop - blk.start]
-        for t, tap in enumerate(taps):
-            src = view[(blk, slice(None)) + tap]                           # (nb, C, *frame)
-            if t == 0:
-                np.multiply(src, wcol[t], out=a)
-            else:
-                a += np.multiply(src, wcol[t], out=tb)
-    del view, tmp
+
+    def forward_blocks(part):  # each thread its own blocks of images and temporary
+        tmp = _scratch("tmp", (min(step, n), c) + plan.frame, dtype)
+        for blk in part:
+            a, tb = acc[blk], tmp[:blk.stop - blk.start]
+            for t, tap in enumerate(taps):
+                src = view[(blk, slice(None)) + tap]                       # (nb, C, *frame)
+                if t == 0:
+                    np.multiply(src, wcol[t], out=a)
+                else:
+                    a += np.multiply(src, wcol[t], out=tb)
+    parallel.run(forward_blocks, blocks)
+    del view
     if bias is not None:
         acc += bias.data.astype(dtype, copy=False).reshape((c,) + (1,) * nd)
     out = acc[both + plan.valid]
@@ -347,38 +364,46 @@ def _depthwise(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
         else:
             gf = np.zeros((n, c) + plan.frame, dtype=dtype)
             gf[both + plan.valid] = g
-        tmp = _scratch("tmp", (min(step, n), c) + plan.frame, dtype)
         offsets = kernels.flat_offsets(plan.ksize, plan.dilation, plan.padded) if plan.flat else None
         frame = math.prod(plan.frame)
         if weight.requires_grad:
             xe = plan.pad(x.data.astype(dtype, copy=False), scratch=True)
             view = plan.tap_view(xe)
-            gw = np.zeros((c, plan.taps), dtype=dtype)
-            for blk in blocks:
-                nb = blk.stop - blk.start
-                for t, tap in enumerate(taps):
-                    if plan.flat:  # one dot product per (image, channel): BLAS, no temporary
-                        src = xe.reshape(n, c, -1)[blk, :, offsets[t]:offsets[t] + frame]      # (nb, C, F)
-                        dots = np.matmul(gf[blk].reshape(nb, c, 1, frame), src[..., None])      # (nb, C, 1, 1)
-                        gw[:, t] += dots.reshape(nb, c).sum(axis=0)
-                    else:
-                        prod = np.multiply(gf[blk], view[(blk, slice(None)) + tap], out=tmp[:nb])
-                        gw[:, t] += prod.reshape(nb, c, -1).sum(axis=2).sum(axis=0)
+
+            def weight_blocks(part):  # → this part's dW (C, T)
+                tmp = _scratch("tmp", (min(step, n), c) + plan.frame, dtype)
+                gw = np.zeros((c, plan.taps), dtype=dtype)
+                for blk in part:
+                    nb = blk.stop - blk.start
+                    for t, tap in enumerate(taps):
+                        if plan.flat:  # one dot product per (image, channel): BLAS, no temporary
+                            src = xe.reshape(n, c, -1)[blk, :, offsets[t]:offsets[t] + frame]  # (nb, C, F)
+                            dots = np.matmul(gf[blk].reshape(nb, c, 1, frame), src[..., None])  # (nb, C, 1, 1)
+                            gw[:, t] += dots.reshape(nb, c).sum(axis=0)
+                        else:
+                            prod = np.multiply(gf[blk], view[(blk, slice(None)) + tap], out=tmp[:nb])
+                            gw[:, t] += prod.reshape(nb, c, -1).sum(axis=2).sum(axis=0)
+                return gw
+            gw = sum(parallel.run(weight_blocks, blocks)).reshape(weight.shape)
             del view, xe
-            gw = gw.reshape(weight.shape)
         if x.requires_grad:
             gxe = np.zeros((n, c) + plan.ext, dtype=dtype)
-            for blk in blocks:
-                nb = blk.stop - blk.start
-                if plan.flat:
-                    flat, gfl, tfl = gxe.reshape(n, c, -1)[blk], gf[blk].reshape(nb, c, -1), tmp[:nb].reshape(nb, c, -1)
-                    for t, off in enumerate(offsets):
-                        flat[:, :, off:off + frame] += np.multiply(gfl, w[:, t:t + 1], out=tfl)
-                    continue
-                for t, tap in enumerate(taps):
-                    region = tuple(slice(i * d, i * d + s * (o - 1) + 1, s)
-                                   for i, d, s, o in zip(tap, plan.dilation, plan.stride, plan.out_size))
-                    gxe[(blk, slice(None)) + region] += np.multiply(gf[blk], wcol[t], out=tmp[:nb])
+
+            def input_blocks(part):  # each part adds into its own images of gxe
+                tmp = _scratch("tmp", (min(step, n), c) + plan.frame, dtype)
+                for blk in part:
+                    nb = blk.stop - blk.start
+                    if plan.flat:
+                        flat, gfl = gxe.reshape(n, c, -1)[blk], gf[blk].reshape(nb, c, -1)
+                        tfl = tmp[:nb].reshape(nb, c, -1)
+                        for t, off in enumerate(offsets):
+                            flat[:, :, off:off + frame] += np.multiply(gfl, w[:, t:t + 1], out=tfl)
+                        continue
+                    for t, tap in enumerate(taps):
+                        region = tuple(slice(i * d, i * d + s * (o - 1) + 1, s)
+                                       for i, d, s, o in zip(tap, plan.dilation, plan.stride, plan.out_size))
+                        gxe[(blk, slice(None)) + region] += np.multiply(gf[blk], wcol[t], out=tmp[:nb])
+            parallel.run(input_blocks, blocks)
             gx = gxe[both + plan.crop]
         return gx, gw, gb
     return out, backward

@@ -1,0 +1,132 @@
+"""Intra-op parallelism: one op's independent pieces of work (blocks of images) on a small thread pool.
+
+NumPy releases the GIL in its copies, ufunc loops and BLAS calls, so plain Python threads run them
+side by side. A convolution is a loop over chunks of images (build the columns, one GEMM, copy the
+result out); :func:`run` splits that loop into one contiguous part per thread. Inside such a region
+the BLAS is held to one thread: each thread doing whole small GEMMs (a 16-channel layer multiplies a
+16 × 144 matrix) beats OpenBLAS splitting every small GEMM in two, and it parallelises the copies
+around the GEMMs as well. Measured on a 2-core machine (``python benchmarks/bench.py``, see the README).
+
+``set_num_threads(n)`` (PyTorch's name) sets cnnkit's threads and the BLAS's; the default is the
+BLAS's own thread count (``OPENBLAS_NUM_THREADS`` and friends), so one environment variable rules both.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
+
+__all__ = ["get_num_threads", "set_num_threads", "run"]
+
+_threads: int | None = None
+_pool: ThreadPoolExecutor | None = None
+_blas = None                 # threadpoolctl controllers of the BLAS libraries NumPy loaded
+_lock = threading.Lock()
+_held = 0                    # parallel regions currently holding the BLAS at one thread
+_saved: list[int] = []
+_local = threading.local()   # .inside: this thread is one of the pool's workers
+
+
+def _blas_controllers() -> list:
+    global _blas
+    if _blas is None:
+        try:
+            import numpy  # noqa: F401  (the BLAS is loaded with NumPy)
+            from threadpoolctl import ThreadpoolController
+            _blas = ThreadpoolController().select(user_api="blas").lib_controllers
+        except Exception:  # threadpoolctl missing or unable to inspect this BLAS: leave the BLAS alone
+            _blas = []
+    return _blas
+
+
+def get_num_threads() -> int:
+    """Threads cnnkit uses inside one op (default: the BLAS's thread count, else the usable CPUs)."""
+    global _threads
+    if _threads is None:
+        counts = [c.num_threads for c in _blas_controllers()]
+        _threads = max(1, max(counts) if counts else len(os.sched_getaffinity(0)))
+    return _threads
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads inside ops — cnnkit's pool and the BLAS's (as ``torch.set_num_threads``)."""
+    global _threads, _pool
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
+    with _lock:
+        if _held:  # a parallel region is running: it restores the BLAS to n when it ends
+            _saved[:] = [n] * len(_saved)
+        else:
+            for c in _blas_controllers():
+                c.set_num_threads(n)
+        _threads = n
+        if _pool is not None:
+            _pool.shutdown(wait=False)
+            _pool = None
+
+
+def _hold_blas() -> None:
+    global _held
+    with _lock:
+        if _held == 0:
+            _saved[:] = [c.num_threads for c in _blas_controllers()]
+            for c in _blas_controllers():
+                c.set_num_threads(1)
+        _held += 1
+
+
+def _release_blas() -> None:
+    global _held
+    with _lock:
+        _held -= 1
+        if _held == 0:
+            for c, n in zip(_blas_controllers(), _saved):
+                c.set_num_threads(n)
+
+
+def _worker(fn, part):
+    inside = getattr(_local, "inside", False)
+    _local.inside = True
+    try:
+        return fn(part)
+    finally:
+        _local.inside = inside
+
+
+def run(fn, items) -> list:
+    """``[fn(part) for part in parts]``: ``items`` split into one contiguous part per thread, run in parallel.
+
+    ``fn`` gets a list of items and must only write where no other part writes; whatever it returns
+    (a partial sum, say) comes back in part order, so adding the results up is deterministic for a given
+    thread count. With one thread, one item, or when called from inside a worker, it runs here as
+    ``[fn(items)]``.
+    """
+    global _pool
+    items = list(items)
+    n = min(get_num_threads(), len(items))
+    if n <= 1 or getattr(_local, "inside", False):
+        return [fn(items)]
+    bounds = [len(items) * i // n for i in range(n + 1)]
+    parts = [items[bounds[i]:bounds[i + 1]] for i in range(n)]
+    with _lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(get_num_threads() - 1, thread_name_prefix="cnnkit")
+        pool = _pool
+    _hold_blas()
+    try:
+        futures = [pool.submit(_worker, fn, part) for part in parts[1:]]
+        try:
+            first = _worker(fn, parts[0])                   # the calling thread takes the first part
+        finally:
+            wait(futures)                                   # never leave a worker writing after we return
+        return [first] + [f.result() for f in futures]
+    finally:
+        _release_blas()
+
+
+def _after_fork() -> None:  # a forked child (a DataLoader worker) has no pool threads: start afresh
+    global _pool, _held, _lock
+    _pool, _held, _lock = None, 0, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)

@@ -1,0 +1,70 @@
+"""cnnkit.parallel: parts, order, errors, the BLAS held at one thread inside a region and restored."""
+import threading
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+import cnnkit
+from cnnkit import parallel
+
+
+@pytest.fixture(autouse=True)
+def restore_threads():
+    before = cnnkit.get_num_threads()
+    yield
+    cnnkit.set_num_threads(before)
+
+
+def blas_threads():
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+def test_parts_are_contiguous_in_order_and_cover_every_item(threads):
+    seen = []
+    out = parallel.run(lambda part: (seen.append(threading.get_ident()), list(part))[1], range(10))
+    assert len(out) == min(threads, 10)
+    assert sum(out, []) == list(range(10))
+    assert len(set(seen)) >= min(2, len(out))              # the caller and at least one worker
+
+
+def test_blas_is_held_at_one_thread_inside_and_restored_after():
+    cnnkit.set_num_threads(2)
+    inside = parallel.run(lambda part: blas_threads(), range(4))
+    assert inside == [[1] * len(blas_threads())] * 2
+    assert blas_threads() == [2] * len(blas_threads())
+
+
+def test_an_error_in_a_part_reaches_the_caller_and_the_blas_is_restored():
+    cnnkit.set_num_threads(2)
+
+    def fn(part):
+        if 3 in part:
+            raise KeyError("part with 3")
+        return part
+    with pytest.raises(KeyError, match="part with 3"):
+        parallel.run(fn, range(4))
+    assert blas_threads() == [2] * len(blas_threads())
+
+
+def test_nested_regions_run_inline():
+    cnnkit.set_num_threads(2)
+    out = parallel.run(lambda part: parallel.run(lambda inner: len(inner), part), range(6))
+    assert out == [[3], [3]]
+
+
+def test_set_num_threads_sets_the_blas_and_refuses_nonsense():
+    cnnkit.set_num_threads(1)
+    assert cnnkit.get_num_threads() == 1 and blas_threads() == [1] * len(blas_threads())
+    for bad in (0, -2, 1.5, True, "2"):
+        with pytest.raises(ValueError, match=r"set_num_threads: expected a positive int, got"):
+            cnnkit.set_num_threads(bad)
+
+
+def test_partial_sums_are_deterministic_for_a_thread_count(rng):
+    x = rng.standard_normal((64, 1000)).astype(np.float32)
+    cnnkit.set_num_threads(2)
+    a = sum(parallel.run(lambda part: x[part[0]:part[-1] + 1].sum(axis=0), range(64)))
+    b = sum(parallel.run(lambda part: x[part[0]:part[-1] + 1].sum(axis=0), range(64)))
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a, x.sum(axis=0), rtol=1e-5, atol=1e-4)
