@@ -127,6 +127,12 @@ def _as_array(data, dtype=None) -> np.ndarray:
     return arr
 
 
+def records_graph(*parents) -> bool:
+    """Whether an op on ``parents`` will be recorded for backward (what :func:`make_op` decides): an op
+    can skip what only its backward needs (a mask, a saved buffer) when this is False."""
+    return is_grad_enabled() and any(p.requires_grad for p in parents)
+
+
 def make_op(data: np.ndarray, parents: tuple, backward) -> "Tensor":
     """Wrap ``data`` as the output of an op.
 
@@ -138,7 +144,7 @@ def make_op(data: np.ndarray, parents: tuple, backward) -> "Tensor":
     out.data = data
     out.grad = None
     out._hooks = None
-    if is_grad_enabled() and any(p.requires_grad for p in parents):
+    if records_graph(*parents):
         out.requires_grad = True
         out._parents = parents
         out._backward = backward

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 import cnnkit
 import cnnkit.nn.functional as F
 from cnnkit import nn
+from cnnkit.nn.functional import norm as norm_mod
 from tests.helpers import check_finite_differences, check_op
 
 DTYPES = [np.float64, np.float32]
@@ -38,6 +39,19 @@ def test_batch_norm_matches_torch(dtype, seed, n, c, spatial, training, affine, 
         np.testing.assert_allclose(crm.data, trm.numpy(), **TOL[dtype])
         np.testing.assert_allclose(crv.data, trv.numpy(), **TOL[dtype])
         assert crm.dtype == dtype and crv.dtype == dtype
+
+
+@pytest.mark.parametrize("block_bytes", [1, 200])  # one image per block; a few images per block
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_in_blocks_on_several_threads_matches_torch(training, block_bytes, threads, rng, monkeypatch):
+    monkeypatch.setattr(norm_mod, "BLOCK_BYTES", block_bytes)
+    x = rng.standard_normal((7, 3, 4, 5)) * 3 + 10          # an offset: the centring must be exact
+    rm, rv = rng.standard_normal(3), rng.random(3) + 0.5
+    crm, crv, trm, trv = cnnkit.tensor(rm), cnnkit.tensor(rv), torch.tensor(rm), torch.tensor(rv)
+    check_op(lambda a, w, b: F.batch_norm(a, crm, crv, w, b, training=training),
+             lambda a, w, b: TF.batch_norm(a, trm, trv, w, b, training=training),
+             x, rng.standard_normal(3), rng.standard_normal(3))
+    np.testing.assert_allclose(crv.data, trv.numpy(), rtol=1e-12)
 
 
 @pytest.mark.parametrize("training", [True, False])

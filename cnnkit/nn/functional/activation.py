@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from ...tensor import Tensor, make_op
+from ...tensor import Tensor, make_op, records_graph
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax"]
 
@@ -66,8 +66,8 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
         tensor([0., 0., 2.])
     """
     x = _check_float(input, "relu")
-    mask = x.data > 0
     out = np.maximum(x.data, x.data.dtype.type(0))  # NaN stays NaN, as in PyTorch
+    mask = x.data > 0 if records_graph(x) else None  # inference keeps no mask
     return make_op(out, (x,), lambda g: (g * mask,))
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import parallel
 from ...tensor import Tensor, make_op
 from .activation import _check_float
 
@@ -20,17 +21,54 @@ def _channel_param(t, n_channels: int, arg: str):
     return t
 
 
-def _channel_sum(a: np.ndarray, shape: tuple) -> np.ndarray:
-    """Per-channel sum of ``a`` (N, C, *) as ``shape`` (1, C, 1, ...): the contiguous inner axes first
-    (NumPy reduces a strided (0, 2, 3) axis set several times slower)."""
-    n, c = a.shape[:2]
-    return a.reshape(n, c, -1).sum(axis=2).sum(axis=0).reshape(shape)
+#: Batch norm works on blocks of images of about this many bytes: the centred block ``x − μ`` lives in a
+#: cache-sized temporary, and the blocks run on cnnkit's threads.
+BLOCK_BYTES = 2**19
 
 
-def _channel_dot(a: np.ndarray, b: np.ndarray, shape: tuple) -> np.ndarray:
-    """Per-channel ``Σ a·b`` without a full-size temporary."""
-    n, c = a.shape[:2]
-    return np.einsum("ncl,ncl->c", a.reshape(n, c, -1), b.reshape(n, c, -1)).reshape(shape)
+def _image_blocks(a3: np.ndarray) -> list:
+    n = a3.shape[0]
+    step = max(1, BLOCK_BYTES // max(1, a3[:1].nbytes))
+    return [slice(i, min(n, i + step)) for i in range(0, n, step)]
+
+
+def _sums(a3: np.ndarray, blocks, mean=None, g3=None):
+    """Per-channel ``(Σa, Σ(a − mean)²)`` or, with ``g3``, ``(Σg, Σg·(a − mean))`` — (C,) each, ``mean`` (C, 1)."""
+    def part_sums(part):
+        s1 = np.zeros(a3.shape[1], dtype=a3.dtype)
+        s2 = np.zeros_like(s1) if mean is not None else None
+        for b in part:
+            first = a3[b] if g3 is None else g3[b]                                 # (nb, C, L)
+            s1 += first.sum(axis=2).sum(axis=0)
+            if mean is not None:
+                centred = np.subtract(a3[b], mean)                                 # (nb, C, L), in cache
+                s2 += np.einsum("ncl,ncl->c", first if g3 is not None else centred, centred)
+        return s1, s2
+    parts = parallel.run(part_sums, blocks)
+    s1 = sum(p[0] for p in parts)
+    return s1, (sum(p[1] for p in parts) if mean is not None else None)
+
+
+def _affine(src: np.ndarray, scale: np.ndarray, shift: np.ndarray, blocks, sub=None, k=None, c=None) -> np.ndarray:
+    """``src·scale + shift`` per channel (all (C, 1)); with ``sub`` (N, C, L), ``k`` and ``c``:
+    ``(src − (sub − shift)·k − c)·scale`` — batch norm's input gradient with ``shift`` the mean. Block by
+    block, in parallel."""
+    out = np.empty_like(src)
+
+    def apply(part):
+        for b in part:
+            o = out[b]
+            if sub is None:
+                np.multiply(src[b], scale, out=o)
+                o += shift
+            else:
+                t = np.subtract(sub[b], shift)                                     # (nb, C, L), in cache
+                t *= k
+                np.subtract(src[b], t, out=o)
+                o -= c
+                o *= scale
+    parallel.run(apply, blocks)
+    return out
 
 
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
@@ -46,6 +84,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
 
     The backward is one fused formula (training):
     ``dx = γ/(M·sqrt(σ² + eps)) · (M·g − Σg − x̂·Σ(g·x̂))``, ``dγ = Σ g·x̂``, ``dβ = Σ g``.
+    Every pass works on blocks of images (:data:`BLOCK_BYTES`) whose temporaries stay in cache, on
+    cnnkit's threads (:mod:`cnnkit.parallel`); only the input is kept for backward (as PyTorch).
 
     Args:
         input: ``(N, C)`` or ``(N, C, *)``.
@@ -78,59 +118,49 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         raise ValueError("batch_norm: running_mean and running_var are required when training=False")
     dt = x.data.dtype
     a = x.data
-    shape = (1, n_ch) + (1,) * (a.ndim - 2)  # (1, C, 1, ...) broadcasts per channel
+    a3 = a.reshape(a.shape[0], n_ch, -1)  # (N, C, L)
+    blocks = _image_blocks(a3)
     m = a.size // n_ch if n_ch else 0  # values per channel
-    gamma = None if w is None else w.data.reshape(shape)  # (1, C, 1, ...)
+    gamma = np.ones(n_ch, dtype=dt) if w is None else w.data
+    beta = np.zeros(n_ch, dtype=dt) if b is None else b.data
     if training:
         if m <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                              f"got input of shape {x.shape}")
-        mean = _channel_sum(a, shape) / dt.type(m)  # (1, C, 1, ...)
-        xhat = a - mean  # (N, C, *), centred; normalised in place below
-        var = _channel_dot(xhat, xhat, shape) / dt.type(m)  # biased
-        buf = np.empty_like(xhat) if gamma is not None else None  # (N, C, *), for the output
+        mean = _sums(a3, blocks)[0] / dt.type(m)  # (C,)
+        var = _sums(a3, blocks, mean[:, None])[1] / dt.type(m)  # (C,), biased
         mom = float(momentum)
         if rm is not None:
-            rm.data[...] = (1 - mom) * rm.data + mom * mean.reshape(n_ch).astype(rm.data.dtype)
+            rm.data[...] = (1 - mom) * rm.data + mom * mean.astype(rm.data.dtype)
         if rv is not None:
-            unbiased = var.reshape(n_ch) * (m / (m - 1))
-            rv.data[...] = (1 - mom) * rv.data + mom * unbiased.astype(rv.data.dtype)
+            rv.data[...] = (1 - mom) * rv.data + mom * (var * (m / (m - 1))).astype(rv.data.dtype)
         invstd = dt.type(1) / np.sqrt(var + dt.type(eps))
-        xhat *= invstd
-        out = np.multiply(xhat, gamma, out=buf) if gamma is not None else xhat.copy()
-        if b is not None:
-            out += b.data.reshape(shape)
-    else:  # y = x·α + β' with α = γ·invstd, β' = β − μ·α (two passes, as PyTorch's CPU kernel)
-        xhat = None  # recomputed in backward only if γ needs a gradient
-        mean = rm.data.astype(dt, copy=False).reshape(shape)
-        invstd = dt.type(1) / np.sqrt(rv.data.astype(dt, copy=False).reshape(shape) + dt.type(eps))
-        alpha = invstd if gamma is None else gamma * invstd
-        shift = -mean * alpha if b is None else b.data.reshape(shape) - mean * alpha
-        out = a * alpha
-        out += shift
+    else:  # the running statistics
+        mean = rm.data.astype(dt, copy=False)
+        invstd = dt.type(1) / np.sqrt(rv.data.astype(dt, copy=False) + dt.type(eps))
+    alpha = gamma * invstd  # y = x·α + (β − μ·α): two passes, as PyTorch's CPU kernel
+    out = _affine(a3, alpha[:, None], (beta - mean * alpha)[:, None], blocks).reshape(a.shape)
     parents = tuple(t for t in (x, w, b) if t is not None)
 
     def backward(g):
         need_gx, need_gw = x.requires_grad, w is not None and w.requires_grad
         need_gb = b is not None and b.requires_grad
-        xh = xhat if xhat is not None or not need_gw else (a - mean) * invstd
-        sum_g = _channel_sum(g, shape) if need_gb or (training and need_gx) else None  # (1, C, 1, ...)
-        sum_gx = _channel_dot(g, xh, shape) if need_gw or (training and need_gx) else None  # (1, C, 1, ...)
+        g3 = g.reshape(a3.shape)
+        sums = need_gw or need_gb or (training and need_gx)
+        sum_g, sum_gc = _sums(a3, blocks, mean[:, None], g3) if sums else (None, None)  # Σg, Σg·(x − μ)
         gx = None
         if need_gx:
-            scale = invstd if gamma is None else gamma * invstd  # (1, C, 1, ...)
-            if training:  # dx = scale·(g − Σg/M − x̂·Σ(g·x̂)/M), in place in one buffer
-                gx = np.multiply(xh, -sum_gx / dt.type(m))
-                gx += g
-                gx -= sum_g / dt.type(m)
-                gx *= scale
+            if training:  # dx = α·(g − Σg/M − (x − μ)·invstd²·Σg(x − μ)/M)
+                k = (invstd * invstd * sum_gc / dt.type(m))[:, None]
+                gx = _affine(g3, alpha[:, None], mean[:, None], blocks, sub=a3, k=k, c=(sum_g / dt.type(m))[:, None])
             else:
-                gx = g * scale
+                gx = _affine(g3, alpha[:, None], np.zeros((n_ch, 1), dt), blocks)
+            gx = gx.reshape(a.shape)
         grads = [gx]
         if w is not None:
-            grads.append(sum_gx.reshape(n_ch) if need_gw else None)
+            grads.append(sum_gc * invstd if need_gw else None)  # Σ g·x̂
         if b is not None:
-            grads.append(sum_g.reshape(n_ch) if need_gb else None)
+            grads.append(sum_g if need_gb else None)
         return tuple(grads)
     return make_op(out, parents, backward)
 
