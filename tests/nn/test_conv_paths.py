@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cnnkit
-from cnnkit import kernels
+from cnnkit import jit, kernels
 from cnnkit.nn import functional as F
 from cnnkit.nn.functional import conv as conv_mod
 from tests.helpers import check_op
@@ -29,8 +29,17 @@ def depthwise_configs(draw):
                 bias=draw(st.booleans()), dtype=draw(st.sampled_from([np.float32, np.float64])))
 
 
-@given(depthwise_configs())
-def test_depthwise_path_matches_torch(cfg):
+@pytest.mark.parametrize("compiled", [True, False], ids=["numba", "numpy"])
+@given(cfg=depthwise_configs())
+def test_depthwise_path_matches_torch(compiled, cfg):
+    before, jit.ENABLED = jit.ENABLED, compiled
+    try:
+        _check_depthwise_against_torch(cfg)
+    finally:
+        jit.ENABLED = before
+
+
+def _check_depthwise_against_torch(cfg):
     rng = np.random.default_rng(1)
     nd, c = cfg["nd"], cfg["c"]
     x = rng.standard_normal((cfg["n"], c) + cfg["size"])
@@ -119,3 +128,34 @@ def test_float32_stays_float32(rng):
         y.sum().backward()
         assert y.dtype == x.grad.dtype == w.grad.dtype == np.float32
         x.grad = None
+
+
+@pytest.mark.skipif(not jit.available(), reason="Numba is not installed (the NumPy path is the only one)")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nd,size,k,dilation,padding", [
+    (1, (11,), (3,), (2,), 1), (2, (9, 8), (3, 3), (1, 1), 1), (2, (7, 10), (3, 2), (2, 1), "same"),
+    (2, (8, 8), (5, 5), (1, 1), 2), (3, (4, 12, 12), (3, 3, 3), (1, 1, 1), (1, 1, 1))])
+def test_compiled_depthwise_equals_the_numpy_tap_sums(nd, size, k, dilation, padding, dtype, threads, rng,
+                                                     monkeypatch):
+    c = 4
+    x, w, b = rng.standard_normal((5, c) + size), rng.standard_normal((c, 1) + k), rng.standard_normal(c)
+    args = (1, padding, dilation, c)
+    g = rng.standard_normal(CN[nd](cnnkit.tensor(x), cnnkit.tensor(w), None, *args).shape).astype(dtype)
+    calls = []
+    compiled = conv_mod._depthwise_jit
+    monkeypatch.setattr(conv_mod, "_depthwise_jit", lambda *a: calls.append(1) or compiled(*a))
+
+    def run():
+        tx, tw, tb = (cnnkit.tensor(a.astype(dtype), requires_grad=True) for a in (x, w, b))
+        y = CN[nd](tx, tw, tb, *args)
+        y.backward(g)
+        return y.data, tx.grad.data, tw.grad.data, tb.grad.data
+    fast = run()
+    assert calls, "the compiled path was not taken"
+    monkeypatch.setattr(jit, "ENABLED", False)
+    numpy_path = run()
+    assert len(calls) == 1
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+    for a, e in zip(fast, numpy_path):
+        assert a.dtype == dtype
+        np.testing.assert_allclose(a, e, **tol)

@@ -16,7 +16,7 @@ import threading
 
 import numpy as np
 
-from ... import kernels, parallel
+from ... import jit, kernels, parallel
 from ...shape import conv_output_size, ntuple, resolve_padding
 from ...tensor import Tensor, make_op
 from .linear import _same_dtype
@@ -75,7 +75,9 @@ def _convnd(x: Tensor, weight: Tensor, bias, stride, padding, dilation, groups: 
 
     plan = _Plan(x.shape, ksize, stride, pads, dilation, out_size, x.data.itemsize)
     depthwise = DEPTHWISE_PATH and groups == c == k_out and c_per_group == 1 and c > 1
-    compute = _depthwise if depthwise else _gemm
+    compute = _gemm
+    if depthwise:
+        compute = _depthwise_jit if plan.flat and jit.available() else _depthwise
     out, backward = compute(x, weight, bias, groups, plan)
     parents = (x, weight) if bias is None else (x, weight, bias)
     return make_op(out, parents, backward)
@@ -404,6 +406,59 @@ def _depthwise(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
                                        for i, d, s, o in zip(tap, plan.dilation, plan.stride, plan.out_size))
                         gxe[(blk, slice(None)) + region] += np.multiply(gf[blk], wcol[t], out=tmp[:nb])
             parallel.run(input_blocks, blocks)
+            gx = gxe[both + plan.crop]
+        return gx, gw, gb
+    return out, backward
+
+
+def _depthwise_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
+    """Stride-1 depthwise convolution with the compiled loops of :mod:`cnnkit.jit`: the same tap sum as
+    :func:`_depthwise` on the same output frame, a block of images per thread."""
+    n, c, nd = plan.n, plan.c, len(plan.ksize)
+    dtype = np.result_type(x.data, weight.data)
+    w = np.ascontiguousarray(weight.data.reshape(c, plan.taps), dtype=dtype)   # (C, T)
+    offsets = np.array(kernels.flat_offsets(plan.ksize, plan.dilation, plan.padded), dtype=np.int64)
+    size, both = math.prod(plan.frame), (slice(None), slice(None))
+    x3 = plan.pad(x.data.astype(dtype, copy=False), scratch=True).reshape(n, c, -1)  # (N, C, L) incl. the tail
+    out = np.empty((n, c) + tuple(plan.out_size), dtype=dtype)
+
+    def images(part):  # a contiguous block of images: C-contiguous slices for the compiled loops
+        return slice(part[0], part[-1] + 1) if part else slice(0, 0)
+
+    def forward(part):
+        blk = images(part)
+        fr = _scratch("frame", (blk.stop - blk.start, c, size), dtype)          # (nb, C, F)
+        jit.depthwise_forward(x3[blk], w, fr, offsets)
+        out[blk] = fr.reshape(fr.shape[:2] + plan.frame)[both + plan.valid]
+        if bias is not None:
+            out[blk] += bias.data.astype(dtype, copy=False).reshape((c,) + (1,) * nd)
+    parallel.run(forward, range(n))
+    del x3
+
+    def backward(g):
+        gx = gw = gb = None
+        if bias is not None and bias.requires_grad:
+            gb = g.sum(axis=(0,) + tuple(range(2, 2 + nd)))
+        if plan.frame == tuple(plan.out_size):
+            gf = np.ascontiguousarray(g, dtype=dtype)                            # (N, C, *frame)
+        else:
+            gf = np.zeros((n, c) + plan.frame, dtype=dtype)
+            gf[both + plan.valid] = g
+        gf = gf.reshape(n, c, size)
+        if weight.requires_grad:
+            x3 = plan.pad(x.data.astype(dtype, copy=False), scratch=True).reshape(n, c, -1)  # recomputed
+
+            def weight_part(part):
+                gw = np.zeros_like(w)
+                jit.depthwise_grad_weight(gf[images(part)], x3[images(part)], gw, offsets)
+                return gw
+            gw = sum(parallel.run(weight_part, range(n))).reshape(weight.shape)
+            del x3
+        if x.requires_grad:
+            gxe = np.zeros((n, c) + plan.ext, dtype=dtype)
+            gx3 = gxe.reshape(n, c, -1)
+            parallel.run(lambda part: jit.depthwise_grad_input(gf[images(part)], w, gx3[images(part)], offsets),
+                         range(n))
             gx = gxe[both + plan.crop]
         return gx, gw, gb
     return out, backward
