@@ -24,6 +24,8 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from . import parallel
+
 __all__ = ["pad", "windows", "col2im", "flat_windows", "flat_frame", "flat_offsets", "needs_tail",
            "window_counts"]
 
@@ -42,14 +44,18 @@ def pad(x: np.ndarray, pads, value=0.0, tail: bool = False, alloc=np.empty) -> n
         return np.ascontiguousarray(x)
     shape = x.shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[2:], pads))
     out = alloc(shape, x.dtype)
-    inner = (slice(None), slice(None)) + tuple(slice(lo, lo + s) for s, (lo, _) in zip(x.shape[2:], pads))
-    out[inner] = x
-    # fill only the border slabs instead of the whole array
-    for axis, (lo, hi) in enumerate(pads, start=2):
-        if lo:
-            out[(slice(None),) * axis + (slice(0, lo),)] = value
-        if hi:
-            out[(slice(None),) * axis + (slice(out.shape[axis] - hi, None),)] = value
+    inner = tuple(slice(lo, lo + s) for s, (lo, _) in zip(x.shape[2:], pads))
+
+    def fill(images):  # a block of images per thread
+        o = out[images]
+        o[(slice(None), slice(None)) + inner] = x[images]
+        # fill only the border slabs instead of the whole array
+        for axis, (lo, hi) in enumerate(pads, start=2):
+            if lo:
+                o[(slice(None),) * axis + (slice(0, lo),)] = value
+            if hi:
+                o[(slice(None),) * axis + (slice(o.shape[axis] - hi, None),)] = value
+    parallel.run_slices(fill, shape[0], out.nbytes)
     return out
 
 

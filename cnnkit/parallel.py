@@ -16,7 +16,10 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
-__all__ = ["get_num_threads", "set_num_threads", "run"]
+__all__ = ["get_num_threads", "set_num_threads", "run", "run_slices"]
+
+#: Work on fewer bytes than this stays on the calling thread (handing it over costs more than it saves).
+MIN_PARALLEL_BYTES = 2**18
 
 _threads: int | None = None
 _pool: ThreadPoolExecutor | None = None
@@ -122,6 +125,14 @@ def run(fn, items) -> list:
         return [first] + [f.result() for f in futures]
     finally:
         _release_blas()
+
+
+def run_slices(fn, n: int, nbytes: int | None = None) -> list:
+    """``fn(slice)`` for one contiguous slice of ``range(n)`` per thread (the images of a batch, say), in
+    parallel when the work touches at least :data:`MIN_PARALLEL_BYTES` (``nbytes``, if given)."""
+    if nbytes is not None and nbytes < MIN_PARALLEL_BYTES:
+        return [fn(slice(0, n))]
+    return run(lambda part: fn(slice(part[0], part[-1] + 1) if part else slice(0, 0)), range(n))
 
 
 def _after_fork() -> None:  # a forked child (a DataLoader worker) has no pool threads: start afresh

@@ -17,7 +17,8 @@ def restore_threads():
 
 
 def blas_threads():
-    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    """Thread counts of the BLAS libraries NumPy loaded (the ones cnnkit calls)."""
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas" and "numpy" in i["filepath"]]
 
 
 def test_parts_are_contiguous_in_order_and_cover_every_item(threads):
@@ -68,3 +69,21 @@ def test_partial_sums_are_deterministic_for_a_thread_count(rng):
     b = sum(parallel.run(lambda part: x[part[0]:part[-1] + 1].sum(axis=0), range(64)))
     np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(a, x.sum(axis=0), rtol=1e-5, atol=1e-4)
+
+
+def test_large_relu_and_padding_in_parallel_match_torch(threads, rng):
+    import torch
+
+    from cnnkit import kernels
+    from cnnkit.nn import functional as F
+    x = rng.standard_normal((9, 16, 40, 40)).astype(np.float32)          # 900 KB: split across threads
+    g = rng.standard_normal(x.shape).astype(np.float32)
+    cx = cnnkit.tensor(x, requires_grad=True)
+    y = F.relu(cx)
+    y.backward(g)
+    tx = torch.tensor(x, requires_grad=True)
+    torch.relu(tx).backward(torch.tensor(g))
+    np.testing.assert_array_equal(y.data, torch.relu(tx).detach().numpy())
+    np.testing.assert_array_equal(cx.grad.data, tx.grad.numpy())
+    padded = kernels.pad(x, ((2, 1), (0, 3)), value=-1.0)
+    np.testing.assert_array_equal(padded, np.pad(x, ((0, 0), (0, 0), (2, 1), (0, 3)), constant_values=-1.0))

@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 
+from ... import parallel
 from ...tensor import Tensor, make_op, records_graph
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax"]
@@ -66,9 +67,29 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
         tensor([0., 0., 2.])
     """
     x = _check_float(input, "relu")
-    out = np.maximum(x.data, x.data.dtype.type(0))  # NaN stays NaN, as in PyTorch
-    mask = x.data > 0 if records_graph(x) else None  # inference keeps no mask
-    return make_op(out, (x,), lambda g: (g * mask,))
+    a = x.data
+    out = np.empty_like(a)
+    mask = np.empty(a.shape, dtype=bool) if records_graph(x) else None  # inference keeps no mask
+
+    def forward(rows):  # a block of rows (images) per thread
+        np.maximum(a[rows], a.dtype.type(0), out=out[rows])  # NaN stays NaN, as in PyTorch
+        if mask is not None:
+            np.greater(a[rows], 0, out=mask[rows])
+
+    def backward(g):
+        gx = np.empty_like(g)
+        _rows(lambda rows: np.multiply(g[rows], mask[rows], out=gx[rows]), g)
+        return (gx,)
+    _rows(forward, a)
+    return make_op(out, (x,), backward)
+
+
+def _rows(fn, a: np.ndarray) -> None:
+    """``fn(rows)`` over slices of ``a``'s first axis, in parallel for large arrays (elementwise ops)."""
+    if a.ndim == 0:
+        fn(...)
+    else:
+        parallel.run_slices(fn, a.shape[0], a.nbytes)
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
