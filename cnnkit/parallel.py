@@ -16,7 +16,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
-__all__ = ["get_num_threads", "set_num_threads", "run", "run_slices"]
+__all__ = ["get_num_threads", "set_num_threads", "run", "run_slices", "run_blocks"]
 
 #: Work on fewer bytes than this stays on the calling thread (handing it over costs more than it saves).
 MIN_PARALLEL_BYTES = 2**18
@@ -133,6 +133,18 @@ def run_slices(fn, n: int, nbytes: int | None = None) -> list:
     if nbytes is not None and nbytes < MIN_PARALLEL_BYTES:
         return [fn(slice(0, n))]
     return run(lambda part: fn(slice(part[0], part[-1] + 1) if part else slice(0, 0)), range(n))
+
+
+def run_blocks(fn, n: int, item_bytes: int, block_bytes: int = 2**20) -> list:
+    """``[fn(block) for block in blocks]``: ``range(n)`` cut into slices of about ``block_bytes`` (at least one
+    item each; ``item_bytes`` per item), each thread taking a contiguous run of them. Blocks small
+    enough for the cache keep an op's temporaries there; the results come back in block order (the
+    same for any thread count)."""
+    step = max(1, block_bytes // max(1, item_bytes))
+    blocks = [slice(i, min(n, i + step)) for i in range(0, n, step)]
+    if n * item_bytes < MIN_PARALLEL_BYTES:
+        return [fn(b) for b in blocks]
+    return [r for part in run(lambda part: [fn(b) for b in part], blocks) for r in part]
 
 
 def _after_fork() -> None:  # a forked child (a DataLoader worker) has no pool threads: start afresh

@@ -45,6 +45,7 @@ def test_batch_norm_matches_torch(dtype, seed, n, c, spatial, training, affine, 
 @pytest.mark.parametrize("training", [True, False])
 def test_batch_norm_in_blocks_on_several_threads_matches_torch(training, block_bytes, threads, rng, monkeypatch):
     monkeypatch.setattr(norm_mod, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(cnnkit.parallel, "MIN_PARALLEL_BYTES", 0)      # this small batch too
     x = rng.standard_normal((7, 3, 4, 5)) * 3 + 10          # an offset: the centring must be exact
     rm, rv = rng.standard_normal(3), rng.random(3) + 0.5
     crm, crv, trm, trv = cnnkit.tensor(rm), cnnkit.tensor(rv), torch.tensor(rm), torch.tensor(rv)

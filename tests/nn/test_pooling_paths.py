@@ -34,3 +34,13 @@ def test_adaptive_pool_to_one_is_the_global_mean(nd, rng):
     th = (TF.adaptive_avg_pool1d, TF.adaptive_avg_pool2d, TF.adaptive_avg_pool3d)[nd - 1]
     check_op(lambda t: cn(t, 1), lambda t: th(t, 1), x)
     check_op(lambda t: cn(t, 1), lambda t: th(t, 1), x, dtype=np.float32)
+
+
+@pytest.mark.parametrize("k,s,p", [(2, 2, 0), (3, 2, 1), (3, 1, 1)])
+def test_max_pool_in_blocks_on_several_threads_matches_torch(k, s, p, threads, rng, monkeypatch):
+    from cnnkit.nn.functional import pooling
+    monkeypatch.setattr(pooling, "BLOCK_BYTES", 1)                       # one image per block
+    monkeypatch.setattr(cnnkit.parallel, "MIN_PARALLEL_BYTES", 0)
+    x = rng.standard_normal((5, 3, 9, 8))
+    x[1, 2, :2, :2] = 7.0                                                 # ties
+    check_op(lambda a: F.max_pool2d(a, k, s, p), lambda a: TF.max_pool2d(a, k, s, p), x)

@@ -141,16 +141,20 @@ class _Plan:
             return v.reshape(v.shape[:-1] + self.frame)                   # splits the contiguous last axis
         return kernels.windows(xe, self.ksize, self.stride, self.dilation, self.out_size)
 
-    def columns(self, xe: np.ndarray, chunk) -> np.ndarray:
-        """im2col of one chunk: ``(C·∏k, nb·rows·∏frame[1:])``, rows (channel, tap), columns (image, position)."""
+    def columns(self, xe: np.ndarray, chunk, ones: bool = False) -> np.ndarray:
+        """im2col of one chunk: ``(C·∏k, nb·rows·∏frame[1:])``, rows (channel, tap), columns (image, position);
+        with ``ones`` a last row of ones follows (the bias, folded into the GEMM)."""
         n0, n1, r0, r1 = chunk
         nd = len(self.ksize)
         view = self.tap_view(xe)[(slice(n0, n1), slice(None)) + (slice(None),) * nd + (slice(r0, r1),)]
         order = tuple(range(1, 2 + nd)) + (0,) + tuple(range(2 + nd, 2 + 2 * nd))
         view = view.transpose(order)
-        cols = _scratch("cols", view.shape, xe.dtype)
-        np.copyto(cols, view)
-        return cols.reshape(self.c * self.taps, -1)
+        rows, width = self.c * self.taps, math.prod(view.shape) // (self.c * self.taps)
+        cols = _scratch("cols", (rows + ones, width), xe.dtype)
+        np.copyto(cols[:rows].reshape(view.shape), view)
+        if ones:
+            cols[rows] = 1
+        return cols
 
     def col2im(self, gcols: np.ndarray, gxe: np.ndarray, chunk) -> None:
         """Add the columns' gradient ``(C·∏k, nb·rows·∏frame[1:])`` into ``gxe`` (N, C, *ext), the adjoint of
@@ -221,6 +225,9 @@ def _group_matmul(a: np.ndarray, b: np.ndarray, groups: int, out: np.ndarray) ->
 def _gemm_forward(xd: np.ndarray, w2: np.ndarray, bias, groups: int, plan: _Plan) -> np.ndarray:
     """The forward GEMM path on arrays: ``(N, C, *in)`` → ``(N, K, *out)``, ``w2`` is ``(K, C/g·∏k)``."""
     k_out = w2.shape[0]
+    fold = bias is not None and groups == 1   # y = [W | b] @ [cols; 1]: no separate pass to add the bias
+    if fold:
+        w2 = np.concatenate([w2, bias.reshape(k_out, 1)], axis=1)
     xe = plan.pad(xd, scratch=True)
     out = np.empty((plan.n, k_out) + tuple(plan.out_size), dtype=xd.dtype)
     keep = (slice(None),) * 3 + plan.valid[1:]
@@ -228,10 +235,10 @@ def _gemm_forward(xd: np.ndarray, w2: np.ndarray, bias, groups: int, plan: _Plan
     def work(chunks):  # each thread its own chunks, column and GEMM buffers; disjoint parts of ``out``
         for chunk in chunks:
             n0, n1, r0, r1 = chunk
-            cols = plan.columns(xe, chunk)                                 # (C·∏k, nb·rows·F1)
+            cols = plan.columns(xe, chunk, ones=fold)                      # (C·∏k (+1), nb·rows·F1)
             y = _group_matmul(w2, cols, groups, _scratch("gemm", (k_out, cols.shape[1]), xd.dtype))  # (K, nb·rows·F1)
             del cols
-            if bias is not None:
+            if bias is not None and not fold:
                 y += bias.reshape(k_out, 1)
             y = y.reshape((k_out, n1 - n0, r1 - r0) + plan.frame[1:])[keep]  # (K, nb, rows, *o[1:])
             out[n0:n1, :, r0:r1] = y.swapaxes(0, 1)

@@ -26,48 +26,43 @@ def _channel_param(t, n_channels: int, arg: str):
 BLOCK_BYTES = 2**19
 
 
-def _image_blocks(a3: np.ndarray) -> list:
-    n = a3.shape[0]
-    step = max(1, BLOCK_BYTES // max(1, a3[:1].nbytes))
-    return [slice(i, min(n, i + step)) for i in range(0, n, step)]
+def _blocks(fn, a3: np.ndarray) -> list:
+    """``fn(images)`` for each cache-sized block of images of ``a3`` (N, C, L), in parallel, in block order."""
+    return parallel.run_blocks(fn, a3.shape[0], a3[:1].nbytes, BLOCK_BYTES)
 
 
-def _sums(a3: np.ndarray, blocks, mean=None, g3=None):
+def _sums(a3: np.ndarray, mean=None, g3=None):
     """Per-channel ``(Σa, Σ(a − mean)²)`` or, with ``g3``, ``(Σg, Σg·(a − mean))`` — (C,) each, ``mean`` (C, 1)."""
-    def part_sums(part):
-        s1 = np.zeros(a3.shape[1], dtype=a3.dtype)
-        s2 = np.zeros_like(s1) if mean is not None else None
-        for b in part:
-            first = a3[b] if g3 is None else g3[b]                                 # (nb, C, L)
-            s1 += first.sum(axis=2).sum(axis=0)
-            if mean is not None:
-                centred = np.subtract(a3[b], mean)                                 # (nb, C, L), in cache
-                s2 += np.einsum("ncl,ncl->c", first if g3 is not None else centred, centred)
-        return s1, s2
-    parts = parallel.run(part_sums, blocks)
-    s1 = sum(p[0] for p in parts)
-    return s1, (sum(p[1] for p in parts) if mean is not None else None)
+    def block_sums(b):
+        first = a3[b] if g3 is None else g3[b]                                     # (nb, C, L)
+        s1 = first.sum(axis=2).sum(axis=0)
+        if mean is None:
+            return s1, None
+        centred = np.subtract(a3[b], mean)                                         # (nb, C, L), in cache
+        return s1, np.einsum("ncl,ncl->c", first if g3 is not None else centred, centred)
+    parts = _blocks(block_sums, a3)
+    s1 = sum((p[0] for p in parts), np.zeros(a3.shape[1], dtype=a3.dtype))
+    return s1, (sum((p[1] for p in parts), np.zeros_like(s1)) if mean is not None else None)
 
 
-def _affine(src: np.ndarray, scale: np.ndarray, shift: np.ndarray, blocks, sub=None, k=None, c=None) -> np.ndarray:
+def _affine(src: np.ndarray, scale: np.ndarray, shift: np.ndarray, sub=None, k=None, c=None) -> np.ndarray:
     """``src·scale + shift`` per channel (all (C, 1)); with ``sub`` (N, C, L), ``k`` and ``c``:
     ``(src − (sub − shift)·k − c)·scale`` — batch norm's input gradient with ``shift`` the mean. Block by
     block, in parallel."""
     out = np.empty_like(src)
 
-    def apply(part):
-        for b in part:
-            o = out[b]
-            if sub is None:
-                np.multiply(src[b], scale, out=o)
-                o += shift
-            else:
-                t = np.subtract(sub[b], shift)                                     # (nb, C, L), in cache
-                t *= k
-                np.subtract(src[b], t, out=o)
-                o -= c
-                o *= scale
-    parallel.run(apply, blocks)
+    def apply(b):
+        o = out[b]
+        if sub is None:
+            np.multiply(src[b], scale, out=o)
+            o += shift
+        else:
+            t = np.subtract(sub[b], shift)                                         # (nb, C, L), in cache
+            t *= k
+            np.subtract(src[b], t, out=o)
+            o -= c
+            o *= scale
+    _blocks(apply, src)
     return out
 
 
@@ -119,7 +114,6 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     dt = x.data.dtype
     a = x.data
     a3 = a.reshape(a.shape[0], n_ch, -1)  # (N, C, L)
-    blocks = _image_blocks(a3)
     m = a.size // n_ch if n_ch else 0  # values per channel
     gamma = np.ones(n_ch, dtype=dt) if w is None else w.data
     beta = np.zeros(n_ch, dtype=dt) if b is None else b.data
@@ -127,8 +121,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if m <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                              f"got input of shape {x.shape}")
-        mean = _sums(a3, blocks)[0] / dt.type(m)  # (C,)
-        var = _sums(a3, blocks, mean[:, None])[1] / dt.type(m)  # (C,), biased
+        mean = _sums(a3)[0] / dt.type(m)  # (C,)
+        var = _sums(a3, mean[:, None])[1] / dt.type(m)  # (C,), biased
         mom = float(momentum)
         if rm is not None:
             rm.data[...] = (1 - mom) * rm.data + mom * mean.astype(rm.data.dtype)
@@ -139,7 +133,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         mean = rm.data.astype(dt, copy=False)
         invstd = dt.type(1) / np.sqrt(rv.data.astype(dt, copy=False) + dt.type(eps))
     alpha = gamma * invstd  # y = x·α + (β − μ·α): two passes, as PyTorch's CPU kernel
-    out = _affine(a3, alpha[:, None], (beta - mean * alpha)[:, None], blocks).reshape(a.shape)
+    out = _affine(a3, alpha[:, None], (beta - mean * alpha)[:, None]).reshape(a.shape)
     parents = tuple(t for t in (x, w, b) if t is not None)
 
     def backward(g):
@@ -147,14 +141,14 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         need_gb = b is not None and b.requires_grad
         g3 = g.reshape(a3.shape)
         sums = need_gw or need_gb or (training and need_gx)
-        sum_g, sum_gc = _sums(a3, blocks, mean[:, None], g3) if sums else (None, None)  # Σg, Σg·(x − μ)
+        sum_g, sum_gc = _sums(a3, mean[:, None], g3) if sums else (None, None)  # Σg, Σg·(x − μ)
         gx = None
         if need_gx:
             if training:  # dx = α·(g − Σg/M − (x − μ)·invstd²·Σg(x − μ)/M)
                 k = (invstd * invstd * sum_gc / dt.type(m))[:, None]
-                gx = _affine(g3, alpha[:, None], mean[:, None], blocks, sub=a3, k=k, c=(sum_g / dt.type(m))[:, None])
+                gx = _affine(g3, alpha[:, None], mean[:, None], sub=a3, k=k, c=(sum_g / dt.type(m))[:, None])
             else:
-                gx = _affine(g3, alpha[:, None], np.zeros((n_ch, 1), dt), blocks)
+                gx = _affine(g3, alpha[:, None], np.zeros((n_ch, 1), dt))
             gx = gx.reshape(a.shape)
         grads = [gx]
         if w is not None:

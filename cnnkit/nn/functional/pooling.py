@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ... import kernels
+from ... import kernels, parallel
 from ...shape import adaptive_bins, ntuple
 from ...tensor import Tensor, make_op
 from .conv import _check_rank, output_geometry
@@ -46,46 +46,60 @@ def _tap_regions(ksize, stride, dilation, out_size):
                          for t, d, s, o in zip(tap, dilation, stride, out_size))
 
 
+#: Max pooling works on blocks of images of about this many bytes (cache-sized), on cnnkit's threads.
+BLOCK_BYTES = 2**20
+
+
 def _max_poolnd(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode, nd: int) -> Tensor:
     name = f"max_pool{nd}d"
     ksize, stride, dilation, _, pads, out_size = _geometry(x, kernel_size, stride, padding, dilation,
                                                            ceil_mode, nd, name)
     both = (slice(None), slice(None))
     taps = list(_tap_regions(ksize, stride, dilation, out_size))
-    xp = kernels.pad(x.data, pads, value=-np.inf)
-    view = kernels.windows(xp, ksize, stride, dilation, out_size)            # (N, C, *k, *o)
-    out = view[both + taps[0][0]].copy()                                    # (N, C, *o)
-    for tap, _ in taps[1:]:                                                 # running maximum: one pass a tap
-        np.maximum(out, view[both + tap], out=out)                          # (NaN propagates, as PyTorch)
-    del view, xp
-    x_shape = x.shape
-    crop = both + tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, x_shape[2:]))
+    a = x.data
+    out = np.empty(a.shape[:2] + tuple(out_size), dtype=a.dtype)              # (N, C, *o)
+    item = a[:1].nbytes
+
+    def forward(images):  # a cache-sized block of images per call, blocks in parallel
+        view = kernels.windows(kernels.pad(a[images], pads, value=-np.inf), ksize, stride, dilation, out_size)
+        o = out[images]
+        np.copyto(o, view[both + taps[0][0]])
+        for tap, _ in taps[1:]:                                             # running maximum: one pass a tap
+            np.maximum(o, view[both + tap], out=o)                          # (NaN propagates, as PyTorch)
+    parallel.run_blocks(forward, a.shape[0], item, BLOCK_BYTES)
+    crop = both + tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, a.shape[2:]))
+    disjoint = all(s >= d * (k - 1) + 1 for k, s, d in zip(ksize, stride, dilation))  # windows don't overlap
 
     def backward(g):
         # the gradient goes to the first tap (row-major) that holds the maximum, PyTorch's tie rule
-        xp = kernels.pad(x.data, pads, value=-np.inf)
-        view = kernels.windows(xp, ksize, stride, dilation, out_size)
-        nan_out = np.isnan(out) if out.dtype.kind == "f" and np.isnan(out).any() else None
-        gxp = np.zeros(xp.shape, dtype=g.dtype)
-        disjoint = all(s >= d * (k - 1) + 1 for k, s, d in zip(ksize, stride, dilation))  # windows don't overlap
-        free = np.empty(out.shape, dtype=bool)                             # no tap has taken this output yet
-        hit = np.empty(out.shape, dtype=bool)
-        tmp = None if disjoint else np.empty_like(g)
-        for t, (tap, region) in enumerate(taps):
-            np.equal(view[both + tap], out, out=hit)
-            if nan_out is not None:
-                hit |= np.isnan(view[both + tap]) & nan_out
-            if t == 0:
-                np.logical_not(hit, out=free)
-            else:
-                np.logical_and(hit, free, out=hit)
-                if t < len(taps) - 1:
-                    np.logical_xor(free, hit, out=free)                    # free & ~hit, as hit ⊆ free
-            if disjoint:
-                np.multiply(g, hit, out=gxp[both + region])                # each input in one window: write
-            else:
-                gxp[both + region] += np.multiply(g, hit, out=tmp)
-        return (gxp[crop],)
+        gx = np.empty(a.shape, dtype=g.dtype)
+
+        def block(images):
+            xp = kernels.pad(a[images], pads, value=-np.inf)
+            view = kernels.windows(xp, ksize, stride, dilation, out_size)
+            o, gb = out[images], g[images]
+            nan_out = np.isnan(o) if o.dtype.kind == "f" and np.isnan(o).any() else None
+            gxp = np.zeros(xp.shape, dtype=g.dtype)
+            free = np.empty(o.shape, dtype=bool)                           # no tap has taken this output yet
+            hit = np.empty(o.shape, dtype=bool)
+            tmp = None if disjoint else np.empty_like(gb)
+            for t, (tap, region) in enumerate(taps):
+                np.equal(view[both + tap], o, out=hit)
+                if nan_out is not None:
+                    hit |= np.isnan(view[both + tap]) & nan_out
+                if t == 0:
+                    np.logical_not(hit, out=free)
+                else:
+                    np.logical_and(hit, free, out=hit)
+                    if t < len(taps) - 1:
+                        np.logical_xor(free, hit, out=free)                # free & ~hit, as hit ⊆ free
+                if disjoint:
+                    np.multiply(gb, hit, out=gxp[both + region])           # each input in one window: write
+                else:
+                    gxp[both + region] += np.multiply(gb, hit, out=tmp)
+            gx[images] = gxp[crop]
+        parallel.run_blocks(block, a.shape[0], item, BLOCK_BYTES)
+        return (gx,)
     return make_op(out, (x,), backward)
 
 
