@@ -15,7 +15,8 @@ def register(subparsers) -> None:
     p.add_argument("--cases", nargs="+", metavar="PATTERN",
                    help="only cases whose name contains PATTERN, or a group: conv, pool, norm, network, memory")
     p.add_argument("--repeats", type=int, help="timed runs per case (default 5, quick 2)")
-    p.add_argument("--threads", type=int, help="threads for NumPy's BLAS and PyTorch (default: NumPy's)")
+    p.add_argument("--threads", type=int, help="threads for cnnkit, NumPy's BLAS and PyTorch (default: cnnkit.get_num_threads(), "
+                        "the BLAS's count)")
     p.add_argument("--no-torch", action="store_true", help="time cnnkit only")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
