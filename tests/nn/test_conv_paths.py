@@ -159,3 +159,26 @@ def test_compiled_depthwise_equals_the_numpy_tap_sums(nd, size, k, dilation, pad
     for a, e in zip(fast, numpy_path):
         assert a.dtype == dtype
         np.testing.assert_allclose(a, e, **tol)
+
+
+@pytest.mark.parametrize("chunk_bytes", [1, 2**22])  # one output row per chunk; whole images
+@pytest.mark.parametrize("shape,k,padding,dilation,bias", [
+    ((2, 5, 9, 8), (3, 3), 1, 1, True), ((1, 4, 10, 7), (5, 3), (4, 1), (2, 1), False),
+    ((2, 3, 8, 9), (2, 2), "same", 1, True), ((1, 3, 5, 6, 7), (3, 2, 3), 1, (2, 1, 1), True)])
+def test_row_shifted_forward_matches_torch(shape, k, padding, dilation, bias, chunk_bytes, threads, rng,
+                                           monkeypatch):
+    # one GEMM per kernel row on shifted views of one column block (VGG-sized layers), forced on small ones
+    monkeypatch.setattr(conv_mod, "ROW_SHIFT_MIN_ROWS", 1)
+    monkeypatch.setattr(conv_mod, "ROW_SHIFT_MIN_FRAME", 1)
+    monkeypatch.setattr(conv_mod, "CHUNK_BYTES", chunk_bytes)
+    calls = []
+    shifted = conv_mod._row_shifted_forward
+    monkeypatch.setattr(conv_mod, "_row_shifted_forward", lambda *a: calls.append(1) or shifted(*a))
+    nd = len(k)
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal((4, shape[1]) + k)
+    args = (1, padding, dilation, 1)
+    arrays = (x, w, rng.standard_normal(4)) if bias else (x, w)
+    check_op(lambda x, w, *b: CN[nd](x, w, *(b or (None,)), *args),
+             lambda x, w, *b: TH[nd](x, w, *(b or (None,)), *args), *arrays)
+    assert calls

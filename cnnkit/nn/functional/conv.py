@@ -225,6 +225,8 @@ def _group_matmul(a: np.ndarray, b: np.ndarray, groups: int, out: np.ndarray) ->
 def _gemm_forward(xd: np.ndarray, w2: np.ndarray, bias, groups: int, plan: _Plan) -> np.ndarray:
     """The forward GEMM path on arrays: ``(N, C, *in)`` → ``(N, K, *out)``, ``w2`` is ``(K, C/g·∏k)``."""
     k_out = w2.shape[0]
+    if _row_shifted(plan, groups):
+        return _row_shifted_forward(xd, w2, bias, plan)
     fold = bias is not None and groups == 1   # y = [W | b] @ [cols; 1]: no separate pass to add the bias
     if fold:
         w2 = np.concatenate([w2, bias.reshape(k_out, 1)], axis=1)
@@ -243,6 +245,64 @@ def _gemm_forward(xd: np.ndarray, w2: np.ndarray, bias, groups: int, plan: _Plan
             y = y.reshape((k_out, n1 - n0, r1 - r0) + plan.frame[1:])[keep]  # (K, nb, rows, *o[1:])
             out[n0:n1, :, r0:r1] = y.swapaxes(0, 1)
     parallel.run(work, plan.chunks)
+    return out
+
+
+#: The row-shifted forward (:func:`_row_shifted_forward`) takes stride-1 convolutions without groups whose
+#: per-row column block has at least this many rows (input channels × taps of one kernel row) and whose
+#: output frame per image has at least this many positions (large images: VGG, not CIFAR's 8×8 maps).
+ROW_SHIFT_MIN_ROWS = 128
+ROW_SHIFT_MIN_FRAME = 512
+
+
+def _row_shifted(plan: _Plan, groups: int) -> bool:
+    return (plan.flat and groups == 1 and plan.ksize[0] > 1 and len(plan.ksize) > 1
+            and plan.c * math.prod(plan.ksize[1:]) >= ROW_SHIFT_MIN_ROWS
+            and math.prod(plan.frame) >= ROW_SHIFT_MIN_FRAME)
+
+
+def _row_shifted_forward(xd: np.ndarray, w2: np.ndarray, bias, plan: _Plan) -> np.ndarray:
+    """Stride-1 forward with a third of the columns: build them for the taps of ONE kernel row over a few
+    extra frame rows; kernel row ``i`` then reads the same matrix ``i·d·row`` columns further on (the
+    flattened image moves one row per ``row`` elements), so ``y = Σ_i W_i @ cols[:, i·d·row:][:, :L]`` —
+    one GEMM per kernel row, each on a view, instead of one GEMM on ∏k column blocks. One image's rows
+    per chunk. VGG's 3×3 layers: about 15 % faster than the full columns on one core.
+    """
+    n, c, k_out, nd = plan.n, plan.c, w2.shape[0], len(plan.ksize)
+    k0, d0, rest = plan.ksize[0], plan.dilation[0], plan.ksize[1:]
+    row = math.prod(plan.padded[1:])                           # one padded row of the flattened image
+    inner = c * math.prod(rest)                                # column rows per kernel row: (C, *rest)
+    w = w2.reshape((k_out, c, k0, math.prod(rest)))
+    ones = int(bias is not None)                               # a row of ones for the bias
+    ws = []
+    for i in range(k0):                                        # W_i (K, C·∏rest), the bias in W_0's last column
+        wi = w[:, :, i].reshape(k_out, inner)
+        if bias is not None:
+            wi = np.concatenate([wi, (bias if i == 0 else np.zeros_like(bias)).reshape(k_out, 1)], axis=1)
+        ws.append(np.ascontiguousarray(wi))
+    offsets = kernels.flat_offsets(rest, plan.dilation[1:], plan.padded[1:])
+    flat = plan.pad(xd, scratch=True).reshape(n, c, -1)        # (N, C, E) with the tail row
+    out = np.empty((n, k_out) + tuple(plan.out_size), dtype=xd.dtype)
+    step = max(1, CHUNK_BYTES // (inner * row * xd.itemsize))
+    chunks = [(img, r, min(plan.out_size[0], r + step)) for img in range(n) for r in range(0, plan.out_size[0], step)]
+    keep = (slice(None), slice(None)) + plan.valid[1:]
+
+    def work(part):
+        for img, r0, r1 in part:
+            size, shift = (r1 - r0) * row, d0 * row
+            span = size + (k0 - 1) * shift
+            cols = _scratch("cols", (inner + ones, span), xd.dtype)                # (C·∏rest (+1), span)
+            block = cols[:inner].reshape(c, len(offsets), span)
+            for t, off in enumerate(offsets):
+                block[:, t] = flat[img, :, r0 * row + off:r0 * row + off + span]
+            if ones:
+                cols[inner] = 1
+            y = np.matmul(ws[0], cols[:, :size], out=_scratch("gemm", (k_out, size), xd.dtype))   # (K, L)
+            tmp = _scratch("gemm2", (k_out, size), xd.dtype)
+            for i in range(1, k0):
+                y += np.matmul(ws[i], cols[:, i * shift:i * shift + size], out=tmp)
+            out[img, :, r0:r1] = y.reshape((k_out, r1 - r0) + plan.frame[1:])[keep]
+    parallel.run(work, chunks)
     return out
 
 
