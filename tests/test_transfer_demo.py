@@ -1,7 +1,9 @@
 """The transfer-learning demonstration (examples/transfer_digits.py), reduced to run in well under a
-minute: LeNet-5 pre-trained on the digits 0–4, its head replaced, fine-tuned on 10 labelled examples
-per class of the digits 5–9 with C1 and C3 frozen ("later"), against the same network trained from
-scratch on the same examples with the same optimiser settings; and freezing is exact."""
+minute: LeNet-5 pre-trained on the digits 0–4 (× the 8 symmetries of the square), its head replaced
+and F6 re-initialised, fine-tuned on 10 labelled examples per class of the digits 5–9, against the
+same network trained from scratch on the same examples with the same augmentation, epochs and
+learning-rate grid, each method's learning rate chosen on the target training images left over;
+and freezing is exact."""
 import copy
 import importlib.util
 from pathlib import Path
@@ -24,39 +26,52 @@ def demo():
 
 
 @pytest.fixture(scope="module")
-def setup(demo):
+def data(demo):
     digits = cnnkit.data.load("digits")
-    norm = digits.normalize()
     src, tgt = [str(i) for i in range(5)], [str(i) for i in range(5, 10)]
-    pre = demo.pretrain(demo.relabel(digits.train, range(5), src), norm, epochs=8)
-    target_train = demo.relabel(digits.train, range(5, 10), tgt)
-    target_test = demo.relabel(digits.test, range(5, 10), tgt)
-    return pre, norm, target_train, target_test, demo.relabel(digits.test, range(5), src)
+    return (digits.normalize(), demo.relabel(digits.train, range(5), src),
+            demo.relabel(digits.train, range(5, 10), tgt), demo.relabel(digits.test, range(5, 10), tgt),
+            demo.relabel(digits.test, range(5), src))
 
 
-def test_split_by_label(demo, setup):
-    _, _, target_train, target_test, source_test = setup
+def test_split_by_label_and_symmetries(demo, data):
+    _, source_train, target_train, target_test, source_test = data
     assert set(np.unique(target_train.labels)) == set(range(5)) and target_train.classes == list("56789")
-    few = demo.few_shot(target_train, 10, seed=0)
+    few, rest = demo.few_shot(target_train, 10, seed=0, rest=True)
     assert np.array_equal(few.class_counts(), [10] * 5)
+    assert len(few) + len(rest) == len(target_train)
+    assert not set(map(bytes, few.images)) & set(map(bytes, rest.images))   # validation never holds a shot
     assert len(target_test) + len(source_test) == len(cnnkit.data.load("digits").test)
+    sym = demo.with_symmetries(source_train.subset(np.arange(3)))
+    assert len(sym) == 24 and len(sym.classes) == 40
+    x = source_train.images[1, 0]
+    assert np.array_equal(sym.images[1 + 3 * 1, 0], np.rot90(x))               # symmetry 1: a quarter turn
+    assert np.array_equal(sym.images[1 + 3 * 4, 0], x[:, ::-1])                 # symmetry 4: the mirror
+    assert sym.labels[1 + 3 * 5] == source_train.labels[1] * 8 + 5
 
 
 @pytest.mark.slow
-def test_transfer_beats_scratch_on_the_digits_5_to_9(demo, setup):
-    pre, norm, target_train, target_test, source_test = setup
-    assert demo.accuracy(pre, source_test, norm) > 0.95                   # a useful pre-trained network
-    res = demo.compare(pre, target_train, target_test, norm, shots=10, seeds=(0, 1, 2), epochs=15,
-                       modes=("later",))
-    scratch, later = res["scratch"][0], res["later"][0]
-    print(f"scratch {scratch:.3f}  transfer (later) {later:.3f}")
-    assert later > scratch + 0.02, res
+def test_transfer_beats_a_fairly_tuned_scratch_baseline_on_the_digits_5_to_9(demo, data):
+    norm, source_train, target_train, target_test, _ = data
+    pre = demo.pretrain(source_train, norm, epochs=10)                          # 40 classes: digit × symmetry
+    res = demo.compare(pre, target_train, target_test, norm, shots=10, seeds=(0, 1, 2), epochs=30,
+                       lrs=(1e-3, 3e-3))
+    scratch, tuned = res["scratch"], res["all"]
+    val_margin = max(tuned["val"].values()) - max(scratch["val"].values())
+    print(f"scratch (lr {scratch['lr']:g}) {scratch['mean']:.3f}  transfer (lr {tuned['lr']:g}) "
+          f"{tuned['mean']:.3f}  validation margin {100 * val_margin:+.1f} points")
+    # Measured: validation margin +2.4 points (test +2.4) with these seeds; over other seed triples and
+    # a second pre-training seed +0.5 … +5.6. The margin at convergence is about one point (see the
+    # example's docstring), so the assertion is only that transfer is ahead, on the ~580 validation
+    # images per seed (the 179 test images are too few to resolve one point).
+    assert val_margin > 0, res
 
 
-def test_freezing_is_exact_when_fine_tuning(demo, setup):
-    pre, norm, target_train, _, _ = setup
-    net = copy.deepcopy(pre)
-    head = transfer.replace_head(net, 5)
+def test_freezing_is_exact_when_fine_tuning(demo, data):
+    norm, source_train, target_train, _, _ = data
+    pre = demo.pretrain(source_train.subset(np.arange(64)), norm, epochs=1)     # any weights will do
+    net = demo.transferred(pre, 5)
+    head = net.output
     head_before = head.weight.data.copy()
     before = {k: v.copy() for k, v in net.state_dict().items()}
     for p in net.parameters():
@@ -69,3 +84,5 @@ def test_freezing_is_exact_when_fine_tuning(demo, setup):
             assert not np.array_equal(v, before[k]), k
     assert all(p.grad is None for m in (net.c1, net.c3) for p in m.parameters())
     assert not np.array_equal(head.weight.data, head_before)
+    assert transfer.trainable_summary(net)["frozen"] == sum(p.data.size for m in (net.c1, net.c3)
+                                                            for p in m.parameters())
