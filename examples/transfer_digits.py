@@ -44,12 +44,13 @@ images): 5 per class scratch 0.867, transfer 0.908 (+4.2); 10 per class 0.875 vs
 What did not help (measured on the validation split, 3 seeds, 5 and 10 per class): training only a new
 head on frozen C5 or F6 features (1–20 points worse), freezing C1 or C1+C3 ("later"), a body learning
 rate 10× below the head's, training the head first and then everything, a head straight on C5 (F6
-removed, also with weights imprinted from the class means), weight decay, cosine annealing, the
-symmetry labels on the target images too (both methods), in pre-training random affine/elastic warps,
-a second scale, more epochs or each source image as its own class; fewer examples (1–3 per class)
-do not widen the gap either. The honest caveat: these digits are 8×8 originals upscaled, nearly
-template-matchable (nearest class mean on raw pixels with 3 examples per class: 0.86), so a properly
-trained from-scratch LeNet is a strong baseline and the gain from ~630 source images is small.
+removed, also with weights imprinted from the class means), weight decay, L2-SP (a pull towards the
+pre-trained weights), cosine annealing, the symmetry labels on the target images too (both methods), in
+pre-training random affine/elastic warps, a second scale, more epochs or each source image as its own
+class; fewer examples (1–3 per class) do not widen the gap either. The honest caveat: these digits are
+8×8 originals upscaled, nearly template-matchable (nearest class mean on raw pixels with 3 examples per
+class: 0.86), so a properly trained from-scratch LeNet is a strong baseline and the gain from ~630
+source images is small.
 """
 from __future__ import annotations
 
