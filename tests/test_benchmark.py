@@ -1,6 +1,7 @@
 """Smoke tests of the benchmark harness at tiny sizes: the numbers are not checked, only that every
 column is filled, the twins compute what cnnkit computes and the CLI speaks plainly."""
 import json
+import time
 
 import numpy as np
 import pytest
@@ -13,10 +14,17 @@ from cnnkit.cli import main
 
 def test_time_pair_returns_medians_for_both_engines():
     calls = []
-    a, b = benchmark.time_pair(lambda: calls.append("a"), lambda: calls.append("b"), repeats=3, warmup=1)
+    a, b = benchmark.time_pair(lambda: calls.append("a"), lambda: calls.append("b"), repeats=3, warmup=1,
+                               warmup_s=0)
     assert a >= 0 and b >= 0
-    assert calls == ["a", "b"] + ["a", "b"] * 3  # warm-up, then interleaved
+    assert calls == ["a"] * 4 + ["b"] * 4  # each in its own block: warm-up, then the timed runs
     assert benchmark.time_pair(lambda: None, None, repeats=1)[1] is None
+
+
+def test_time_pair_warms_up_for_at_least_warmup_s():
+    calls = []
+    benchmark.time_pair(lambda: (calls.append(1), time.sleep(0.01)), repeats=2, warmup=1, warmup_s=0.1)
+    assert len(calls) >= 2 + 0.1 / 0.02   # timed runs + a tenth of a second of 10 ms warm-up runs
 
 
 def test_run_quick_fills_every_column():
