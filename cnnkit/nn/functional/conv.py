@@ -225,6 +225,8 @@ def _group_matmul(a: np.ndarray, b: np.ndarray, groups: int, out: np.ndarray) ->
 def _gemm_forward(xd: np.ndarray, w2: np.ndarray, bias, groups: int, plan: _Plan) -> np.ndarray:
     """The forward GEMM path on arrays: ``(N, C, *in)`` → ``(N, K, *out)``, ``w2`` is ``(K, C/g·∏k)``."""
     k_out = w2.shape[0]
+    if plan.n == 0:  # the report's shape trace: no work, and no transient copies left in the heap
+        return np.empty((0, k_out) + tuple(plan.out_size), dtype=xd.dtype)
     if _row_shifted(plan, groups):
         return _row_shifted_forward(xd, w2, bias, plan)
     fold = bias is not None and groups == 1   # y = [W | b] @ [cols; 1]: no separate pass to add the bias
