@@ -231,3 +231,17 @@ def test_sequential_with_names_indexing_and_custom_module():
     assert list(Net().state_dict()) == list(TNet().state_dict())
     assert repr(Net()).replace("Net(", "X(") == repr(TNet()).replace("TNet(", "X(")
     assert Net()(cnnkit.randn(2, 3, 6, 6)).shape == (2, 5)
+
+
+def test_replacing_a_submodule_parameter_or_buffer_keeps_its_place_like_torch():
+    def build(lib):
+        m = lib.nn.Sequential(lib.nn.Conv2d(1, 2, 3), lib.nn.ReLU(), lib.nn.BatchNorm2d(2))
+        setattr(m, "0", lib.nn.Conv2d(1, 2, 3, bias=False))          # replace the first layer
+        m[2].running_mean = (lib.ones if lib is cnnkit else torch.ones)(2)  # a buffer stays a buffer
+        m[2].weight = lib.nn.Parameter((lib.zeros if lib is cnnkit else torch.zeros)(2))
+        return m
+    ours, theirs = build(cnnkit), build(torch)
+    assert list(ours._modules) == list(theirs._modules) == ["0", "1", "2"]
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert list(ours[2]._parameters) == list(theirs[2]._parameters) == ["weight", "bias"]
+    np.testing.assert_array_equal(ours[2].running_mean.numpy(), theirs[2].running_mean.numpy())

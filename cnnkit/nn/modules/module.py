@@ -57,15 +57,23 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"cannot assign {name!r} before Module.__init__() call "
                                  f"(call super().__init__() first in {type(self).__name__})")
-        for store in (self._parameters, self._buffers, self._modules):
-            store.pop(name, None)
+        # as PyTorch: a replaced parameter, buffer or submodule keeps its place in the registration order
+        # (forward passes and state dicts that follow that order stay right)
         if isinstance(value, Parameter):
-            self._parameters[name] = value
+            target = self._parameters
         elif isinstance(value, Module):
-            self._modules[name] = value
+            target = self._modules
+        elif name in self._buffers and (value is None or isinstance(value, Tensor)):
+            target = self._buffers
         else:
+            target = None
+        for store in (self._parameters, self._buffers, self._modules):
+            if store is not target:
+                store.pop(name, None)
+        if target is None:
             object.__setattr__(self, name, value)
             return
+        target[name] = value
         self.__dict__.pop(name, None)
 
     def __getattr__(self, name):
