@@ -12,11 +12,12 @@ BLAS's own thread count (``OPENBLAS_NUM_THREADS`` and friends), so one environme
 """
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
-__all__ = ["get_num_threads", "set_num_threads", "run", "run_slices", "run_blocks"]
+__all__ = ["get_num_threads", "set_num_threads", "run", "map", "run_slices", "run_blocks"]
 
 #: Work on fewer bytes than this stays on the calling thread (handing it over costs more than it saves).
 MIN_PARALLEL_BYTES = 2**18
@@ -127,6 +128,26 @@ def run(fn, items) -> list:
         _release_blas()
 
 
+def map(fn, items) -> list:
+    """``[fn(item) for item in items]`` on all threads, each thread taking the next item as it finishes one.
+
+    Handing items out one at a time keeps the threads busy to the end when items take unequal times
+    (a thread delayed by the GIL or by another process); the results come back in item order, so a sum
+    of them is the same for any thread count. Items must write to disjoint places.
+    """
+    items = list(items)
+    results = [None] * len(items)
+    tickets = itertools.count()                                # next() on a count is atomic in CPython
+
+    def drain(_):
+        for i in iter(lambda: next(tickets), None):
+            if i >= len(items):
+                return
+            results[i] = fn(items[i])
+    run(drain, range(min(get_num_threads(), len(items))))
+    return results
+
+
 def run_slices(fn, n: int, nbytes: int | None = None) -> list:
     """``fn(slice)`` for one contiguous slice of ``range(n)`` per thread (the images of a batch, say), in
     parallel when the work touches at least :data:`MIN_PARALLEL_BYTES` (``nbytes``, if given)."""
@@ -139,12 +160,12 @@ def run_blocks(fn, n: int, item_bytes: int, block_bytes: int = 2**20) -> list:
     """``[fn(block) for block in blocks]``: ``range(n)`` cut into slices of about ``block_bytes`` (at least one
     item each; ``item_bytes`` per item), each thread taking a contiguous run of them. Blocks small
     enough for the cache keep an op's temporaries there; the results come back in block order (the
-    same for any thread count)."""
+    same for any thread count). Blocks are handed out one at a time (:func:`map`)."""
     step = max(1, block_bytes // max(1, item_bytes))
     blocks = [slice(i, min(n, i + step)) for i in range(0, n, step)]
     if n * item_bytes < MIN_PARALLEL_BYTES:
         return [fn(b) for b in blocks]
-    return [r for part in run(lambda part: [fn(b) for b in part], blocks) for r in part]
+    return map(fn, blocks)
 
 
 def _after_fork() -> None:  # a forked child (a DataLoader worker) has no pool threads: start afresh

@@ -1,5 +1,6 @@
 """cnnkit.parallel: parts, order, errors, the BLAS held at one thread inside a region and restored."""
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -87,3 +88,12 @@ def test_large_relu_and_padding_in_parallel_match_torch(threads, rng):
     np.testing.assert_array_equal(cx.grad.data, tx.grad.numpy())
     padded = kernels.pad(x, ((2, 1), (0, 3)), value=-1.0)
     np.testing.assert_array_equal(padded, np.pad(x, ((0, 0), (0, 0), (2, 1), (0, 3)), constant_values=-1.0))
+
+
+def test_map_returns_results_in_item_order_whatever_the_timing(threads):
+    def slow_first(i):
+        if i == 0:
+            time.sleep(0.05)                                              # the others finish first
+        return i * i
+    assert parallel.map(slow_first, range(9)) == [i * i for i in range(9)]
+    assert parallel.map(slow_first, []) == []

@@ -246,7 +246,7 @@ def _gemm_forward(xd: np.ndarray, w2: np.ndarray, bias, groups: int, plan: _Plan
                 y += bias.reshape(k_out, 1)
             y = y.reshape((k_out, n1 - n0, r1 - r0) + plan.frame[1:])[keep]  # (K, nb, rows, *o[1:])
             out[n0:n1, :, r0:r1] = y.swapaxes(0, 1)
-    parallel.run(work, plan.chunks)
+    parallel.map(lambda chunk: work([chunk]), plan.chunks)  # chunks handed out one at a time
     return out
 
 
@@ -304,7 +304,7 @@ def _row_shifted_forward(xd: np.ndarray, w2: np.ndarray, bias, plan: _Plan) -> n
             for i in range(1, k0):
                 y += np.matmul(ws[i], cols[:, i * shift:i * shift + size], out=tmp)
             out[img, :, r0:r1] = y.reshape((k_out, r1 - r0) + plan.frame[1:])[keep]
-    parallel.run(work, chunks)
+    parallel.map(lambda chunk: work([chunk]), chunks)
     return out
 
 
@@ -376,7 +376,8 @@ def _gemm(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
         if need_w or need_x:
             # chunks of one image's rows overlap in the padded gradient: those run in one thread
             whole = all(r0 == 0 and r1 == plan.frame[0] for _, _, r0, r1 in plan.chunks)
-            parts = parallel.run(work, plan.chunks) if whole or not need_x else [work(plan.chunks)]
+            parts = (parallel.map(lambda chunk: work([chunk]), plan.chunks) if whole or not need_x
+                     else [work(plan.chunks)])
             if need_w:
                 for part in parts:
                     gw += part
