@@ -6,14 +6,17 @@ whole-array operations (``conv._depthwise``) and runs about 3–5× slower than 
 the same sum, compiled, and run on cnnkit's threads (``nogil``, a block of images per thread). The
 NumPy path stays, is tested against this one, and runs whenever Numba is missing or ``CNNKIT_JIT=0``.
 
-The kernels work on stride-1 convolutions of any dimension through the flattened padded image: tap ``t``
-of every output position is the contiguous run starting at ``offsets[t]`` (``kernels.flat_offsets``), and
-the output is computed on the frame that :func:`cnnkit.kernels.flat_windows` describes — long
-contiguous loops that the compiler vectorises. Strided depthwise layers stay on the NumPy path.
+The kernels take stride-1 2-D depthwise convolutions (1-D ones as 2-D with one row). Each (image,
+channel) plane is zero-padded into a small flat buffer that stays in cache; tap ``t`` of every output
+position is then the contiguous run starting at ``offsets[t]`` (``kernels.flat_offsets``), computed on
+the frame that :func:`cnnkit.kernels.flat_windows` describes — long contiguous loops that the compiler
+vectorises — and the valid columns are copied out. Strided and 3-D depthwise layers stay on NumPy.
 """
 from __future__ import annotations
 
 import os
+
+import numpy as np
 
 __all__ = ["available", "depthwise_forward", "depthwise_grad_input", "depthwise_grad_weight"]
 
@@ -30,42 +33,78 @@ def _compile():
     opts = dict(nogil=True, cache=True)
 
     @numba.njit(**opts)
-    def forward(x3, w, fr, offsets):  # fr[n, c, v] = Σ_t w[c, t]·x3[n, c, offsets[t] + v]
-        n_img, n_ch, size = fr.shape
-        for n in range(n_img):
-            for c in range(n_ch):
-                xr, out = x3[n, c], fr[n, c]
-                for t in range(offsets.shape[0]):  # taps in order: the NumPy path's sum
-                    wv, src = w[c, t], xr[offsets[t]:offsets[t] + size]
-                    if t == 0:
-                        for v in range(size):
-                            out[v] = wv * src[v]
-                    else:
-                        for v in range(size):
-                            out[v] += wv * src[v]
+    def _load(plane, buf, pt, pl, wp):  # the zero-padded plane, flattened: interior only (borders stay 0)
+        h, w = plane.shape
+        for y in range(h):
+            base = (y + pt) * wp + pl
+            for v in range(w):
+                buf[base + v] = plane[y, v]
 
     @numba.njit(**opts)
-    def grad_input(gf, w, gx3, offsets):  # the adjoint: gx3[n, c, offsets[t] + v] += w[c, t]·gf[n, c, v]
-        n_img, n_ch, size = gf.shape
+    def _frame(g, fr, wp):  # the output gradient on the frame: 0 in the wrap-around columns
+        ho, wo = g.shape
+        for y in range(ho):
+            for v in range(wp):
+                fr[y * wp + v] = g[y, v] if v < wo else 0
+
+    @numba.njit(**opts)
+    def forward(x, w, out, pt, pl, hp, wp, offsets):  # out[n, c] = Σ_t w[c, t]·padded[n, c][offsets[t] + frame]
+        n_img, n_ch, ho, wo = out.shape
+        size = ho * wp
+        buf = np.zeros((hp + 1) * wp, dtype=x.dtype)
+        fr = np.empty(size, dtype=x.dtype)
         for n in range(n_img):
             for c in range(n_ch):
-                gy, gx = gf[n, c], gx3[n, c]
+                _load(x[n, c], buf, pt, pl, wp)
+                for t in range(offsets.shape[0]):  # taps in order: the NumPy path's sum
+                    wv, src = w[c, t], buf[offsets[t]:offsets[t] + size]
+                    if t == 0:
+                        for v in range(size):
+                            fr[v] = wv * src[v]
+                    else:
+                        for v in range(size):
+                            fr[v] += wv * src[v]
+                o = out[n, c]
+                for y in range(ho):
+                    for v in range(wo):
+                        o[y, v] = fr[y * wp + v]
+
+    @numba.njit(**opts)
+    def grad_input(g, w, gx, pt, pl, hp, wp, offsets):  # the adjoint of forward, cropped to the input
+        n_img, n_ch, ho, wo = g.shape
+        h, wd = gx.shape[2], gx.shape[3]
+        size = ho * wp
+        buf = np.empty((hp + 1) * wp, dtype=g.dtype)
+        fr = np.empty(size, dtype=g.dtype)
+        for n in range(n_img):
+            for c in range(n_ch):
+                _frame(g[n, c], fr, wp)
+                buf[:] = 0
                 for t in range(offsets.shape[0]):
-                    wv, dst = w[c, t], gx[offsets[t]:offsets[t] + size]
+                    wv, dst = w[c, t], buf[offsets[t]:offsets[t] + size]
                     for v in range(size):
-                        dst[v] += wv * gy[v]
+                        dst[v] += wv * fr[v]
+                out = gx[n, c]
+                for y in range(h):
+                    base = (y + pt) * wp + pl
+                    for v in range(wd):
+                        out[y, v] = buf[base + v]
 
     @numba.njit(fastmath={"reassoc"}, **opts)  # reassociation lets the dot products vectorise
-    def grad_weight(gf, x3, gw, offsets):  # gw[c, t] += Σ_nv gf[n, c, v]·x3[n, c, offsets[t] + v]
-        n_img, n_ch, size = gf.shape
+    def grad_weight(g, x, gw, pt, pl, hp, wp, offsets):  # gw[c, t] += Σ frame-gradient · shifted padded input
+        n_img, n_ch, ho, wo = g.shape
+        size = ho * wp
+        buf = np.zeros((hp + 1) * wp, dtype=x.dtype)
+        fr = np.empty(size, dtype=g.dtype)
         for n in range(n_img):
             for c in range(n_ch):
-                gy, xr = gf[n, c], x3[n, c]
+                _load(x[n, c], buf, pt, pl, wp)
+                _frame(g[n, c], fr, wp)
                 for t in range(offsets.shape[0]):
-                    src = xr[offsets[t]:offsets[t] + size]
+                    src = buf[offsets[t]:offsets[t] + size]
                     acc = gw[c, t] * 0
                     for v in range(size):
-                        acc += gy[v] * src[v]
+                        acc += fr[v] * src[v]
                     gw[c, t] += acc
 
     return forward, grad_input, grad_weight
@@ -84,17 +123,18 @@ def available() -> bool:
     return bool(_kernels)
 
 
-def depthwise_forward(x3, w, fr, offsets) -> None:
-    """``fr`` (N, C, F) ← ``Σ_t w[c, t]·x3[n, c, offsets[t] + v]``: a stride-1 depthwise correlation on the
-    flattened padded input ``x3`` (N, C, L) computed on the output frame (``kernels.flat_windows``)."""
-    _kernels[0](x3, w, fr, offsets)
+def depthwise_forward(x, w, out, pads, padded, offsets) -> None:
+    """``out`` (N, C, Ho, Wo) ← the stride-1 depthwise correlation of ``x`` (N, C, H, W) with ``w`` (C, T):
+    each plane is zero-padded by ``pads`` ((top, bottom), (left, right)) into a small flat buffer (rows of
+    ``padded[1]``), tap ``t`` reads it from ``offsets[t]`` on (:func:`cnnkit.kernels.flat_offsets`)."""
+    _kernels[0](x, w, out, pads[0][0], pads[1][0], padded[0], padded[1], offsets)
 
 
-def depthwise_grad_input(gf, w, gx3, offsets) -> None:
-    """``gx3`` (N, C, L) += the input gradient of :func:`depthwise_forward` for the frame gradient ``gf``."""
-    _kernels[1](gf, w, gx3, offsets)
+def depthwise_grad_input(g, w, gx, pads, padded, offsets) -> None:
+    """``gx`` (N, C, H, W) ← the input gradient of :func:`depthwise_forward` for the output gradient ``g``."""
+    _kernels[1](g, w, gx, pads[0][0], pads[1][0], padded[0], padded[1], offsets)
 
 
-def depthwise_grad_weight(gf, x3, gw, offsets) -> None:
-    """``gw`` (C, T) += the weight gradient of :func:`depthwise_forward` for the frame gradient ``gf``."""
-    _kernels[2](gf, x3, gw, offsets)
+def depthwise_grad_weight(g, x, gw, pads, padded, offsets) -> None:
+    """``gw`` (C, T) += the weight gradient of :func:`depthwise_forward` for the output gradient ``g``."""
+    _kernels[2](g, x, gw, pads[0][0], pads[1][0], padded[0], padded[1], offsets)

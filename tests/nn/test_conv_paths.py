@@ -134,7 +134,7 @@ def test_float32_stays_float32(rng):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("nd,size,k,dilation,padding", [
     (1, (11,), (3,), (2,), 1), (2, (9, 8), (3, 3), (1, 1), 1), (2, (7, 10), (3, 2), (2, 1), "same"),
-    (2, (8, 8), (5, 5), (1, 1), 2), (3, (4, 12, 12), (3, 3, 3), (1, 1, 1), (1, 1, 1))])
+    (2, (8, 8), (5, 5), (1, 1), 2), (1, (9,), (4,), (1,), "same")])
 def test_compiled_depthwise_equals_the_numpy_tap_sums(nd, size, k, dilation, padding, dtype, threads, rng,
                                                      monkeypatch):
     c = 4

@@ -78,7 +78,7 @@ def _convnd(x: Tensor, weight: Tensor, bias, stride, padding, dilation, groups: 
     compute = _gemm
     if depthwise:
         # (an empty batch — the report's shape trace — never waits for Numba to compile)
-        compute = _depthwise_jit if plan.flat and n and jit.available() else _depthwise
+        compute = _depthwise_jit if plan.flat and nd <= 2 and n and jit.available() else _depthwise
     out, backward = compute(x, weight, bias, groups, plan)
     parents = (x, weight) if bias is None else (x, weight, bias)
     return make_op(out, parents, backward)
@@ -483,56 +483,48 @@ def _depthwise(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
 
 
 def _depthwise_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
-    """Stride-1 depthwise convolution with the compiled loops of :mod:`cnnkit.jit`: the same tap sum as
-    :func:`_depthwise` on the same output frame, a block of images per thread."""
+    """Stride-1 2-D depthwise convolution (1-D as one row) with the compiled loops of :mod:`cnnkit.jit`: the
+    same tap sum as :func:`_depthwise` on the same output frame, each plane padded in cache, a block of
+    images per thread."""
     n, c, nd = plan.n, plan.c, len(plan.ksize)
     dtype = np.result_type(x.data, weight.data)
+    two = (lambda t, one: (one,) + tuple(t)) if nd == 1 else (lambda t, one: tuple(t))  # 1-D as (1, L)
+    ksize, dil, pads = two(plan.ksize, 1), two(plan.dilation, 1), two(plan.pads, (0, 0))
+    padded, out_size = two(plan.padded, 1), two(plan.out_size, 1)
     w = np.ascontiguousarray(weight.data.reshape(c, plan.taps), dtype=dtype)   # (C, T)
-    offsets = np.array(kernels.flat_offsets(plan.ksize, plan.dilation, plan.padded), dtype=np.int64)
-    size, both = math.prod(plan.frame), (slice(None), slice(None))
-    x3 = plan.pad(x.data.astype(dtype, copy=False), scratch=True).reshape(n, c, -1)  # (N, C, L) incl. the tail
-    out = np.empty((n, c) + tuple(plan.out_size), dtype=dtype)
+    offsets = np.array(kernels.flat_offsets(ksize, dil, padded), dtype=np.int64)
+    xd = np.ascontiguousarray(x.data, dtype=dtype).reshape((n, c) + two(plan.in_size, 1))  # (N, C, H, W)
+    out = np.empty((n, c) + out_size, dtype=dtype)
 
     def images(part):  # a contiguous block of images: C-contiguous slices for the compiled loops
         return slice(part[0], part[-1] + 1) if part else slice(0, 0)
 
     def forward(part):
         blk = images(part)
-        fr = _scratch("frame", (blk.stop - blk.start, c, size), dtype)          # (nb, C, F)
-        jit.depthwise_forward(x3[blk], w, fr, offsets)
-        out[blk] = fr.reshape(fr.shape[:2] + plan.frame)[both + plan.valid]
+        jit.depthwise_forward(xd[blk], w, out[blk], pads, padded, offsets)
         if bias is not None:
-            out[blk] += bias.data.astype(dtype, copy=False).reshape((c,) + (1,) * nd)
+            out[blk] += bias.data.astype(dtype, copy=False).reshape(c, 1, 1)
     parallel.run(forward, range(n))
-    del x3
+    shape = (n, c) + tuple(plan.out_size)
 
     def backward(g):
         gx = gw = gb = None
         if bias is not None and bias.requires_grad:
             gb = g.sum(axis=(0,) + tuple(range(2, 2 + nd)))
-        if plan.frame == tuple(plan.out_size):
-            gf = np.ascontiguousarray(g, dtype=dtype)                            # (N, C, *frame)
-        else:
-            gf = np.zeros((n, c) + plan.frame, dtype=dtype)
-            gf[both + plan.valid] = g
-        gf = gf.reshape(n, c, size)
+        g4 = np.ascontiguousarray(g, dtype=dtype).reshape((n, c) + out_size)
         if weight.requires_grad:
-            x3 = plan.pad(x.data.astype(dtype, copy=False), scratch=True).reshape(n, c, -1)  # recomputed
-
             def weight_part(part):
                 gw = np.zeros_like(w)
-                jit.depthwise_grad_weight(gf[images(part)], x3[images(part)], gw, offsets)
+                jit.depthwise_grad_weight(g4[images(part)], xd[images(part)], gw, pads, padded, offsets)
                 return gw
             gw = sum(parallel.run(weight_part, range(n))).reshape(weight.shape)
-            del x3
         if x.requires_grad:
-            gxe = np.zeros((n, c) + plan.ext, dtype=dtype)
-            gx3 = gxe.reshape(n, c, -1)
-            parallel.run(lambda part: jit.depthwise_grad_input(gf[images(part)], w, gx3[images(part)], offsets),
-                         range(n))
-            gx = gxe[both + plan.crop]
+            gx = np.empty(xd.shape, dtype=dtype)
+            parallel.run(lambda part: jit.depthwise_grad_input(g4[images(part)], w, gx[images(part)], pads, padded,
+                                                               offsets), range(n))
+            gx = gx.reshape(x.shape)
         return gx, gw, gb
-    return out, backward
+    return out.reshape(shape), backward
 
 
 _DOC = """Applies a {nd}-D convolution (cross-correlation, as PyTorch) over an input of several channels.
