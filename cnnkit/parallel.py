@@ -17,7 +17,9 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
-__all__ = ["get_num_threads", "set_num_threads", "run", "map", "run_slices", "run_blocks"]
+import numpy as np
+
+__all__ = ["get_num_threads", "set_num_threads", "run", "map", "run_slices", "run_blocks", "matmul"]
 
 #: Work on fewer bytes than this stays on the calling thread (handing it over costs more than it saves).
 MIN_PARALLEL_BYTES = 2**18
@@ -166,6 +168,23 @@ def run_blocks(fn, n: int, item_bytes: int, block_bytes: int = 2**20) -> list:
     if n * item_bytes < MIN_PARALLEL_BYTES:
         return [fn(b) for b in blocks]
     return map(fn, blocks)
+
+
+#: Matrix products with fewer multiply-adds than this run on one BLAS thread: OpenBLAS splitting a
+#: LeNet-sized product over two threads costs more than it saves (a LeNet-5 training step on 2 cores:
+#: 60 ms with OpenBLAS threading its small products, 44 ms without).
+SMALL_GEMM_MACS = 2**24
+
+
+def matmul(a, b, out=None):
+    """NumPy's ``a @ b`` (2-D), on one BLAS thread when it is small (:data:`SMALL_GEMM_MACS`)."""
+    if _held or a.shape[0] * a.shape[1] * b.shape[1] >= SMALL_GEMM_MACS or get_num_threads() == 1:
+        return np.matmul(a, b, out=out)
+    _hold_blas()
+    try:
+        return np.matmul(a, b, out=out)
+    finally:
+        _release_blas()
 
 
 def _after_fork() -> None:  # a forked child (a DataLoader worker) has no pool threads: start afresh

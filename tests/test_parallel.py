@@ -97,3 +97,14 @@ def test_map_returns_results_in_item_order_whatever_the_timing(threads):
         return i * i
     assert parallel.map(slow_first, range(9)) == [i * i for i in range(9)]
     assert parallel.map(slow_first, []) == []
+
+
+def test_matmul_equals_numpys_and_leaves_the_blas_as_it_found_it(rng, monkeypatch):
+    cnnkit.set_num_threads(2)
+    a, b = rng.standard_normal((30, 40)), rng.standard_normal((40, 20))
+    for small in (0, 2**40):                                            # threaded and held at one thread
+        monkeypatch.setattr(parallel, "SMALL_GEMM_MACS", small)
+        np.testing.assert_array_equal(parallel.matmul(a, b), np.matmul(a, b))
+        out = np.empty((30, 20))
+        assert parallel.matmul(a, b, out=out) is out
+        assert blas_threads() == [2] * len(blas_threads())

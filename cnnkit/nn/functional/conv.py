@@ -215,10 +215,10 @@ def _scratch(name: str, shape, dtype) -> np.ndarray:
 def _group_matmul(a: np.ndarray, b: np.ndarray, groups: int, out: np.ndarray) -> np.ndarray:
     """``out[g] = a[g] @ b[g]`` with a, b and out split into ``groups`` row blocks: 2-D GEMMs only."""
     if groups == 1:
-        return np.matmul(a, b, out=out)
+        return parallel.matmul(a, b, out=out)
     ra, rb = a.shape[0] // groups, b.shape[0] // groups
     for i in range(groups):
-        np.matmul(a[i * ra:(i + 1) * ra], b[i * rb:(i + 1) * rb], out=out[i * ra:(i + 1) * ra])
+        parallel.matmul(a[i * ra:(i + 1) * ra], b[i * rb:(i + 1) * rb], out=out[i * ra:(i + 1) * ra])
     return out
 
 
@@ -366,7 +366,8 @@ def _gemm(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
                     kg, rc = k_out // groups, cols.shape[0] // groups
                     for i in range(groups):  # dW = dY @ colsᵀ, computed as (cols @ dYᵀ)ᵀ: OpenBLAS threads the
                         # product with the long inner axis badly in the first form (3-90x slower, 2 threads, busy)
-                        part[i * kg:(i + 1) * kg] += (cols[i * rc:(i + 1) * rc] @ gy[i * kg:(i + 1) * kg].T).T
+                        part[i * kg:(i + 1) * kg] += parallel.matmul(cols[i * rc:(i + 1) * rc],
+                                                                     gy[i * kg:(i + 1) * kg].T).T
                     del cols
                 if need_x:
                     gcols = _group_matmul(wt, gy, groups, _scratch("gemm", (wt.shape[0], gy.shape[1]), dtype))

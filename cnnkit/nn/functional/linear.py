@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import parallel
 from ...tensor import Tensor, get_rng, make_op
 from .activation import _check_float
 
@@ -48,17 +49,17 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise ValueError(f"linear: bias must have shape ({out_f},), got {getattr(bias, 'shape', bias)}")
     _same_dtype("linear", x, weight=weight, bias=bias)
     w = weight.data
-    out = x.data @ w.T  # (*, out)
+    out = parallel.matmul(x.data.reshape(-1, in_f), w.T).reshape(x.shape[:-1] + (out_f,))  # (*, out)
     if bias is not None:
         out += bias.data
     parents = (x, weight) if bias is None else (x, weight, bias)
 
     def backward(g):  # g: (*, out)
-        gx = g @ w if x.requires_grad else None  # (*, in)
+        gx = parallel.matmul(g.reshape(-1, out_f), w).reshape(x.shape) if x.requires_grad else None  # (*, in)
         gw = gb = None
         if weight.requires_grad:
             g2 = g.reshape(-1, out_f)  # (M, out)
-            gw = g2.T @ x.data.reshape(-1, in_f)  # (out, in)
+            gw = parallel.matmul(g2.T, x.data.reshape(-1, in_f))  # (out, in)
         if bias is not None and bias.requires_grad:
             gb = g.reshape(-1, out_f).sum(axis=0)  # (out,)
         return (gx, gw) if bias is None else (gx, gw, gb)
