@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import cnnkit
 import cnnkit.nn.functional as F
-from cnnkit import nn
+from cnnkit import jit, nn
 from cnnkit.nn.functional import norm as norm_mod
 from tests.helpers import check_finite_differences, check_op
 
@@ -17,11 +17,20 @@ TOL = {np.float64: dict(rtol=1e-6, atol=1e-9), np.float32: dict(rtol=1e-4, atol=
 TORCH_DT = {np.float64: torch.float64, np.float32: torch.float32}
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["numba", "numpy"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(seed=st.integers(0, 2**16), n=st.integers(1, 4), c=st.integers(1, 4),
        spatial=st.lists(st.integers(1, 3), max_size=3).map(tuple), training=st.booleans(), affine=st.booleans(),
        stats=st.booleans(), momentum=st.sampled_from([0.1, 0.5, 1.0]), eps=st.sampled_from([1e-5, 1e-2]))
-def test_batch_norm_matches_torch(dtype, seed, n, c, spatial, training, affine, stats, momentum, eps):
+def test_batch_norm_matches_torch(compiled, dtype, seed, n, c, spatial, training, affine, stats, momentum, eps):
+    before, jit.ENABLED = jit.ENABLED, compiled
+    try:
+        _check_batch_norm(dtype, seed, n, c, spatial, training, affine, stats, momentum, eps)
+    finally:
+        jit.ENABLED = before
+
+
+def _check_batch_norm(dtype, seed, n, c, spatial, training, affine, stats, momentum, eps):
     if training and n * int(np.prod(spatial)) == 1:
         n = 2  # one value per channel cannot be normalised (tested below)
     if not training:
@@ -41,10 +50,18 @@ def test_batch_norm_matches_torch(dtype, seed, n, c, spatial, training, affine, 
         assert crm.dtype == dtype and crv.dtype == dtype
 
 
-@pytest.mark.parametrize("block_bytes", [1, 200])  # one image per block; a few images per block
+@pytest.mark.parametrize("path", ["numpy-1", "numpy-200", "numba"])  # NumPy blocks of 1 or a few images
 @pytest.mark.parametrize("training", [True, False])
-def test_batch_norm_in_blocks_on_several_threads_matches_torch(training, block_bytes, threads, rng, monkeypatch):
-    monkeypatch.setattr(norm_mod, "BLOCK_BYTES", block_bytes)
+def test_batch_norm_paths_on_several_threads_match_torch(training, path, threads, rng, monkeypatch):
+    if path == "numba" and not jit.available():
+        pytest.skip("Numba is not installed")
+    monkeypatch.setattr(jit, "ENABLED", path == "numba")
+    calls = []
+    if path != "numba":
+        monkeypatch.setattr(norm_mod, "BLOCK_BYTES", int(path.split("-")[1]))
+    else:
+        compiled = jit.batch_norm_apply
+        monkeypatch.setattr(jit, "batch_norm_apply", lambda *a: calls.append(1) or compiled(*a))
     monkeypatch.setattr(cnnkit.parallel, "MIN_PARALLEL_BYTES", 0)      # this small batch too
     x = rng.standard_normal((7, 3, 4, 5)) * 3 + 10          # an offset: the centring must be exact
     rm, rv = rng.standard_normal(3), rng.random(3) + 0.5
@@ -53,6 +70,7 @@ def test_batch_norm_in_blocks_on_several_threads_matches_torch(training, block_b
              lambda a, w, b: TF.batch_norm(a, trm, trv, w, b, training=training),
              x, rng.standard_normal(3), rng.standard_normal(3))
     np.testing.assert_allclose(crv.data, trv.numpy(), rtol=1e-12)
+    assert bool(calls) == (path == "numba")
 
 
 @pytest.mark.parametrize("training", [True, False])

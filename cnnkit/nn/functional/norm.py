@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import parallel
+from ... import jit, parallel
 from ...tensor import Tensor, make_op
 from .activation import _check_float
 
@@ -66,6 +66,55 @@ def _affine(src: np.ndarray, scale: np.ndarray, shift: np.ndarray, sub=None, k=N
     return out
 
 
+def _compiled(a3: np.ndarray) -> bool:
+    """Whether batch norm takes the compiled per-channel loops (:mod:`cnnkit.jit`); an empty batch (the
+    report's shape trace) never waits for them to compile."""
+    return a3.size > 0 and a3.dtype.kind == "f" and jit.available()
+
+
+def _by_channel(fn, n_ch: int) -> None:
+    """``fn(channels)`` for one contiguous range of channels per thread."""
+    parallel.run(lambda part: fn(slice(part[0], part[-1] + 1)) if part else None, range(n_ch))
+
+
+def _moments(a3: np.ndarray):
+    """Per-channel mean and biased variance, (C,) each in ``a3``'s dtype."""
+    if _compiled(a3):
+        mean, var = np.empty(a3.shape[1]), np.empty(a3.shape[1])
+        _by_channel(lambda ch: jit.batch_norm_moments(a3, ch, mean, var), a3.shape[1])
+        return mean.astype(a3.dtype), var.astype(a3.dtype)
+    m = a3.dtype.type(a3.size // a3.shape[1])
+    mean = _sums(a3)[0] / m
+    return mean, _sums(a3, mean[:, None])[1] / m
+
+
+def _grad_sums(a3: np.ndarray, mean: np.ndarray, g3: np.ndarray):
+    """Per-channel ``Σg`` and ``Σg·(x − μ)``, (C,) each."""
+    if _compiled(a3):
+        sum_g, sum_gc = np.empty(a3.shape[1]), np.empty(a3.shape[1])
+        _by_channel(lambda ch: jit.batch_norm_grad_sums(g3, a3, mean, ch, sum_g, sum_gc), a3.shape[1])
+        return sum_g.astype(a3.dtype), sum_gc.astype(a3.dtype)
+    return _sums(a3, mean[:, None], g3)
+
+
+def _scale_shift(src: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``src·scale + shift`` per channel, ``scale`` and ``shift`` (C,)."""
+    if _compiled(src):
+        out = np.empty_like(src)
+        _by_channel(lambda ch: jit.batch_norm_apply(src, scale, shift, out, ch), src.shape[1])
+        return out
+    return _affine(src, scale[:, None], shift[:, None])
+
+
+def _input_grad(g3, a3, mean, k, const, scale) -> np.ndarray:
+    """``(g − (x − μ)·k − const)·scale`` per channel (all coefficients (C,))."""
+    if _compiled(a3):
+        gx = np.empty_like(a3)
+        _by_channel(lambda ch: jit.batch_norm_grad_input(g3, a3, mean, k, const, scale, gx, ch), a3.shape[1])
+        return gx
+    return _affine(g3, scale[:, None], mean[:, None], sub=a3, k=k[:, None], c=const[:, None])
+
+
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None,
                bias: Tensor | None = None, training: bool = False, momentum: float = 0.1,
                eps: float = 1e-5) -> Tensor:
@@ -113,7 +162,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         raise ValueError("batch_norm: running_mean and running_var are required when training=False")
     dt = x.data.dtype
     a = x.data
-    a3 = a.reshape(a.shape[0], n_ch, -1)  # (N, C, L)
+    a3 = np.ascontiguousarray(a).reshape(a.shape[0], n_ch, -1)  # (N, C, L)
     m = a.size // n_ch if n_ch else 0  # values per channel
     gamma = np.ones(n_ch, dtype=dt) if w is None else w.data
     beta = np.zeros(n_ch, dtype=dt) if b is None else b.data
@@ -121,8 +170,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if m <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                              f"got input of shape {x.shape}")
-        mean = _sums(a3)[0] / dt.type(m)  # (C,)
-        var = _sums(a3, mean[:, None])[1] / dt.type(m)  # (C,), biased
+        mean, var = _moments(a3)  # (C,) each, the variance biased
         mom = float(momentum)
         if rm is not None:
             rm.data[...] = (1 - mom) * rm.data + mom * mean.astype(rm.data.dtype)
@@ -133,22 +181,21 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         mean = rm.data.astype(dt, copy=False)
         invstd = dt.type(1) / np.sqrt(rv.data.astype(dt, copy=False) + dt.type(eps))
     alpha = gamma * invstd  # y = x·α + (β − μ·α): two passes, as PyTorch's CPU kernel
-    out = _affine(a3, alpha[:, None], (beta - mean * alpha)[:, None]).reshape(a.shape)
+    out = _scale_shift(a3, alpha, beta - mean * alpha).reshape(a.shape)
     parents = tuple(t for t in (x, w, b) if t is not None)
 
     def backward(g):
         need_gx, need_gw = x.requires_grad, w is not None and w.requires_grad
         need_gb = b is not None and b.requires_grad
-        g3 = g.reshape(a3.shape)
+        g3 = np.ascontiguousarray(g).reshape(a3.shape)
         sums = need_gw or need_gb or (training and need_gx)
-        sum_g, sum_gc = _sums(a3, mean[:, None], g3) if sums else (None, None)  # Σg, Σg·(x − μ)
+        sum_g, sum_gc = _grad_sums(a3, mean, g3) if sums else (None, None)  # Σg, Σg·(x − μ)
         gx = None
         if need_gx:
             if training:  # dx = α·(g − Σg/M − (x − μ)·invstd²·Σg(x − μ)/M)
-                k = (invstd * invstd * sum_gc / dt.type(m))[:, None]
-                gx = _affine(g3, alpha[:, None], mean[:, None], sub=a3, k=k, c=(sum_g / dt.type(m))[:, None])
+                gx = _input_grad(g3, a3, mean, invstd * invstd * sum_gc / dt.type(m), sum_g / dt.type(m), alpha)
             else:
-                gx = _affine(g3, alpha[:, None], np.zeros((n_ch, 1), dt))
+                gx = _scale_shift(g3, alpha, np.zeros(n_ch, dt))
             gx = gx.reshape(a.shape)
         grads = [gx]
         if w is not None:
