@@ -24,12 +24,16 @@ import os
 
 import numpy as np
 
-__all__ = ["available", "depthwise_forward", "depthwise_grad_input", "depthwise_grad_weight",
+__all__ = ["available", "worth_it", "depthwise_forward", "depthwise_grad_input", "depthwise_grad_weight",
            "batch_norm_moments", "batch_norm_grad_sums", "batch_norm_apply", "batch_norm_grad_input"]
 
 #: Use the compiled kernels (if Numba imports). ``CNNKIT_JIT=0`` in the environment, or setting this to
 #: False, sends everything through the NumPy paths.
 ENABLED = os.environ.get("CNNKIT_JIT", "1") not in ("0", "false", "False", "")
+
+#: Arrays smaller than this take the NumPy paths: there NumPy is about as fast, and a small call (the
+#: report's one-image trace) never waits for Numba to load (about 100 MB of LLVM) and compile.
+MIN_BYTES = 2**18
 
 _kernels = None
 
@@ -179,6 +183,11 @@ def available() -> bool:
         except ImportError:
             _kernels = False
     return bool(_kernels)
+
+
+def worth_it(nbytes: int) -> bool:
+    """Whether an op on ``nbytes`` of data should take the compiled kernels (:data:`MIN_BYTES`, :func:`available`)."""
+    return nbytes >= MIN_BYTES and available()
 
 
 def depthwise_forward(x, w, out, pads, padded, offsets) -> None:

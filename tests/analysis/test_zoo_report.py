@@ -218,3 +218,12 @@ def test_resnet50_v1_stride_on_the_first_1x1(zero_init):
     t = summary(models.create("resnet50", variant="v1"), (3, 224, 224)).total
     # same parameters as v1.5; 3.86 G MACs instead of 4.09 G (REFERENCES.md; the paper's "3.8 × 10⁹")
     assert t["params"] == 25_557_032 and round(t["macs"] / 1e9, 2) == 3.86
+
+
+@pytest.mark.parametrize("name", ["resnet20", "mobilenet_v1", "googlenet", "xception", "alexnet", "lenet5"])
+def test_the_shape_trace_runs_on_an_empty_batch(name, zero_init):
+    # every op takes a zero-size batch, so the report never falls back to running a real image
+    # (batch norm once did not: reshape(0, C, -1) is ambiguous)
+    import cnnkit
+    from cnnkit.analysis.trace import trace
+    assert trace(cnnkit.models.create(name), cnnkit.models.default_input_size(name)).batch == 0

@@ -32,11 +32,12 @@ def depthwise_configs(draw):
 @pytest.mark.parametrize("compiled", [True, False], ids=["numba", "numpy"])
 @given(cfg=depthwise_configs())
 def test_depthwise_path_matches_torch(compiled, cfg):
-    before, jit.ENABLED = jit.ENABLED, compiled
+    before = jit.ENABLED, jit.MIN_BYTES
+    jit.ENABLED, jit.MIN_BYTES = compiled, 0
     try:
         _check_depthwise_against_torch(cfg)
     finally:
-        jit.ENABLED = before
+        jit.ENABLED, jit.MIN_BYTES = before
 
 
 def _check_depthwise_against_torch(cfg):
@@ -137,6 +138,7 @@ def test_float32_stays_float32(rng):
     (2, (8, 8), (5, 5), (1, 1), 2), (1, (9,), (4,), (1,), "same")])
 def test_compiled_depthwise_equals_the_numpy_tap_sums(nd, size, k, dilation, padding, dtype, threads, rng,
                                                      monkeypatch):
+    monkeypatch.setattr(jit, "MIN_BYTES", 0)                               # these small inputs too
     c = 4
     x, w, b = rng.standard_normal((5, c) + size), rng.standard_normal((c, 1) + k), rng.standard_normal(c)
     args = (1, padding, dilation, c)

@@ -23,11 +23,12 @@ TORCH_DT = {np.float64: torch.float64, np.float32: torch.float32}
        spatial=st.lists(st.integers(1, 3), max_size=3).map(tuple), training=st.booleans(), affine=st.booleans(),
        stats=st.booleans(), momentum=st.sampled_from([0.1, 0.5, 1.0]), eps=st.sampled_from([1e-5, 1e-2]))
 def test_batch_norm_matches_torch(compiled, dtype, seed, n, c, spatial, training, affine, stats, momentum, eps):
-    before, jit.ENABLED = jit.ENABLED, compiled
+    before = jit.ENABLED, jit.MIN_BYTES
+    jit.ENABLED, jit.MIN_BYTES = compiled, 0
     try:
         _check_batch_norm(dtype, seed, n, c, spatial, training, affine, stats, momentum, eps)
     finally:
-        jit.ENABLED = before
+        jit.ENABLED, jit.MIN_BYTES = before
 
 
 def _check_batch_norm(dtype, seed, n, c, spatial, training, affine, stats, momentum, eps):
@@ -56,6 +57,7 @@ def test_batch_norm_paths_on_several_threads_match_torch(training, path, threads
     if path == "numba" and not jit.available():
         pytest.skip("Numba is not installed")
     monkeypatch.setattr(jit, "ENABLED", path == "numba")
+    monkeypatch.setattr(jit, "MIN_BYTES", 0)                               # this small batch too
     calls = []
     if path != "numba":
         monkeypatch.setattr(norm_mod, "BLOCK_BYTES", int(path.split("-")[1]))

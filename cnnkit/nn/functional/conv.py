@@ -77,8 +77,7 @@ def _convnd(x: Tensor, weight: Tensor, bias, stride, padding, dilation, groups: 
     depthwise = DEPTHWISE_PATH and groups == c == k_out and c_per_group == 1 and c > 1
     compute = _gemm
     if depthwise:
-        # (an empty batch — the report's shape trace — never waits for Numba to compile)
-        compute = _depthwise_jit if plan.flat and nd <= 2 and n and jit.available() else _depthwise
+        compute = _depthwise_jit if plan.flat and nd <= 2 and jit.worth_it(x.data.nbytes) else _depthwise
     out, backward = compute(x, weight, bias, groups, plan)
     parents = (x, weight) if bias is None else (x, weight, bias)
     return make_op(out, parents, backward)

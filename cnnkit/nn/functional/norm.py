@@ -1,6 +1,8 @@
 """Normalisation: ``batch_norm`` (fused forward/backward) and ``local_response_norm`` (AlexNet's LRN)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ... import jit, parallel
@@ -67,9 +69,8 @@ def _affine(src: np.ndarray, scale: np.ndarray, shift: np.ndarray, sub=None, k=N
 
 
 def _compiled(a3: np.ndarray) -> bool:
-    """Whether batch norm takes the compiled per-channel loops (:mod:`cnnkit.jit`); an empty batch (the
-    report's shape trace) never waits for them to compile."""
-    return a3.size > 0 and a3.dtype.kind == "f" and jit.available()
+    """Whether batch norm takes the compiled per-channel loops (:mod:`cnnkit.jit`): large float inputs."""
+    return a3.dtype.kind == "f" and jit.worth_it(a3.nbytes)
 
 
 def _by_channel(fn, n_ch: int) -> None:
@@ -162,7 +163,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         raise ValueError("batch_norm: running_mean and running_var are required when training=False")
     dt = x.data.dtype
     a = x.data
-    a3 = np.ascontiguousarray(a).reshape(a.shape[0], n_ch, -1)  # (N, C, L)
+    a3 = np.ascontiguousarray(a).reshape(a.shape[0], n_ch, math.prod(a.shape[2:]))  # (N, C, L), N may be 0
     m = a.size // n_ch if n_ch else 0  # values per channel
     gamma = np.ones(n_ch, dtype=dt) if w is None else w.data
     beta = np.zeros(n_ch, dtype=dt) if b is None else b.data
