@@ -89,8 +89,9 @@ DEPTHWISE_PATH = True
 
 #: The column matrix of one chunk of images (or of one image's rows) stays under this many bytes: it is
 #: built, used and freed chunk by chunk, so memory stays bounded, and it fits the reused work buffer.
-#: A ResNet-20 training step on 1 thread: 8 MB 1.98 s, 16 MB 2.11 s, 64 MB 2.35 s; on 2 threads of a
-#: busy machine larger chunks won (fewer GEMM calls: 16 MB 4.3 s, 64 MB 3.8 s) — 16 MB is the compromise.
+#: Cache-sized chunks make small-channel GEMMs faster (16×144 @ 144×L on one core: 30 GFLOP/s at
+#: L = 29,000, 45–52 at L ≈ 4,000); each thread of cnnkit's pool works on its own chunks. A ResNet-20
+#: training step on one core: 16 MB 2.05 s, 4 MB 1.56 s, 2 MB 1.58 s.
 CHUNK_BYTES = 4 * 2**20
 
 
@@ -235,17 +236,16 @@ def _gemm_forward(xd: np.ndarray, w2: np.ndarray, bias, groups: int, plan: _Plan
     out = np.empty((plan.n, k_out) + tuple(plan.out_size), dtype=xd.dtype)
     keep = (slice(None),) * 3 + plan.valid[1:]
 
-    def work(chunks):  # each thread its own chunks, column and GEMM buffers; disjoint parts of ``out``
-        for chunk in chunks:
-            n0, n1, r0, r1 = chunk
-            cols = plan.columns(xe, chunk, ones=fold)                      # (C·∏k (+1), nb·rows·F1)
-            y = _group_matmul(w2, cols, groups, _scratch("gemm", (k_out, cols.shape[1]), xd.dtype))  # (K, nb·rows·F1)
-            del cols
-            if bias is not None and not fold:
-                y += bias.reshape(k_out, 1)
-            y = y.reshape((k_out, n1 - n0, r1 - r0) + plan.frame[1:])[keep]  # (K, nb, rows, *o[1:])
-            out[n0:n1, :, r0:r1] = y.swapaxes(0, 1)
-    parallel.map(lambda chunk: work([chunk]), plan.chunks)  # chunks handed out one at a time
+    def work(chunk):  # on any thread: its own column and GEMM buffers, a disjoint part of ``out``
+        n0, n1, r0, r1 = chunk
+        cols = plan.columns(xe, chunk, ones=fold)                          # (C·∏k (+1), nb·rows·F1)
+        y = _group_matmul(w2, cols, groups, _scratch("gemm", (k_out, cols.shape[1]), xd.dtype))  # (K, nb·rows·F1)
+        del cols
+        if bias is not None and not fold:
+            y += bias.reshape(k_out, 1)
+        y = y.reshape((k_out, n1 - n0, r1 - r0) + plan.frame[1:])[keep]    # (K, nb, rows, *o[1:])
+        out[n0:n1, :, r0:r1] = y.swapaxes(0, 1)
+    parallel.map(work, plan.chunks)                                        # chunks handed out one at a time
     return out
 
 
@@ -288,22 +288,22 @@ def _row_shifted_forward(xd: np.ndarray, w2: np.ndarray, bias, plan: _Plan) -> n
     chunks = [(img, r, min(plan.out_size[0], r + step)) for img in range(n) for r in range(0, plan.out_size[0], step)]
     keep = (slice(None), slice(None)) + plan.valid[1:]
 
-    def work(part):
-        for img, r0, r1 in part:
-            size, shift = (r1 - r0) * row, d0 * row
-            span = size + (k0 - 1) * shift
-            cols = _scratch("cols", (inner + ones, span), xd.dtype)                # (C·∏rest (+1), span)
-            block = cols[:inner].reshape(c, len(offsets), span)
-            for t, off in enumerate(offsets):
-                block[:, t] = flat[img, :, r0 * row + off:r0 * row + off + span]
-            if ones:
-                cols[inner] = 1
-            y = np.matmul(ws[0], cols[:, :size], out=_scratch("gemm", (k_out, size), xd.dtype))   # (K, L)
-            tmp = _scratch("gemm2", (k_out, size), xd.dtype)
-            for i in range(1, k0):
-                y += np.matmul(ws[i], cols[:, i * shift:i * shift + size], out=tmp)
-            out[img, :, r0:r1] = y.reshape((k_out, r1 - r0) + plan.frame[1:])[keep]
-    parallel.map(lambda chunk: work([chunk]), chunks)
+    def work(chunk):  # rows r0:r1 of one image
+        img, r0, r1 = chunk
+        size, shift = (r1 - r0) * row, d0 * row
+        span = size + (k0 - 1) * shift
+        cols = _scratch("cols", (inner + ones, span), xd.dtype)                    # (C·∏rest (+1), span)
+        block = cols[:inner].reshape(c, len(offsets), span)
+        for t, off in enumerate(offsets):
+            block[:, t] = flat[img, :, r0 * row + off:r0 * row + off + span]
+        if ones:
+            cols[inner] = 1
+        y = np.matmul(ws[0], cols[:, :size], out=_scratch("gemm", (k_out, size), xd.dtype))       # (K, L)
+        tmp = _scratch("gemm2", (k_out, size), xd.dtype)
+        for i in range(1, k0):
+            y += np.matmul(ws[i], cols[:, i * shift:i * shift + size], out=tmp)
+        out[img, :, r0:r1] = y.reshape((k_out, r1 - r0) + plan.frame[1:])[keep]
+    parallel.map(work, chunks)
     return out
 
 
