@@ -36,8 +36,7 @@ _local = threading.local()   # .inside: this thread is one of the pool's workers
 def _blas_controllers() -> list:
     global _blas
     if _blas is None:
-        try:
-            import numpy  # noqa: F401  (the BLAS is loaded with NumPy)
+        try:  # (NumPy, imported above, has loaded its BLAS)
             from threadpoolctl import ThreadpoolController
             _blas = ThreadpoolController().select(user_api="blas").lib_controllers
         except Exception:  # threadpoolctl missing or unable to inspect this BLAS: leave the BLAS alone
@@ -142,9 +141,7 @@ def map(fn, items) -> list:
     tickets = itertools.count()                                # next() on a count is atomic in CPython
 
     def drain(_):
-        for i in iter(lambda: next(tickets), None):
-            if i >= len(items):
-                return
+        while (i := next(tickets)) < len(items):
             results[i] = fn(items[i])
     run(drain, range(min(get_num_threads(), len(items))))
     return results
@@ -160,9 +157,9 @@ def run_slices(fn, n: int, nbytes: int | None = None) -> list:
 
 def run_blocks(fn, n: int, item_bytes: int, block_bytes: int = 2**20) -> list:
     """``[fn(block) for block in blocks]``: ``range(n)`` cut into slices of about ``block_bytes`` (at least one
-    item each; ``item_bytes`` per item), each thread taking a contiguous run of them. Blocks small
-    enough for the cache keep an op's temporaries there; the results come back in block order (the
-    same for any thread count). Blocks are handed out one at a time (:func:`map`)."""
+    item each; ``item_bytes`` per item), handed out to the threads one at a time (:func:`map`). Blocks
+    small enough for the cache keep an op's temporaries there; the results come back in block order
+    (the same for any thread count). Under :data:`MIN_PARALLEL_BYTES` of work they run here."""
     step = max(1, block_bytes // max(1, item_bytes))
     blocks = [slice(i, min(n, i + step)) for i in range(0, n, step)]
     if n * item_bytes < MIN_PARALLEL_BYTES:
