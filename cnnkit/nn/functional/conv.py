@@ -496,15 +496,11 @@ def _depthwise_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
     xd = np.ascontiguousarray(x.data, dtype=dtype).reshape((n, c) + two(plan.in_size, 1))  # (N, C, H, W)
     out = np.empty((n, c) + out_size, dtype=dtype)
 
-    def images(part):  # a contiguous block of images: C-contiguous slices for the compiled loops
-        return slice(part[0], part[-1] + 1) if part else slice(0, 0)
-
-    def forward(part):
-        blk = images(part)
+    def forward(blk):  # a contiguous block of images per thread: C-contiguous slices for the compiled loops
         jit.depthwise_forward(xd[blk], w, out[blk], pads, padded, offsets)
         if bias is not None:
             out[blk] += bias.data.astype(dtype, copy=False).reshape(c, 1, 1)
-    parallel.run(forward, range(n))
+    parallel.run_slices(forward, n)
     shape = (n, c) + tuple(plan.out_size)
 
     def backward(g):
@@ -513,15 +509,14 @@ def _depthwise_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
             gb = g.sum(axis=(0,) + tuple(range(2, 2 + nd)))
         g4 = np.ascontiguousarray(g, dtype=dtype).reshape((n, c) + out_size)
         if weight.requires_grad:
-            def weight_part(part):
+            def weight_part(blk):
                 gw = np.zeros_like(w)
-                jit.depthwise_grad_weight(g4[images(part)], xd[images(part)], gw, pads, padded, offsets)
+                jit.depthwise_grad_weight(g4[blk], xd[blk], gw, pads, padded, offsets)
                 return gw
-            gw = sum(parallel.run(weight_part, range(n))).reshape(weight.shape)
+            gw = sum(parallel.run_slices(weight_part, n)).reshape(weight.shape)
         if x.requires_grad:
             gx = np.empty(xd.shape, dtype=dtype)
-            parallel.run(lambda part: jit.depthwise_grad_input(g4[images(part)], w, gx[images(part)], pads, padded,
-                                                               offsets), range(n))
+            parallel.run_slices(lambda blk: jit.depthwise_grad_input(g4[blk], w, gx[blk], pads, padded, offsets), n)
             gx = gx.reshape(x.shape)
         return gx, gw, gb
     return out.reshape(shape), backward

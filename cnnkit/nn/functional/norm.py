@@ -75,7 +75,7 @@ def _compiled(a3: np.ndarray) -> bool:
 
 def _by_channel(fn, n_ch: int) -> None:
     """``fn(channels)`` for one contiguous range of channels per thread."""
-    parallel.run(lambda part: fn(slice(part[0], part[-1] + 1)) if part else None, range(n_ch))
+    parallel.run_slices(fn, n_ch)
 
 
 def _moments(a3: np.ndarray):
@@ -129,8 +129,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
 
     The backward is one fused formula (training):
     ``dx = γ/(M·sqrt(σ² + eps)) · (M·g − Σg − x̂·Σ(g·x̂))``, ``dγ = Σ g·x̂``, ``dβ = Σ g``.
-    Every pass works on blocks of images (:data:`BLOCK_BYTES`) whose temporaries stay in cache, on
-    cnnkit's threads (:mod:`cnnkit.parallel`); only the input is kept for backward (as PyTorch).
+    Large inputs run compiled loops channel by channel (:mod:`cnnkit.jit`), others NumPy passes over
+    cache-sized blocks of images (:data:`BLOCK_BYTES`), both on cnnkit's threads (:mod:`cnnkit.parallel`);
+    only the input is kept for backward (as PyTorch).
 
     Args:
         input: ``(N, C)`` or ``(N, C, *)``.

@@ -72,14 +72,15 @@ def _max_poolnd(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode, nd
 
     def backward(g):
         # the gradient goes to the first tap (row-major) that holds the maximum, PyTorch's tie rule
-        gx = np.empty(a.shape, dtype=g.dtype)
+        padded = any(lo or hi for lo, hi in pads)
+        gx = (np.empty if padded else np.zeros)(a.shape, dtype=g.dtype)
 
         def block(images):
             xp = kernels.pad(a[images], pads, value=-np.inf)
             view = kernels.windows(xp, ksize, stride, dilation, out_size)
             o, gb = out[images], g[images]
             nan_out = np.isnan(o) if o.dtype.kind == "f" and np.isnan(o).any() else None
-            gxp = np.zeros(xp.shape, dtype=g.dtype)
+            gxp = np.zeros(xp.shape, dtype=g.dtype) if padded else gx[images]  # unpadded: straight into gx
             free = np.empty(o.shape, dtype=bool)                           # no tap has taken this output yet
             hit = np.empty(o.shape, dtype=bool)
             tmp = None if disjoint else np.empty_like(gb)
@@ -97,7 +98,8 @@ def _max_poolnd(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode, nd
                     np.multiply(gb, hit, out=gxp[both + region])           # each input in one window: write
                 else:
                     gxp[both + region] += np.multiply(gb, hit, out=tmp)
-            gx[images] = gxp[crop]
+            if padded:
+                gx[images] = gxp[crop]
         parallel.run_blocks(block, a.shape[0], item, BLOCK_BYTES)
         return (gx,)
     return make_op(out, (x,), backward)
