@@ -81,3 +81,36 @@ def test_cli_errors(argv, match, capsys):
 def test_memory_row_runs_in_a_subprocess():
     row = benchmark._memory_row("ResNet-20 train step, batch 128", quick=True, with_torch=False)
     assert row["cnnkit_mb"] > 0 and row["predicted_mb"] > 0 and row["ratio_to_predicted"] > 0
+
+
+def test_layer_times_cover_every_leaf_in_both_engines():
+    from cnnkit.benchmark.layers import format_layers, layer_times
+    cnnkit.manual_seed(0)
+    model = cnnkit.models.resnet20()
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32), dtype=np.float32)
+    result = layer_times(model, x, torch, repeats=2)
+    twin = benchmark.torch_twin(model, torch)[0].eval()
+    shapes = {}                                     # output shapes seen by PyTorch's own hooks
+    for n, m in twin.named_modules():
+        if n and not list(m.children()):
+            m.register_forward_hook(lambda mod, i, out, n=n: shapes.__setitem__(n, tuple(out.shape)))
+    with torch.no_grad():
+        twin(torch.tensor(x))
+    assert [r["name"] for r in result["rows"]] == list(shapes)
+    for r in result["rows"]:
+        assert r["shape"] == shapes[r["name"]]
+        assert r["cnnkit_ms"] > 0 and r["torch_ms"] > 0
+    assert result["note"] == "outputs agree"
+    table = format_layers(result)
+    assert "layer1.0.conv1" in table and "BatchNorm2d" in table and "whole pass" in table
+
+
+def test_cli_layers_json_and_errors(capsys):
+    assert main(["bench", "--layers", "lenet5", "--batch", "2", "--repeats", "1", "--no-torch", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in out["rows"]][:3] == ["c1", "act1", "s2"]
+    assert out["rows"][0]["shape"] == [2, 6, 28, 28] and out["rows"][0]["torch_ms"] is None
+    assert main(["bench", "--layers", "nosuch"]) == 2
+    assert "unknown model 'nosuch'" in capsys.readouterr().err
+    assert main(["bench", "--layers", "lenet5", "--batch", "0"]) == 2
+    assert "--batch must be at least 1, got 0" in capsys.readouterr().err

@@ -1,8 +1,8 @@
 """Benchmarks: cnnkit next to PyTorch in one process, same data, same thread count.
 
-Each case times cnnkit and (when it is installed) PyTorch on the same arrays: one warm-up call each,
-then ``repeats`` calls alternating between the two engines (so a busy machine slows both alike), and
-the median of each. Achieved GFLOP/s and the share of the float32 matrix-multiply peak (a 2048² NumPy
+Each case times cnnkit and (when it is installed) PyTorch on the same arrays, each engine in its own
+block: warm-up calls, then ``repeats`` timed calls, and the median (:func:`time_pair` says why the
+engines are not interleaved). Achieved GFLOP/s and the share of the float32 matrix-multiply peak (a 2048² NumPy
 matmul timed in the same run) put the numbers on the machine's own scale. Peak memory runs each
 engine in a fresh subprocess and compares it with what :func:`cnnkit.summary` predicts.
 
@@ -12,8 +12,9 @@ PyTorch is optional: without it the torch columns stay empty. Used by ``cnnkit b
     report = run(quick=True, select=["conv"])
     print(format_table(report))
 
-Modules: ``timing`` (threads, interleaved medians, matmul peak), ``cases`` (what is timed), ``twins``
-(PyTorch copies of cnnkit models), ``memory`` (peak RSS in subprocesses), ``report`` (run, table).
+Modules: ``timing`` (threads, medians, matmul peak), ``cases`` (what is timed), ``twins`` (PyTorch
+copies of cnnkit models), ``memory`` (peak RSS in subprocesses), ``report`` (run, table), ``layers``
+(each layer's inference time, ``cnnkit bench --layers MODEL``).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Timing helpers: thread counts, interleaved medians, the matmul peak."""
+"""Timing helpers: thread counts, medians of each engine timed on its own, the matmul peak."""
 from __future__ import annotations
 
 import time

@@ -19,6 +19,9 @@ def register(subparsers) -> None:
                         "the BLAS's count)")
     p.add_argument("--no-torch", action="store_true", help="time cnnkit only")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    p.add_argument("--layers", metavar="MODEL",
+                   help="instead of the table: each layer's inference time in MODEL (a zoo name), next to PyTorch")
+    p.add_argument("--batch", type=int, default=8, help="batch size for --layers (default 8)")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_bench)
@@ -33,9 +36,11 @@ def _bench(args) -> int:
         for label, *_ in benchmark.MEMORY_CASES:
             print(f"{'memory':8s} peak RSS {label}")
         return 0
-    for name, v in (("--repeats", args.repeats), ("--threads", args.threads)):
+    for name, v in (("--repeats", args.repeats), ("--threads", args.threads), ("--batch", args.batch)):
         if v is not None and v < 1:
             raise CLIError(f"{name} must be at least 1, got {v}")
+    if args.layers:
+        return _layers(args)
     names = [c.name for c in benchmark.cases()] + [f"peak RSS {c[0]}" for c in benchmark.MEMORY_CASES]
     groups = {"conv", "pool", "norm", "network", "memory"}
     for pattern in args.cases or ():
@@ -45,4 +50,24 @@ def _bench(args) -> int:
                            with_torch=not args.no_torch, threads=args.threads, memory=not args.no_memory,
                            progress=lambda msg: print(f"… {msg}", file=sys.stderr, flush=True))
     print(json.dumps(report, indent=2) if args.json else benchmark.format_table(report))
+    return 0
+
+
+def _layers(args) -> int:
+    import numpy as np
+
+    import cnnkit
+    from ..benchmark.layers import format_layers, layer_times
+    from ..benchmark.timing import _import_torch
+    from . import CLIError
+    try:
+        model = cnnkit.models.create(args.layers)
+    except (KeyError, ValueError) as e:
+        raise CLIError(f"--layers: {e}") from None
+    size = cnnkit.models.default_input_size(model)
+    x = np.random.default_rng(0).standard_normal((args.batch,) + tuple(size), dtype=np.float32)
+    torch = None if args.no_torch else _import_torch()
+    print(f"… timing {args.layers} layer by layer, batch {args.batch}", file=sys.stderr, flush=True)
+    result = layer_times(model, x, torch, repeats=args.repeats or 5, threads=args.threads)
+    print(json.dumps(result, indent=2) if args.json else format_layers(result))
     return 0
