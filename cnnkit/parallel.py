@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
-__all__ = ["get_num_threads", "set_num_threads", "run", "map", "run_slices", "run_blocks", "matmul"]
+__all__ = ["get_num_threads", "set_num_threads", "run", "map", "run_slices", "run_blocks", "split", "matmul"]
 
 #: Work on fewer bytes than this stays on the calling thread (handing it over costs more than it saves).
 MIN_PARALLEL_BYTES = 2**18
@@ -155,13 +155,31 @@ def run_slices(fn, n: int, nbytes: int | None = None) -> list:
     return run(lambda part: fn(slice(part[0], part[-1] + 1) if part else slice(0, 0)), range(n))
 
 
+#: :func:`split` cuts work of at least :data:`MIN_PARALLEL_BYTES` into a multiple of this many pieces (while
+#: there are fewer than 4× as many): three 4 MB chunks on two threads take as long as four (LeNet's C1).
+BALANCE = 4
+
+
+def split(n: int, item_bytes: int, max_bytes: int) -> list[slice]:
+    """``range(n)`` as contiguous slices of about equal size, each under ``max_bytes`` where one item allows.
+
+    Their number does not depend on the thread count (so sums over pieces are the same for any count);
+    for enough work it is a multiple of :data:`BALANCE`, so that two or four threads finish together.
+    """
+    total = n * max(1, item_bytes)
+    count = max(1, -(-n // max(1, max_bytes // max(1, item_bytes))))     # pieces of at most max_bytes
+    if total >= MIN_PARALLEL_BYTES and count < 4 * BALANCE:
+        count = -(-count // BALANCE) * BALANCE
+    count = min(count, max(1, n))
+    return [slice(n * i // count, n * (i + 1) // count) for i in range(count)]
+
+
 def run_blocks(fn, n: int, item_bytes: int, block_bytes: int = 2**20) -> list:
     """``[fn(block) for block in blocks]``: ``range(n)`` cut into slices of about ``block_bytes`` (at least one
     item each; ``item_bytes`` per item), handed out to the threads one at a time (:func:`map`). Blocks
     small enough for the cache keep an op's temporaries there; the results come back in block order
     (the same for any thread count). Under :data:`MIN_PARALLEL_BYTES` of work they run here."""
-    step = max(1, block_bytes // max(1, item_bytes))
-    blocks = [slice(i, min(n, i + step)) for i in range(0, n, step)]
+    blocks = split(n, item_bytes, block_bytes)
     if n * item_bytes < MIN_PARALLEL_BYTES:
         return [fn(b) for b in blocks]
     return map(fn, blocks)

@@ -108,3 +108,18 @@ def test_matmul_equals_numpys_and_leaves_the_blas_as_it_found_it(rng, monkeypatc
         out = np.empty((30, 20))
         assert parallel.matmul(a, b, out=out) is out
         assert blas_threads() == [2] * len(blas_threads())
+
+
+@pytest.mark.parametrize("n,item,limit", [(128, 90_000, 4 * 2**20), (128, 30_000, 4 * 2**20), (7, 10, 100),
+                                          (128, 650_000, 4 * 2**20), (3, 2**20, 2**20), (0, 8, 8)])
+def test_split_covers_range_in_balanced_pieces(n, item, limit):
+    pieces = parallel.split(n, item, limit)
+    assert [i for s in pieces for i in range(s.start, s.stop)] == list(range(n))
+    sizes = [s.stop - s.start for s in pieces]
+    assert max(sizes) - min(sizes) <= 1
+    if n:
+        # each piece under the limit where a single item fits
+        assert all(sz * item <= limit or sz == 1 for sz in sizes)
+    if n * item >= parallel.MIN_PARALLEL_BYTES and len(pieces) < n:
+        # enough work: a whole number of rounds for 2 or 4 threads (LeNet's 11.5 MB of C1 columns: 4, not 3)
+        assert len(pieces) % parallel.BALANCE == 0 or len(pieces) >= 4 * parallel.BALANCE

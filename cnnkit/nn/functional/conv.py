@@ -122,9 +122,8 @@ class _Plan:
         self.taps = math.prod(ksize)
         per_row = self.c * self.taps * math.prod(self.frame[1:]) * itemsize
         rows = self.frame[0]
-        if per_row * rows <= CHUNK_BYTES:
-            step = max(1, min(self.n, CHUNK_BYTES // (per_row * rows)))
-            self.chunks = [(i, min(self.n, i + step), 0, rows) for i in range(0, self.n, step)]
+        if per_row * rows <= CHUNK_BYTES:  # whole images, balanced for the threads (parallel.split)
+            self.chunks = [(s.start, s.stop, 0, rows) for s in parallel.split(self.n, per_row * rows, CHUNK_BYTES)]
         else:
             step = max(1, CHUNK_BYTES // per_row)
             self.chunks = [(i, i + 1, r, min(rows, r + step)) for i in range(self.n) for r in range(0, rows, step)]
