@@ -95,6 +95,10 @@ DEPTHWISE_PATH = True
 CHUNK_BYTES = 4 * 2**20
 
 
+#: The stride-1 frame (see :class:`_Plan`) is used while it has at most this many times the output's positions.
+FLAT_FRAME_MAX = 1.5
+
+
 class _Plan:
     """How one convolution is laid out: padding, stride-1 frame or strided windows, chunks of work.
 
@@ -113,7 +117,7 @@ class _Plan:
         # the stride-1 frame pays unless its wrap-around columns outnumber the valid ones by half (a 5×5
         # kernel on a 5×5 map: a 1×5 frame for one output)
         frame = (out_size[0],) + self.padded[1:]
-        self.flat = all(s == 1 for s in stride) and math.prod(frame) <= 1.5 * math.prod(out_size)
+        self.flat = all(s == 1 for s in stride) and math.prod(frame) <= FLAT_FRAME_MAX * math.prod(out_size)
         self.tail = self.flat and kernels.needs_tail(ksize, dilation)
         self.ext = ((self.padded[0] + 1,) + self.padded[1:]) if self.tail else self.padded
         self.frame = kernels.flat_frame(out_size, self.padded) if self.flat else tuple(out_size)
