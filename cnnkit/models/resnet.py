@@ -53,7 +53,7 @@ class ResNet(nn.Module):
         self.inplanes = 64
         self.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)  # 224 → 112×112×64
         self.bn1 = nn.BatchNorm2d(64)
-        self.relu = nn.ReLU()
+        self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)                          # → 56×56×64
         self.layer1 = self._make_layer(block, 64, layers[0])                        # → 56×56×(64·e)
         self.layer2 = self._make_layer(block, 128, layers[1], stride=2)             # → 28×28×(128·e)
@@ -105,7 +105,7 @@ class CifarResNet(nn.Module):
         self.shortcut = shortcut
         self.conv1 = nn.Conv2d(in_channels, 16, 3, padding=1, bias=False)            # → 32×32×16
         self.bn1 = nn.BatchNorm2d(16)
-        self.relu = nn.ReLU()
+        self.relu = nn.ReLU(inplace=True)
         self.inplanes = 16
         self.layer1 = self._make_layer(16, n)                                       # → 32×32×16
         self.layer2 = self._make_layer(32, n, stride=2)                             # → 16×16×32

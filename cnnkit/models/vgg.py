@@ -45,7 +45,7 @@ def make_layers(config, batch_norm: bool = False, in_channels: int = 3) -> "nn.S
             layers.append(nn.Conv2d(c, out, k, padding=k // 2))
             if batch_norm:
                 layers.append(nn.BatchNorm2d(out))
-            layers.append(nn.ReLU())
+            layers.append(nn.ReLU(inplace=True))
             c = out
     return nn.Sequential(*layers)
 
@@ -76,8 +76,8 @@ class VGG(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
         self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(
-            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(dropout),
             nn.Linear(4096, num_classes),
         )
 

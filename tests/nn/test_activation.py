@@ -144,3 +144,31 @@ def test_activation_module_reprs():
     assert repr(nn.Softmax(dim=0, base=2)) == "Softmax(dim=0, base=2)"
     assert repr(nn.ReLU(inplace=True)) == repr(torch.nn.ReLU(inplace=True))
     assert repr(nn.LeakyReLU(0.1, inplace=True)) == repr(torch.nn.LeakyReLU(0.1, inplace=True))
+
+
+def test_relu_inplace_overwrites_the_input_without_a_graph_as_torch():
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    cx, tx = cnnkit.tensor(x.copy()), torch.tensor(x.copy())
+    with cnnkit.no_grad():
+        out = F.relu(cx, inplace=True)
+    tout = torch.nn.functional.relu(tx, inplace=True)
+    assert out is cx and tout is tx
+    np.testing.assert_array_equal(cx.data, tx.numpy())
+    m = nn.ReLU(inplace=True)
+    cx2 = cnnkit.tensor(x.copy())
+    with cnnkit.no_grad():
+        assert m(cx2) is cx2
+    np.testing.assert_array_equal(cx2.data, np.maximum(x, 0))
+
+
+def test_relu_inplace_with_a_graph_keeps_the_input_and_the_gradient():
+    x = np.random.default_rng(1).standard_normal((3, 7)).astype(np.float32)
+    cx = cnnkit.tensor(x.copy(), requires_grad=True)
+    tx = torch.tensor(x.copy(), requires_grad=True)
+    out = F.relu(cx * 2, inplace=True)
+    tout = torch.nn.functional.relu(tx * 2, inplace=True)
+    out.sum().backward()
+    tout.sum().backward()
+    np.testing.assert_array_equal(cx.data, x)                # the leaf is untouched
+    np.testing.assert_allclose(out.data, tout.detach().numpy())
+    np.testing.assert_allclose(cx.grad.data, tx.grad.numpy())

@@ -56,8 +56,10 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
 
     Args:
         input: any shape.
-        inplace: accepted for PyTorch compatibility; cnnkit always returns a new tensor (the
-            graph needs the input), so the result is the same either way.
+        inplace: when no graph is recorded (``cnnkit.no_grad()``, or an input that needs no
+            gradient), overwrite ``input`` and return it, as PyTorch — inference then writes no new
+            array. When a graph is recorded a new tensor is returned (cnnkit has no version counters
+            to catch an in-place change of a tensor some backward still needs).
 
     Shape:
         Input ``(*)``, output ``(*)``, same shape.
@@ -68,6 +70,9 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """
     x = _check_float(input, "relu")
     a = x.data
+    if inplace and not records_graph(x) and a.flags.writeable:
+        _rows(lambda rows: np.maximum(a[rows], a.dtype.type(0), out=a[rows]), a)
+        return x
     out = np.empty_like(a)
     mask = np.empty(a.shape, dtype=bool) if records_graph(x) else None  # inference keeps no mask
 

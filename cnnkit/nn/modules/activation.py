@@ -11,7 +11,8 @@ class ReLU(Module):
     """Applies ``max(0, x)`` elementwise (see :func:`cnnkit.nn.functional.relu`).
 
     Args:
-        inplace: accepted for PyTorch compatibility; a new tensor is always returned.
+        inplace: overwrite the input and return it when no graph is recorded (inference), as
+            PyTorch; with a graph a new tensor is returned (see :func:`cnnkit.nn.functional.relu`).
 
     Shape:
         Input ``(*)``, output ``(*)``, same shape.
@@ -26,7 +27,7 @@ class ReLU(Module):
         self.inplace = bool(inplace)
 
     def forward(self, input):
-        return F.relu(input)
+        return F.relu(input, inplace=self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
