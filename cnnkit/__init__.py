@@ -5,7 +5,7 @@ Layers of the code, each depending only on those before it: array kernels (``cnn
 ``cnnkit.optim`` → ``cnnkit.models`` → ``analysis``, ``filters``, ``data``, ``train``, ``io`` → ``cli``.
 Shape arithmetic lives in one module, ``cnnkit.shape``.
 """
-from . import shape
+from . import allocator, shape
 from .parallel import get_num_threads, set_num_threads
 from .tensor import (Tensor, arange, cat, enable_grad, float32, float64, get_rng, int64, is_grad_enabled,
                      manual_seed, no_grad, ones, ones_like, rand, randn, set_grad_enabled, stack, tensor,
@@ -13,6 +13,8 @@ from .tensor import (Tensor, arange, cat, enable_grad, float32, float64, get_rng
 from . import nn, optim  # noqa: E402
 
 __version__ = "0.1.0"
+
+allocator.tune()  # keep freed array memory for the next step (glibc; CNNKIT_MALLOC=0 leaves it alone)
 
 _LAZY = {"models", "analysis", "filters", "data", "train", "io", "transfer", "kernels"}
 
