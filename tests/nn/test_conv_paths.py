@@ -166,7 +166,9 @@ def test_compiled_depthwise_equals_the_numpy_tap_sums(nd, size, k, dilation, pad
 @pytest.mark.parametrize("chunk_bytes", [1, 2**22])  # one output row per chunk; whole images
 @pytest.mark.parametrize("shape,k,padding,dilation,bias", [
     ((2, 5, 9, 8), (3, 3), 1, 1, True), ((1, 4, 10, 7), (5, 3), (4, 1), (2, 1), False),
-    ((2, 3, 8, 9), (2, 2), "same", 1, True), ((1, 3, 5, 6, 7), (3, 2, 3), 1, (2, 1, 1), True)])
+    ((2, 3, 8, 9), (2, 2), "same", 1, True), ((1, 3, 5, 6, 7), (3, 2, 3), 1, (2, 1, 1), True),
+    ((1, 2, 3, 4), (3, 3), 4, 1, True),                       # output rows and columns that read only padding
+    ((2, 3, 6, 9), (3, 3), (0, 2), (1, 3), False), ((1, 2, 7, 5), (3, 1), (2, 0), 1, True)])
 def test_row_shifted_forward_matches_torch(shape, k, padding, dilation, bias, chunk_bytes, threads, rng,
                                            monkeypatch):
     # one GEMM per kernel row on shifted views of one column block (VGG-sized layers), forced on small ones
