@@ -48,29 +48,29 @@ class AlexNet(nn.Module):
             lrn = lambda: nn.LocalResponseNorm(5, alpha=5e-4, beta=0.75, k=2.0)  # noqa: E731
             self.features = nn.Sequential(
                 nn.Conv2d(3, 96, 11, stride=4),                   # 0: 227 → 55×55×96
-                nn.ReLU(inplace=True), lrn(),                                 # 1, 2
+                nn.ReLU(inplace=True), lrn(),                     # 1, 2
                 nn.MaxPool2d(3, stride=2),                        # 3: → 27×27×96
                 nn.Conv2d(96, 256, 5, padding=2, groups=2),       # 4: → 27×27×256
-                nn.ReLU(inplace=True), lrn(),                                 # 5, 6
+                nn.ReLU(inplace=True), lrn(),                     # 5, 6
                 nn.MaxPool2d(3, stride=2),                        # 7: → 13×13×256
                 nn.Conv2d(256, 384, 3, padding=1),                # 8: → 13×13×384 (reads both towers)
-                nn.ReLU(inplace=True),                                        # 9
+                nn.ReLU(inplace=True),                            # 9
                 nn.Conv2d(384, 384, 3, padding=1, groups=2),      # 10: → 13×13×384
-                nn.ReLU(inplace=True),                                        # 11
+                nn.ReLU(inplace=True),                            # 11
                 nn.Conv2d(384, 256, 3, padding=1, groups=2),      # 12: → 13×13×256
-                nn.ReLU(inplace=True),                                        # 13
+                nn.ReLU(inplace=True),                            # 13
                 nn.MaxPool2d(3, stride=2),                        # 14: → 6×6×256
             )
         else:
             self.features = nn.Sequential(
-                nn.Conv2d(3, 64, 11, stride=4, padding=2), nn.ReLU(inplace=True),   # 0, 1: 224 → 55×55×64
-                nn.MaxPool2d(3, stride=2),                              # 2: → 27×27×64
-                nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(inplace=True),            # 3, 4
-                nn.MaxPool2d(3, stride=2),                              # 5: → 13×13×192
-                nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(inplace=True),           # 6, 7
-                nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(inplace=True),           # 8, 9
-                nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(inplace=True),           # 10, 11
-                nn.MaxPool2d(3, stride=2),                              # 12: → 6×6×256
+                nn.Conv2d(3, 64, 11, stride=4, padding=2), nn.ReLU(inplace=True),  # 0, 1: 224 → 55×55×64
+                nn.MaxPool2d(3, stride=2),                                         # 2: → 27×27×64
+                nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(inplace=True),           # 3, 4
+                nn.MaxPool2d(3, stride=2),                                         # 5: → 13×13×192
+                nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(inplace=True),          # 6, 7
+                nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(inplace=True),          # 8, 9
+                nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(inplace=True),          # 10, 11
+                nn.MaxPool2d(3, stride=2),                                         # 12: → 6×6×256
             )
             self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
         self.flatten = nn.Flatten()                                     # → 9216

@@ -173,7 +173,7 @@ def test_row_shifted_forward_matches_torch(shape, k, padding, dilation, bias, ch
                                            monkeypatch):
     # one GEMM per kernel row on shifted views of one column block (VGG-sized layers), forced on small ones
     monkeypatch.setattr(conv_mod, "ROW_SHIFT_MIN_ROWS", 1)
-    monkeypatch.setattr(conv_mod, "ROW_SHIFT_MIN_FRAME", 1)
+    monkeypatch.setattr(conv_mod, "ROW_SHIFT_MIN_POSITIONS", 1)
     monkeypatch.setattr(conv_mod, "CHUNK_BYTES", chunk_bytes)
     calls = []
     shifted = conv_mod._row_shifted_forward

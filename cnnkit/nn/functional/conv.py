@@ -256,13 +256,13 @@ def _gemm_forward(xd: np.ndarray, w2: np.ndarray, bias, groups: int, plan: _Plan
 #: per-row column block has at least this many rows (input channels × taps of one kernel row) and whose
 #: output has at least this many positions per image (large images: VGG, not CIFAR's 8×8 maps).
 ROW_SHIFT_MIN_ROWS = 128
-ROW_SHIFT_MIN_FRAME = 512
+ROW_SHIFT_MIN_POSITIONS = 512
 
 
 def _row_shifted(plan: _Plan, groups: int) -> bool:
     return (all(s == 1 for s in plan.stride) and groups == 1 and plan.ksize[0] > 1 and len(plan.ksize) > 1
             and plan.c * math.prod(plan.ksize[1:]) >= ROW_SHIFT_MIN_ROWS
-            and math.prod(plan.out_size) >= ROW_SHIFT_MIN_FRAME)
+            and math.prod(plan.out_size) >= ROW_SHIFT_MIN_POSITIONS)
 
 
 def _row_shifted_forward(xd: np.ndarray, w2: np.ndarray, bias, plan: _Plan) -> np.ndarray:
