@@ -114,3 +114,13 @@ def test_cli_layers_json_and_errors(capsys):
     assert "unknown model 'nosuch'" in capsys.readouterr().err
     assert main(["bench", "--layers", "lenet5", "--batch", "0"]) == 2
     assert "--batch must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_layer_times_without_a_twin_time_cnnkit_alone():
+    from cnnkit.benchmark.layers import format_layers, layer_times
+    model = cnnkit.nn.Sequential(cnnkit.nn.Conv2d(1, 2, 3), cnnkit.nn.LeakyReLU())   # no twin for LeakyReLU
+    result = layer_times(model, np.zeros((1, 1, 5, 5), dtype=np.float32), torch, repeats=1)
+    assert [r["torch_ms"] for r in result["rows"]] == [None, None]
+    assert all(r["cnnkit_ms"] > 0 for r in result["rows"])
+    assert result["note"].startswith("no PyTorch twin for Sequential") and "cnnkit only" in result["note"]
+    assert "cnnkit only" in format_layers(result)

@@ -74,8 +74,13 @@ def layer_times(model, x: np.ndarray, torch=None, repeats: int = 5, threads: int
             model(cx)
     ours, our_total = timed(model, leaves, cn_call)
     theirs, their_total, note = {}, None, ""
+    twin = None
     if torch is not None:
-        twin, note = torch_twin(model, torch, x)
+        try:
+            twin, note = torch_twin(model, torch, x)
+        except (NotImplementedError, RuntimeError) as e:  # no twin for this architecture: cnnkit alone
+            note = f"no PyTorch twin for {type(model).__name__} ({str(e).splitlines()[0][:120]}): cnnkit only"
+    if twin is not None:
         twin.eval()
         tx = torch.tensor(x)
 

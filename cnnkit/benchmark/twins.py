@@ -65,6 +65,8 @@ def torch_twin(model, torch, x=None):
         if kind in ("MaxPool2d", "AvgPool2d"):
             extra = {"dilation": m.dilation} if kind == "MaxPool2d" else {}
             return getattr(nn, kind)(m.kernel_size, m.stride, m.padding, ceil_mode=m.ceil_mode, **extra)
+        if kind == "LocalResponseNorm":
+            return nn.LocalResponseNorm(m.size, alpha=m.alpha, beta=m.beta, k=m.k)
         if kind == "AdaptiveAvgPool2d":
             return nn.AdaptiveAvgPool2d(m.output_size)
         if kind == "Flatten":
