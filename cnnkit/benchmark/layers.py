@@ -54,7 +54,7 @@ def layer_times(model, x: np.ndarray, torch=None, repeats: int = 5, threads: int
     for h in shape_hooks:
         h.remove()
 
-    def timed(net, leaf_list, call):
+    def timed(leaf_list, call):
         times = defaultdict(list)
         call()                                                 # warm-up without hooks
         handles = _hooked(leaf_list, times)
@@ -72,7 +72,7 @@ def layer_times(model, x: np.ndarray, torch=None, repeats: int = 5, threads: int
     def cn_call():
         with cnnkit.no_grad():
             model(cx)
-    ours, our_total = timed(model, leaves, cn_call)
+    ours, our_total = timed(leaves, cn_call)
     theirs, their_total, note = {}, None, ""
     twin = None
     if torch is not None:
@@ -87,7 +87,7 @@ def layer_times(model, x: np.ndarray, torch=None, repeats: int = 5, threads: int
         def th_call():
             with torch.no_grad():
                 twin(tx)
-        theirs, their_total = timed(twin, _leaves(twin), th_call)
+        theirs, their_total = timed(_leaves(twin), th_call)
     rows = [{"name": n, "type": type(m).__name__, "shape": shapes.get(n), "cnnkit_ms": ours.get(n),
              "torch_ms": theirs.get(n)} for n, m in leaves]
     return {"rows": rows, "total": {"cnnkit_ms": our_total, "torch_ms": their_total},

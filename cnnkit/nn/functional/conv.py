@@ -276,7 +276,7 @@ def _row_shifted_forward(xd: np.ndarray, w2: np.ndarray, bias, plan: _Plan) -> n
     full columns on one core, and the 52 MB padded copy of VGG's second layer input (20 % of that
     layer's time, most of it page faults) is never made.
     """
-    n, c, k_out, nd = plan.n, plan.c, w2.shape[0], len(plan.ksize)
+    n, c, k_out = plan.n, plan.c, w2.shape[0]
     k0, d0, rest = plan.ksize[0], plan.dilation[0], plan.ksize[1:]
     (top, _), side_pads = plan.pads[0], plan.pads[1:]
     in0, out0, in_rest, out_rest = plan.in_size[0], plan.out_size[0], plan.in_size[1:], tuple(plan.out_size[1:])
@@ -432,13 +432,13 @@ def _depthwise(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
     wcol = [w[:, t].reshape((c,) + (1,) * nd) for t in range(plan.taps)]  # broadcast over (nb, C, *frame)
     both = (slice(None), slice(None))
     taps = list(itertools.product(*(range(k) for k in plan.ksize)))
-    step = max(1, DEPTHWISE_BLOCK_BYTES // (c * math.prod(plan.frame) * np.dtype(dtype).itemsize))
-    blocks = [slice(i, min(n, i + step)) for i in range(0, n, step)]
+    blocks = parallel.split(n, c * math.prod(plan.frame) * np.dtype(dtype).itemsize, DEPTHWISE_BLOCK_BYTES)
+    step = max(b.stop - b.start for b in blocks)                            # images in the largest block
     view = plan.tap_view(plan.pad(x.data.astype(dtype, copy=False), scratch=True))  # (N, C, *k, *frame)
     acc = np.empty((n, c) + plan.frame, dtype=dtype)
 
     def forward_blocks(part):  # each thread its own blocks of images and temporary
-        tmp = _scratch("tmp", (min(step, n), c) + plan.frame, dtype)
+        tmp = _scratch("tmp", (step, c) + plan.frame, dtype)
         for blk in part:
             a, tb = acc[blk], tmp[:blk.stop - blk.start]
             for t, tap in enumerate(taps):
@@ -470,7 +470,7 @@ def _depthwise(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
             view = plan.tap_view(xe)
 
             def weight_blocks(part):  # → this part's dW (C, T)
-                tmp = _scratch("tmp", (min(step, n), c) + plan.frame, dtype)
+                tmp = _scratch("tmp", (step, c) + plan.frame, dtype)
                 gw = np.zeros((c, plan.taps), dtype=dtype)
                 for blk in part:
                     nb = blk.stop - blk.start
@@ -489,7 +489,7 @@ def _depthwise(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
             gxe = np.zeros((n, c) + plan.ext, dtype=dtype)
 
             def input_blocks(part):  # each part adds into its own images of gxe
-                tmp = _scratch("tmp", (min(step, n), c) + plan.frame, dtype)
+                tmp = _scratch("tmp", (step, c) + plan.frame, dtype)
                 for blk in part:
                     nb = blk.stop - blk.start
                     if plan.flat:
