@@ -71,11 +71,37 @@ import time
 import numpy as np
 
 import cnnkit
-from cnnkit import models, optim, transfer
+from cnnkit import models, nn, optim, transfer
 from cnnkit.data import ArrayDataset, Compose, DataLoader, RandomCrop
 from cnnkit.train import evaluate, fit
 
 LRS = (3e-4, 1e-3, 3e-3, 1e-2)
+
+
+class SmallVGG(nn.Module):
+    """A VGG-style network for 32×32 grey images: three blocks of conv 3×3 (16, 32, 64 channels) →
+    batch norm → ReLU → max pool 2×2, then F6 (1024 → 128) and the output layer; 155 k parameters."""
+
+    def __init__(self, num_classes: int = 10, widths=(16, 32, 64), hidden: int = 128):
+        super().__init__()
+        layers, c = [], 1
+        for w in widths:
+            layers += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2)]
+            c = w
+        self.features = nn.Sequential(*layers)
+        self.flatten = nn.Flatten()
+        self.f6 = nn.Linear(c * 16, hidden)
+        self.act6 = nn.ReLU()
+        self.output = nn.Linear(hidden, num_classes)
+
+    def forward(self, x):
+        return self.output(self.act6(self.f6(self.flatten(self.features(x)))))
+
+
+#: The networks the script compares (``--arch``), each built with ``num_classes`` outputs.
+ARCHS = {"lenet5": lambda k: models.lenet5(num_classes=k),
+         "vgg-bn": lambda k: SmallVGG(num_classes=k),
+         "resnet20": lambda k: models.create("resnet20", num_classes=k, in_channels=1)}
 
 
 def relabel(ds: ArrayDataset, keep, classes) -> ArrayDataset:
@@ -107,12 +133,12 @@ def with_symmetries(ds: ArrayDataset) -> ArrayDataset:
     return ArrayDataset(np.ascontiguousarray(images), labels, classes)
 
 
-def pretrain(source_train, norm, epochs: int, seed: int = 0, symmetries: bool = True):
-    """LeNet-5 trained on the source classes with random shifts of up to 3 pixels; with ``symmetries``
+def pretrain(source_train, norm, epochs: int, seed: int = 0, symmetries: bool = True, arch: str = "lenet5"):
+    """``arch`` (default LeNet-5) trained on the source classes with random shifts of up to 3 pixels; with ``symmetries``
     on ``digit × symmetry`` (:func:`with_symmetries`, 8× the images per epoch)."""
     data = with_symmetries(source_train) if symmetries else source_train
     cnnkit.manual_seed(seed)
-    model = models.lenet5(num_classes=len(data.classes))
+    model = ARCHS[arch](len(data.classes))
     loader = DataLoader(data, batch_size=32, shuffle=True, seed=seed,
                         transform=Compose([RandomCrop(source_train.input_size[1:], padding=3), norm]))
     fit(model, loader, epochs=epochs, optimizer=optim.Adam(model.parameters(), lr=2e-3), seed=seed,
@@ -145,10 +171,11 @@ def train_few(model, train, norm, *, mode: str | None, epochs: int, seed: int, l
 
 def transferred(pretrained, num_classes: int, reset_f6: bool = True):
     """A copy of ``pretrained`` with a new ``num_classes`` head and (``reset_f6``) F6 re-initialised
-    (only for modes that train F6: not for ``"head"``, which would leave a random F6 frozen)."""
+    (only for modes that train F6: not for ``"head"``, which would leave a random F6 frozen; networks
+    without an F6, ResNet-20, keep everything but the head)."""
     net = copy.deepcopy(pretrained)
     transfer.replace_head(net, num_classes)
-    if reset_f6:
+    if reset_f6 and hasattr(net, "f6"):
         net.f6.reset_parameters()
     return net
 
@@ -158,7 +185,7 @@ def accuracy(model, test, norm) -> float:
 
 
 def compare(pretrained, target_train, target_test, norm, *, shots: int, seeds, epochs: int, lrs=LRS,
-            modes=("all",), reset_f6: bool = True, shift: int = 2) -> dict:
+            modes=("all",), reset_f6: bool = True, shift: int = 2, arch: str = "lenet5") -> dict:
     """Scratch and each transfer ``mode`` on the same ``shots`` examples per class, for each seed and
     learning rate in ``lrs``; each method's learning rate is the one with the best mean accuracy on the
     rest of ``target_train``.
@@ -174,7 +201,7 @@ def compare(pretrained, target_train, target_test, norm, *, shots: int, seeds, e
             for method in runs:
                 cnnkit.manual_seed(100 + seed)
                 if method == "scratch":
-                    net = models.lenet5(num_classes=k)
+                    net = ARCHS[arch](k)
                     train_few(net, train, norm, mode=None, epochs=epochs, seed=seed, lr=lr, shift=shift)
                 else:
                     net = transferred(pretrained, k, reset_f6 and not method.startswith("head"))
@@ -191,7 +218,8 @@ def compare(pretrained, target_train, target_test, norm, *, shots: int, seeds, e
 
 
 def run(shots=(5, 10), seeds=(0, 1, 2), pretrain_epochs: int = 10, epochs: int = 150, faces: bool = True,
-        modes=("all",), lrs=LRS, symmetries: bool = True, reset_f6: bool = True, verbose: bool = True) -> dict:
+        modes=("all",), lrs=LRS, symmetries: bool = True, reset_f6: bool = True, verbose: bool = True,
+        arch: str = "lenet5") -> dict:
     """Both experiments for each number of ``shots``; returns ``{"source_accuracy": ..., ("digits", k):
     compare(...), ("faces", k): compare(...)}``."""
     say = print if verbose else (lambda *a, **k: None)
@@ -202,15 +230,15 @@ def run(shots=(5, 10), seeds=(0, 1, 2), pretrain_epochs: int = 10, epochs: int =
     tgt = [str(i) for i in range(5, 10)]
     source_train = relabel(digits.train, range(5), src)
     t0 = time.perf_counter()
-    pre = pretrain(source_train, norm, pretrain_epochs, symmetries=symmetries)
+    pre = pretrain(source_train, norm, pretrain_epochs, symmetries=symmetries, arch=arch)
     # source accuracy: the logits of the unrotated class of each digit
     net = copy.deepcopy(pre)
     if symmetries:
-        w, b = net.output.weight.data, net.output.bias.data
-        transfer.replace_head(net, 5)
-        net.output.weight.data[...], net.output.bias.data[...] = w[::8], b[::8]
+        old = transfer.find_head(net)[1]
+        new = transfer.replace_head(net, 5)
+        new.weight.data[...], new.bias.data[...] = old.weight.data[::8], old.bias.data[::8]
     src_acc = accuracy(net, relabel(digits.test, range(5), src), norm)
-    say(f"pre-trained LeNet-5 on digits 0-4 ({len(source_train)} images{' x 8 symmetries' if symmetries else ''}, "
+    say(f"pre-trained {arch} on digits 0-4 ({len(source_train)} images{' x 8 symmetries' if symmetries else ''}, "
         f"{pretrain_epochs} epochs, {time.perf_counter() - t0:.0f} s): test accuracy {src_acc:.3f}")
     out = {"source_accuracy": src_acc}
     tasks = [("digits", "digits 5-9", relabel(digits.train, range(5, 10), tgt),
@@ -222,7 +250,7 @@ def run(shots=(5, 10), seeds=(0, 1, 2), pretrain_epochs: int = 10, epochs: int =
         for k in shots:
             t0 = time.perf_counter()
             res = compare(pre, train, test, tnorm, shots=k, seeds=seeds, epochs=epochs, lrs=lrs, modes=modes,
-                          reset_f6=reset_f6)
+                          reset_f6=reset_f6, arch=arch)
             out[key, k] = res
             say(f"\n{label}: {k} labelled examples per class, {len(test)} test images, seeds "
                 f"{' '.join(map(str, seeds))}, {epochs} epochs, lr chosen on the other training images "
@@ -242,6 +270,8 @@ def run(shots=(5, 10), seeds=(0, 1, 2), pretrain_epochs: int = 10, epochs: int =
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--arch", choices=sorted(ARCHS), default="lenet5",
+                   help="the network, pre-trained and from scratch (default: lenet5)")
     p.add_argument("--shots", type=int, nargs="+", default=[5, 10],
                    help="labelled examples per target class (default: 5 and 10)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds to average over (default 0 1 2)")
@@ -258,7 +288,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     run(tuple(args.shots), tuple(args.seeds), args.pretrain_epochs, args.epochs, faces=not args.no_faces,
         modes=tuple(args.modes), lrs=tuple(args.lrs), symmetries=not args.no_symmetries,
-        reset_f6=not args.keep_f6)
+        reset_f6=not args.keep_f6, arch=args.arch)
 
 
 if __name__ == "__main__":
