@@ -1,5 +1,5 @@
 """Compiled kernels (Numba), only where the benchmark shows NumPy cannot come close: depthwise
-convolution and batch norm.
+convolution, batch norm and the transforms of Winograd's convolution.
 
 Depthwise convolution (``groups == in_channels == out_channels``, MobileNet, Xception) has no GEMM to
 lean on: each output channel is a 3×3 stencil over one input channel. The NumPy path sums the taps as
@@ -17,6 +17,12 @@ Batch norm works channel by channel (a channel of a CIFAR batch, 128 × 32 × 32
 cache): the variance pass and the backward's second pass re-read the channel from cache instead of
 memory, and the sums run in float64. NumPy needs about twice the memory traffic for the same passes
 (``norm.py``, blocks of images): 1.5–2× slower than PyTorch against about 1× compiled.
+
+Winograd's F(2×2, 3×3) (``conv._winograd_forward``, VGG's 3×3 layers from 128 channels) needs three
+element-wise transforms around its 16 GEMMs: filters ``G·g·Gᵀ``, input tiles ``Bᵀ·d·B`` (4×4 tiles at
+stride 2) and output tiles ``Aᵀ·M·A``. In NumPy they are strided passes that cost as much as the GEMMs
+save; compiled, each input row of tiles is combined in cache. Without Numba those layers take the GEMM
+path, which the tests compare this one with.
 """
 from __future__ import annotations
 
@@ -25,7 +31,8 @@ import os
 import numpy as np
 
 __all__ = ["available", "worth_it", "depthwise_forward", "depthwise_grad_input", "depthwise_grad_weight",
-           "batch_norm_moments", "batch_norm_grad_sums", "batch_norm_apply", "batch_norm_grad_input"]
+           "batch_norm_moments", "batch_norm_grad_sums", "batch_norm_apply", "batch_norm_grad_input",
+           "winograd_filters", "winograd_input", "winograd_output"]
 
 #: Use the compiled kernels (if Numba imports). ``CNNKIT_JIT=0`` in the environment, or setting this to
 #: False, sends everything through the NumPy paths.
@@ -169,7 +176,88 @@ def _compile():
                 for v in range(size):
                     o[v] = (gr[v] - (xr[v] - mu) * kc - cc) * sc
 
-    return forward, grad_input, grad_weight, bn_moments, bn_grad_sums, bn_apply, bn_grad_input
+    @numba.njit(**opts)
+    def wino_filters(w9, u, stride, half):  # entry (i, j) of G·g·Gᵀ for filter f (g = w9[:, f]) at u[(4i + j)·stride + f]
+        for f in range(w9.shape[1]):
+            a0, a1, a2 = w9[0, f], w9[1, f], w9[2, f]
+            b0, b1, b2 = w9[3, f], w9[4, f], w9[5, f]
+            c0, c1, c2 = w9[6, f], w9[7, f], w9[8, f]
+            # g·Gᵀ, each kernel row (x0, x1, x2) → (x0, (x0 + x1 + x2)/2, (x0 − x1 + x2)/2, x2)
+            ap, am = (a0 + a2 + a1) * half, (a0 + a2 - a1) * half
+            bp, bm = (b0 + b2 + b1) * half, (b0 + b2 - b1) * half
+            cp, cm = (c0 + c2 + c1) * half, (c0 + c2 - c1) * half
+            # then G·(g·Gᵀ): each column (r0, r1, r2) the same way
+            for j, (r0, r1, r2) in enumerate(((a0, b0, c0), (ap, bp, cp), (am, bm, cm), (a2, b2, c2))):
+                u[j * stride + f] = r0
+                u[(4 + j) * stride + f] = (r0 + r2 + r1) * half
+                u[(8 + j) * stride + f] = (r0 + r2 - r1) * half
+                u[(12 + j) * stride + f] = r2
+
+    @numba.njit(**opts)
+    def wino_input(x, v, stride, pt, pl, n0, n1, ty0, ty1, tw):  # V[4i + j, c, tile] = (Bᵀ·d·B)[i, j]
+        _, n_ch, h, wd = x.shape
+        wp = 2 * tw + 2
+        d = np.zeros((4, wp), dtype=x.dtype)               # the tile row's four padded input rows (borders 0)
+        t = np.empty((4, wp), dtype=x.dtype)               # Bᵀ·d: the rows combined
+        rows = ty1 - ty0
+        tiles = (n1 - n0) * rows * tw
+        for n in range(n0, n1):
+            for c in range(n_ch):
+                for ty in range(ty0, ty1):
+                    for i in range(4):
+                        y = 2 * ty - pt + i
+                        if 0 <= y < h:
+                            for u in range(wd):
+                                d[i, pl + u] = x[n, c, y, u]
+                        else:
+                            for u in range(wd):
+                                d[i, pl + u] = 0
+                    for u in range(wp):
+                        t[0, u] = d[0, u] - d[2, u]
+                        t[1, u] = d[1, u] + d[2, u]
+                        t[2, u] = d[2, u] - d[1, u]
+                        t[3, u] = d[1, u] - d[3, u]
+                    base = c * tiles + ((n - n0) * rows + ty - ty0) * tw
+                    for i in range(4):                      # ·B: the columns of each tile combined
+                        o0 = 4 * i * stride + base
+                        o1, o2, o3 = o0 + stride, o0 + 2 * stride, o0 + 3 * stride
+                        for u in range(tw):
+                            a, b, e, f = t[i, 2 * u], t[i, 2 * u + 1], t[i, 2 * u + 2], t[i, 2 * u + 3]
+                            v[o0 + u] = a - e
+                            v[o1 + u] = b + e
+                            v[o2 + u] = e - b
+                            v[o3 + u] = b - f
+
+    @numba.njit(**opts)
+    def wino_output(m, stride, out, bias, n0, n1, ty0, ty1, tw):  # each tile's 2×2 outputs = Aᵀ·M·A + bias
+        _, n_out, ho, wo = out.shape
+        rows = ty1 - ty0
+        tiles = (n1 - n0) * rows * tw
+        s = np.empty((2, 4, tw), dtype=m.dtype)            # Aᵀ·M: the rows combined
+        for n in range(n0, n1):
+            for k in range(n_out):
+                bk = bias[k]
+                for ty in range(ty0, ty1):
+                    base = k * tiles + ((n - n0) * rows + ty - ty0) * tw
+                    for j in range(4):
+                        o0 = j * stride + base
+                        o1, o2, o3 = o0 + 4 * stride, o0 + 8 * stride, o0 + 12 * stride
+                        for u in range(tw):
+                            p, q = m[o1 + u], m[o2 + u]
+                            s[0, j, u] = m[o0 + u] + p + q
+                            s[1, j, u] = p - q - m[o3 + u]
+                    for a in range(2):                      # ·A: the columns, into the output rows
+                        y = 2 * ty + a
+                        if y < ho:
+                            o = out[n, k, y]
+                            for u in range(tw):
+                                p, q = s[a, 1, u], s[a, 2, u]
+                                o[2 * u] = s[a, 0, u] + p + q + bk
+                                if 2 * u + 1 < wo:
+                                    o[2 * u + 1] = p - q - s[a, 3, u] + bk
+
+    return (forward, grad_input, grad_weight, bn_moments, bn_grad_sums, bn_apply, bn_grad_input,
+            wino_filters, wino_input, wino_output)
 
 
 def available() -> bool:
@@ -205,6 +293,27 @@ def depthwise_grad_input(g, w, gx, pads, padded, offsets) -> None:
 def depthwise_grad_weight(g, x, gw, pads, padded, offsets) -> None:
     """``gw`` (C, T) += the weight gradient of :func:`depthwise_forward` for the output gradient ``g``."""
     _kernels[2](g, x, gw, pads[0][0], pads[1][0], padded[0], padded[1], offsets)
+
+
+def winograd_filters(w, u, stride: int) -> None:
+    """The Winograd F(2×2, 3×3) filter transform ``G·g·Gᵀ`` of each 3×3 filter ``g`` of ``w`` (K, C, 3, 3): entry
+    (i, j) of filter (k, c) goes to ``u[(4i + j)·stride + k·C + c]`` (``u`` flat: 16 rows of ``stride`` ≥ K·C)."""
+    k, c = w.shape[:2]
+    _kernels[7](w.reshape(k * c, 9).T, u, stride, np.array(0.5, dtype=w.dtype)[()])
+
+
+def winograd_input(x, v, stride: int, pads, images: slice, tile_rows: slice, tile_cols: int) -> None:
+    """The Winograd F(2×2, 3×3) input transform ``Bᵀ·d·B`` of each 4×4 tile ``d`` of ``x`` (N, C, H, W), zero-padded
+    by ``pads`` (top, left), tiles at stride 2 over ``images`` × ``tile_rows`` × ``tile_cols`` (T of them, in
+    that order): entry (i, j) of channel c's tile t goes to ``v[(4i + j)·stride + c·T + t]`` (``v`` flat)."""
+    _kernels[8](x, v, stride, pads[0], pads[1], images.start, images.stop, tile_rows.start, tile_rows.stop, tile_cols)
+
+
+def winograd_output(m, stride: int, out, bias, images: slice, tile_rows: slice, tile_cols: int) -> None:
+    """``out`` (N, K, Ho, Wo) ← the output transform ``Aᵀ·M·A + bias`` of the tiles laid out as by
+    :func:`winograd_input` (``M[4i + j, k, t]`` at ``m[(4i + j)·stride + k·T + t]``), each tile's 2×2 outputs;
+    those past ``Ho``/``Wo`` are dropped."""
+    _kernels[9](m, stride, out, bias, images.start, images.stop, tile_rows.start, tile_rows.stop, tile_cols)
 
 
 def batch_norm_moments(x3, channels: slice, mean, var) -> None:

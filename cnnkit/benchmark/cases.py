@@ -25,12 +25,14 @@ def _conv_case(shape, k_out, k, stride, pad, groups, backward):
     def build(quick, torch):
         import cnnkit
         from cnnkit.nn import functional as F
+        from cnnkit.nn.functional.conv import winograd_applies
         n, c, h, w = shape
         if quick:
             n, h, w = max(1, n // 16), min(h, 32), min(w, 32)
         rng = _rng()
         x = rng.standard_normal((n, c, h, w), dtype=np.float32)
         wt = (rng.standard_normal((k_out, c // groups, k, k), dtype=np.float32) * 0.1)
+        note = WINOGRAD_NOTE if winograd_applies(x.shape, wt.shape, stride, pad, 1, groups) else ""
         out_hw = [cnnkit.shape.conv_output_size(s, k, stride, pad) for s in (h, w)]
         flops = 2 * n * cnnkit.shape.conv_macs(c, k_out, (k, k), out_hw, groups) * (3 if backward else 1)
         gy = rng.standard_normal((n, k_out, *out_hw), dtype=np.float32)
@@ -53,8 +55,32 @@ def _conv_case(shape, k_out, k, stride, pad, groups, backward):
                         return torch.nn.functional.conv2d(tx, tw, None, stride, pad, 1, groups)
                 tx.grad = tw.grad = None
                 torch.nn.functional.conv2d(tx, tw, None, stride, pad, 1, groups).backward(tgy)
-        return cn, th, flops
+        return cn, th, flops, note
     return build
+
+
+#: The note on cases whose 3×3 layers run Winograd's F(2×2, 3×3) (their FLOPs are counted as direct ones).
+WINOGRAD_NOTE = "Winograd"
+
+
+def _winograd_layers(model, size, n) -> tuple[int, int]:
+    """``(Winograd layers, conv layers)`` of ``model`` on ``n`` inputs of ``size``: the input shape of every
+    Conv2d from a pass over an empty batch (no arithmetic), then :func:`winograd_applies` at batch ``n``."""
+    import cnnkit
+    from cnnkit.nn.functional.conv import winograd_applies
+    seen, hooks = [], []
+    for m in model.modules():
+        if isinstance(m, cnnkit.nn.Conv2d):
+            hooks.append(m.register_forward_hook(lambda mod, inp, out: seen.append(
+                winograd_applies((n,) + tuple(inp[0].shape[1:]), mod.weight.shape, mod.stride, mod.padding,
+                                 mod.dilation, mod.groups))))
+    try:
+        with cnnkit.no_grad():
+            model(cnnkit.tensor(np.zeros((0,) + tuple(size), dtype=np.float32)))
+    finally:
+        for h in hooks:
+            h.remove()
+    return sum(seen), len(seen)
 
 
 def _pool_case(shape, k, stride, pad, backward):
@@ -171,6 +197,9 @@ def _network_case(name, batch, input_size, train, num_classes=10):
         th, note = None, ""
         if torch is not None:
             twin, note = torch_twin(model, torch, x)
+        wino, convs = _winograd_layers(model, size, n)
+        if wino:
+            note = "; ".join(filter(None, [note, f"{WINOGRAD_NOTE}: {wino} of {convs} conv layers"]))
             tx = torch.tensor(x)
             if train:
                 ty = torch.tensor(y)

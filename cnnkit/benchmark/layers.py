@@ -38,16 +38,23 @@ def layer_times(model, x: np.ndarray, torch=None, repeats: int = 5, threads: int
     PyTorch twin's layer of the same name when ``torch`` is given.
 
     Returns ``{"rows": [{"name", "type", "shape", "cnnkit_ms", "torch_ms"}], "total": {"cnnkit_ms",
-    "torch_ms"}, "threads": n, "note": twin check}``; the totals are medians of whole passes.
+    "torch_ms"}, "threads": n, "note": twin check}``; the totals are medians of whole passes. Convolutions
+    that run Winograd's F(2×2, 3×3) have the type ``"Conv2d Winograd"``.
     """
     import cnnkit
+    from cnnkit.nn.functional.conv import winograd_applies
     if threads is not None:
         _set_threads(threads, torch)
     model.eval()
     leaves = _leaves(model)
-    shapes = {}
-    shape_hooks = [m.register_forward_hook(lambda mod, i, out, name=n: shapes.__setitem__(name, tuple(out.shape)))
-                   for n, m in leaves]
+    shapes, kinds = {}, {n: type(m).__name__ for n, m in leaves}
+
+    def record(mod, inputs, out, name):
+        shapes[name] = tuple(out.shape)
+        if isinstance(mod, cnnkit.nn.Conv2d) and winograd_applies(inputs[0].shape, mod.weight.shape, mod.stride,
+                                                                 mod.padding, mod.dilation, mod.groups):
+            kinds[name] += " Winograd"
+    shape_hooks = [m.register_forward_hook(lambda mod, i, out, name=n: record(mod, i, out, name)) for n, m in leaves]
     cx = cnnkit.tensor(x)
     with cnnkit.no_grad():
         model(cx)                                              # warm-up (and output shapes)
@@ -88,8 +95,8 @@ def layer_times(model, x: np.ndarray, torch=None, repeats: int = 5, threads: int
             with torch.no_grad():
                 twin(tx)
         theirs, their_total = timed(_leaves(twin), th_call)
-    rows = [{"name": n, "type": type(m).__name__, "shape": shapes.get(n), "cnnkit_ms": ours.get(n),
-             "torch_ms": theirs.get(n)} for n, m in leaves]
+    rows = [{"name": n, "type": kinds[n], "shape": shapes.get(n), "cnnkit_ms": ours.get(n),
+             "torch_ms": theirs.get(n)} for n, _ in leaves]
     return {"rows": rows, "total": {"cnnkit_ms": our_total, "torch_ms": their_total},
             "threads": cnnkit.get_num_threads(), "note": note}
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .cases import MEMORY_CASES, Skip, cases
+from .cases import MEMORY_CASES, WINOGRAD_NOTE, Skip, cases
 from .memory import _memory_row
 from .timing import _import_torch, _set_threads, blas_threads, matmul_peak, time_pair
 
@@ -116,6 +116,10 @@ def format_table(report: dict) -> str:
         lines.append(f"| {r['name']} | {_fmt(r['cnnkit_ms'], '.1f')} | {_fmt(r['torch_ms'], '.1f')} | "
                      f"{_fmt(r['ratio'], '.2f')} | {_fmt(r['gflops'], '.1f')} | {_fmt(r['peak_pct'], '.0f')} | "
                      f"{r['note']} |")
+    if any(WINOGRAD_NOTE in r["note"] for r in report["results"]):
+        lines += ["", f"GFLOP/s and % peak count every convolution's multiply-adds as the direct method does them. "
+                      f"Layers marked {WINOGRAD_NOTE} run F(2×2, 3×3), whose GEMMs do 2.25× fewer multiplies, so "
+                      "their share of the peak can pass 100 %."]
     if report["memory"]:
         lines += ["", "| peak memory (RSS above the interpreter's baseline) | cnnkit MB | torch MB | "
                       "predicted MB (summary) | cnnkit / predicted | limit MB |",

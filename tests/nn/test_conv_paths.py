@@ -1,4 +1,4 @@
-"""The convolution's fast paths against PyTorch and against the general path: depthwise tap sums,
+"""The convolution's fast paths against PyTorch and against the general path: depthwise tap sums, Winograd,
 image chunks (on 1, 2 and 3 threads: ``threads`` fixture), the stride-1 frame view
 (``kernels.flat_windows``) against the plain window view."""
 import numpy as np
@@ -186,3 +186,73 @@ def test_row_shifted_forward_matches_torch(shape, k, padding, dilation, bias, ch
     check_op(lambda x, w, *b: CN[nd](x, w, *(b or (None,)), *args),
              lambda x, w, *b: TH[nd](x, w, *(b or (None,)), *args), *arrays)
     assert calls
+
+
+@st.composite
+def winograd_configs(draw):
+    p = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    size = tuple(max(1, 3 - 2 * pp) + draw(st.integers(0, 7)) for pp in p)      # at least one output
+    return dict(n=draw(st.integers(1, 3)), c=draw(st.integers(1, 5)), k=draw(st.integers(1, 5)), size=size, p=p,
+                bias=draw(st.booleans()), dtype=draw(st.sampled_from([np.float32, np.float64])),
+                chunk=draw(st.sampled_from([1, 3000, 2**24])))       # rows of tiles, whole images, one chunk
+
+
+@pytest.mark.skipif(not jit.available(), reason="Numba is not installed (Winograd needs the compiled transforms)")
+@given(cfg=winograd_configs())
+def test_winograd_path_matches_torch(cfg):
+    # forced on small layers: odd and even sizes (a last half tile), padding 0-2 per axis, every chunking;
+    # the input gradient of a stride-1 3×3 layer is itself such a convolution and takes the same path
+    names = ("WINOGRAD_MIN_CHANNELS", "WINOGRAD_MIN_WIDTH", "WINOGRAD_CHUNK_BYTES", "_winograd_forward")
+    before = [getattr(conv_mod, n) for n in names], jit.MIN_BYTES
+    calls = []
+    for name, value in zip(names, (1, 1, cfg["chunk"], lambda *a: calls.append(1) or before[0][3](*a))):
+        setattr(conv_mod, name, value)
+    jit.MIN_BYTES = 0
+    try:
+        rng = np.random.default_rng(2)
+        x = rng.standard_normal((cfg["n"], cfg["c"]) + cfg["size"])
+        w = rng.standard_normal((cfg["k"], cfg["c"], 3, 3))
+        arrays = (x, w, rng.standard_normal(cfg["k"])) if cfg["bias"] else (x, w)
+        check_op(lambda x, w, *b: F.conv2d(x, w, *(b or (None,)), 1, cfg["p"]),
+                 lambda x, w, *b: TF.conv2d(x, w, *(b or (None,)), 1, cfg["p"]), *arrays, dtype=cfg["dtype"])
+    finally:
+        for name, value in zip(names, before[0]):
+            setattr(conv_mod, name, value)
+        jit.MIN_BYTES = before[1]
+    assert calls
+
+
+@pytest.mark.skipif(not jit.available(), reason="Numba is not installed (Winograd needs the compiled transforms)")
+@pytest.mark.parametrize("chunk_bytes", [1, 2**18, 2**24])
+def test_winograd_equals_the_gemm_path_on_a_vgg_sized_layer(chunk_bytes, threads, rng, monkeypatch):
+    monkeypatch.setattr(conv_mod, "WINOGRAD_CHUNK_BYTES", chunk_bytes)
+    x = rng.standard_normal((3, 128, 29, 30)).astype(np.float32)
+    w = (rng.standard_normal((136, 128, 3, 3)) / 34).astype(np.float32)
+    b = rng.standard_normal(136).astype(np.float32)
+    calls = []
+    wino = conv_mod._winograd_forward
+    monkeypatch.setattr(conv_mod, "_winograd_forward", lambda *a: calls.append(1) or wino(*a))
+    with cnnkit.no_grad():
+        fast = F.conv2d(cnnkit.tensor(x), cnnkit.tensor(w), cnnkit.tensor(b), padding=1).data
+        assert len(calls) == 1, "a 128-channel layer 30 wide takes Winograd"
+        monkeypatch.setattr(conv_mod, "WINOGRAD", False)
+        gemm = F.conv2d(cnnkit.tensor(x), cnnkit.tensor(w), cnnkit.tensor(b), padding=1).data
+    assert len(calls) == 1 and fast.dtype == np.float32
+    np.testing.assert_allclose(fast, gemm, rtol=0, atol=2e-5 * np.abs(gemm).max())
+
+
+@pytest.mark.parametrize("shape,k_out,stride,dilation,taken", [
+    ((2, 128, 28, 28), 128, 1, 1, True), ((2, 128, 28, 28), 64, 1, 1, False),  # too few output channels
+    ((4, 64, 28, 28), 128, 1, 1, False),                                         # too few input channels
+    ((8, 128, 12, 12), 128, 1, 1, False),                                        # rows of tiles too narrow
+    ((2, 128, 28, 28), 128, 2, 1, False), ((2, 128, 28, 28), 128, 1, 2, False)])  # strided, dilated
+def test_winograd_takes_wide_stride_1_layers_only(shape, k_out, stride, dilation, taken, rng, monkeypatch):
+    calls = []
+    monkeypatch.setattr(conv_mod, "_winograd_forward", lambda xd, w2, bias, plan: calls.append(1) or np.zeros(
+        (plan.n, w2.shape[0]) + tuple(plan.out_size), xd.dtype))              # only the choice matters here
+    monkeypatch.setattr(jit, "available", lambda: True)
+    x = cnnkit.tensor(rng.standard_normal(shape).astype(np.float32))
+    w = cnnkit.tensor(rng.standard_normal((k_out, shape[1], 3, 3)).astype(np.float32))
+    with cnnkit.no_grad():
+        F.conv2d(x, w, None, stride, dilation, dilation)
+    assert bool(calls) == taken
