@@ -40,6 +40,25 @@ def test_run_quick_fills_every_column():
     assert "QUICK" in table
 
 
+def test_network_cases_time_both_engines_in_training_and_inference():
+    report = benchmark.run(select=["LeNet-5 train step", "ResNet-20 train step", "ResNet-20 inference"], quick=True,
+                           repeats=1, memory=False)
+    assert len(report["results"]) == 3
+    for r in report["results"]:
+        assert r["cnnkit_ms"] > 0 and r["torch_ms"] > 0 and r["note"] == "outputs agree", r
+
+
+@pytest.mark.skipif(not cnnkit.jit.available(), reason="Winograd needs Numba")
+def test_cases_that_run_winograd_say_so():
+    report = benchmark.run(select=["VGG-16 3×3 128→128", "ResNet-20 3×3 16→16"], quick=True, repeats=1,
+                           memory=False, with_torch=False)
+    notes = {r["name"]: r["note"] for r in report["results"]}
+    assert notes == {"conv VGG-16 3×3 128→128, 4×112² fwd": "Winograd", "conv VGG-16 3×3 128→128, 4×112² fwd+bwd":
+                     "Winograd", "conv ResNet-20 3×3 16→16, 128×32² fwd": "",
+                     "conv ResNet-20 3×3 16→16, 128×32² fwd+bwd": ""}
+    assert "2.25× fewer multiplies" in benchmark.format_table(report)
+
+
 def test_run_without_torch_leaves_the_torch_columns_empty():
     report = benchmark.run(select=["max pool 2×2/2, 32×64×56² fwd"], quick=True, repeats=1, memory=False,
                            with_torch=False)

@@ -68,7 +68,7 @@ def _winograd_layers(model, size, n) -> tuple[int, int]:
     Conv2d from a pass over an empty batch (no arithmetic), then :func:`winograd_applies` at batch ``n``."""
     import cnnkit
     from cnnkit.nn.functional.conv import winograd_applies
-    seen, hooks = [], []
+    seen, hooks, training = [], [], model.training
     for m in model.modules():
         if isinstance(m, cnnkit.nn.Conv2d):
             hooks.append(m.register_forward_hook(lambda mod, inp, out: seen.append(
@@ -76,8 +76,10 @@ def _winograd_layers(model, size, n) -> tuple[int, int]:
                                  mod.dilation, mod.groups))))
     try:
         with cnnkit.no_grad():
+            model.eval()                                     # batch norm takes an empty batch in eval mode only
             model(cnnkit.tensor(np.zeros((0,) + tuple(size), dtype=np.float32)))
     finally:
+        model.train(training)
         for h in hooks:
             h.remove()
     return sum(seen), len(seen)
@@ -197,9 +199,6 @@ def _network_case(name, batch, input_size, train, num_classes=10):
         th, note = None, ""
         if torch is not None:
             twin, note = torch_twin(model, torch, x)
-        wino, convs = _winograd_layers(model, size, n)
-        if wino:
-            note = "; ".join(filter(None, [note, f"{WINOGRAD_NOTE}: {wino} of {convs} conv layers"]))
             tx = torch.tensor(x)
             if train:
                 ty = torch.tensor(y)
@@ -216,6 +215,9 @@ def _network_case(name, batch, input_size, train, num_classes=10):
                 def th():
                     with torch.no_grad():
                         return twin(tx)
+        wino, convs = _winograd_layers(model, size, n)
+        if wino:
+            note = "; ".join(filter(None, [note, f"{WINOGRAD_NOTE}: {wino} of {convs} conv layers"]))
         return cn, th, flops, note
     return build
 
