@@ -340,7 +340,7 @@ def _row_shifted_forward(xd: np.ndarray, w2: np.ndarray, bias, plan: _Plan) -> n
 #: and outputs at least this wide use Winograd's minimal filtering (:func:`_winograd_forward`) when the
 #: compiled kernels are available; ``WINOGRAD = False`` switches it off. Against the GEMM path on 2 cores,
 #: 4 images: VGG-16's layers from 128 channels at 112² to 512 at 28² 1.3–1.9x faster, 512 at 14² 1.0–1.2x;
-#: at 64 channels (224²) 1.05–1.5x, not enough to load Numba (about 120 MB) next to VGG's two largest
+#: at 64 channels (224²) 1.05–1.5x, not enough to load Numba (about 90 MB) next to VGG's two largest
 #: activations; ResNet-20's (32 channels at 16², 64 at 8²) 2–3x slower: narrow rows of tiles cost more to
 #: transform than their 16 small GEMMs save.
 WINOGRAD = True
@@ -367,9 +367,9 @@ def winograd_applies(input_shape, weight_shape, stride=1, padding=0, dilation=1,
     ksize = tuple(weight_shape[2:])
     stride, dilation = ntuple(stride, 2, "stride"), ntuple(dilation, 2, "dilation")
     pads = resolve_padding(padding, ksize, stride, dilation)
-    out_size = tuple(conv_output_size(n, k, s, p, d) for n, k, s, p, d in
-                     zip(input_shape[2:], ksize, stride, pads, dilation))
-    if min(out_size) < 1:
+    try:
+        out_size = output_geometry(input_shape[2:], ksize, stride, pads, dilation, "conv2d")
+    except ValueError:                                             # the kernel does not fit: no convolution at all
         return False
     plan = _Plan(tuple(input_shape), ksize, stride, pads, dilation, out_size, np.dtype(dtype).itemsize)
     return _winograd(plan, groups, weight_shape[0], math.prod(input_shape) * np.dtype(dtype).itemsize)
@@ -382,7 +382,8 @@ def _winograd_forward(xd: np.ndarray, w2: np.ndarray, bias, plan: _Plan) -> np.n
     ``Y = Aᵀ·[Σ_c (G·g·Gᵀ) ⊙ (Bᵀ·d·B)]·A`` per tile: the filters are transformed once (``U``, 16 × K × C), the
     input tiles by the compiled :func:`jit.winograd_input` (``V``, 16 × C × tiles, tiles at stride 2), then
     ``M[i] = U[i] @ V[i]`` — 16 GEMMs with the channels as inner axis — and :func:`jit.winograd_output` folds
-    ``M`` back into the output. Exact in exact arithmetic; in float32 within a few ulps of the direct sum.
+    ``M`` back into the output. Exact in exact arithmetic; in float32 within about 1e-6 of the output's largest
+    value of the direct sum.
     """
     n, c, k_out = plan.n, plan.c, w2.shape[0]
     ho, wo = plan.out_size
