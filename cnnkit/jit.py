@@ -194,13 +194,12 @@ def _compile():
                 u[(12 + j) * stride + f] = r2
 
     @numba.njit(**opts)
-    def wino_input(x, v, stride, pt, pl, n0, n1, ty0, ty1, tw):  # V[4i + j, c, tile] = (Bᵀ·d·B)[i, j]
+    def wino_input(x, v, stride, tiles, first, pt, pl, n0, n1, ty0, ty1, tw):  # V[4i + j, c, tile] = (Bᵀ·d·B)[i, j]
         _, n_ch, h, wd = x.shape
         wp = 2 * tw + 2
         d = np.zeros((4, wp), dtype=x.dtype)               # the tile row's four padded input rows (borders 0)
         t = np.empty((4, wp), dtype=x.dtype)               # Bᵀ·d: the rows combined
         rows = ty1 - ty0
-        tiles = (n1 - n0) * rows * tw
         for n in range(n0, n1):
             for c in range(n_ch):
                 for ty in range(ty0, ty1):
@@ -217,7 +216,7 @@ def _compile():
                         t[1, u] = d[1, u] + d[2, u]
                         t[2, u] = d[2, u] - d[1, u]
                         t[3, u] = d[1, u] - d[3, u]
-                    base = c * tiles + ((n - n0) * rows + ty - ty0) * tw
+                    base = c * tiles + ((n - first) * rows + ty - ty0) * tw
                     for i in range(4):                      # ·B: the columns of each tile combined
                         o0 = 4 * i * stride + base
                         o1, o2, o3 = o0 + stride, o0 + 2 * stride, o0 + 3 * stride
@@ -229,16 +228,15 @@ def _compile():
                             v[o3 + u] = b - f
 
     @numba.njit(**opts)
-    def wino_output(m, stride, out, bias, n0, n1, ty0, ty1, tw):  # each tile's 2×2 outputs = Aᵀ·M·A + bias
+    def wino_output(m, stride, tiles, first, out, bias, n0, n1, ty0, ty1, tw):  # each tile's 2×2 outputs: Aᵀ·M·A + b
         _, n_out, ho, wo = out.shape
         rows = ty1 - ty0
-        tiles = (n1 - n0) * rows * tw
         s = np.empty((2, 4, tw), dtype=m.dtype)            # Aᵀ·M: the rows combined
-        for n in range(n0, n1):
-            for k in range(n_out):
-                bk = bias[k]
+        for k in range(n_out):                              # channel by channel: M's rows are read in order
+            bk = bias[k]
+            for n in range(n0, n1):
                 for ty in range(ty0, ty1):
-                    base = k * tiles + ((n - n0) * rows + ty - ty0) * tw
+                    base = k * tiles + ((n - first) * rows + ty - ty0) * tw
                     for j in range(4):
                         o0 = j * stride + base
                         o1, o2, o3 = o0 + 4 * stride, o0 + 8 * stride, o0 + 12 * stride
@@ -302,18 +300,26 @@ def winograd_filters(w, u, stride: int) -> None:
     _kernels[7](w.reshape(k * c, 9).T, u, stride, np.array(0.5, dtype=w.dtype)[()])
 
 
-def winograd_input(x, v, stride: int, pads, images: slice, tile_rows: slice, tile_cols: int) -> None:
+def winograd_input(x, v, stride: int, pads, images: slice, tile_rows: slice, tile_cols: int, part=None) -> None:
     """The Winograd F(2×2, 3×3) input transform ``Bᵀ·d·B`` of each 4×4 tile ``d`` of ``x`` (N, C, H, W), zero-padded
     by ``pads`` (top, left), tiles at stride 2 over ``images`` × ``tile_rows`` × ``tile_cols`` (T of them, in
-    that order): entry (i, j) of channel c's tile t goes to ``v[(4i + j)·stride + c·T + t]`` (``v`` flat)."""
-    _kernels[8](x, v, stride, pads[0], pads[1], images.start, images.stop, tile_rows.start, tile_rows.stop, tile_cols)
+    that order): entry (i, j) of channel c's tile t goes to ``v[(4i + j)·stride + c·T + t]`` (``v`` flat).
+    ``part`` (a slice of ``images``; default all of them) does only those images' tiles, so that threads
+    can share one such block."""
+    part = images if part is None else part
+    tiles = (images.stop - images.start) * (tile_rows.stop - tile_rows.start) * tile_cols
+    _kernels[8](x, v, stride, tiles, images.start, pads[0], pads[1], part.start, part.stop, tile_rows.start,
+                tile_rows.stop, tile_cols)
 
 
-def winograd_output(m, stride: int, out, bias, images: slice, tile_rows: slice, tile_cols: int) -> None:
+def winograd_output(m, stride: int, out, bias, images: slice, tile_rows: slice, tile_cols: int, part=None) -> None:
     """``out`` (N, K, Ho, Wo) ← the output transform ``Aᵀ·M·A + bias`` of the tiles laid out as by
     :func:`winograd_input` (``M[4i + j, k, t]`` at ``m[(4i + j)·stride + k·T + t]``), each tile's 2×2 outputs;
-    those past ``Ho``/``Wo`` are dropped."""
-    _kernels[9](m, stride, out, bias, images.start, images.stop, tile_rows.start, tile_rows.stop, tile_cols)
+    those past ``Ho``/``Wo`` are dropped. ``part``: only those images, as in :func:`winograd_input`."""
+    part = images if part is None else part
+    tiles = (images.stop - images.start) * (tile_rows.stop - tile_rows.start) * tile_cols
+    _kernels[9](m, stride, tiles, images.start, out, bias, part.start, part.stop, tile_rows.start, tile_rows.stop,
+                tile_cols)
 
 
 def batch_norm_moments(x3, channels: slice, mean, var) -> None:

@@ -339,7 +339,7 @@ def _row_shifted_forward(xd: np.ndarray, w2: np.ndarray, bias, plan: _Plan) -> n
 #: Stride-1, undilated 3×3 convolutions without groups with at least this many input and output channels
 #: and outputs at least this wide use Winograd's minimal filtering (:func:`_winograd_forward`) when the
 #: compiled kernels are available; ``WINOGRAD = False`` switches it off. Against the GEMM path on 2 cores,
-#: 4 images: VGG-16's layers from 128 channels at 112² to 512 at 28² 1.3–1.9x faster, 512 at 14² 1.0–1.2x;
+#: 4 images: VGG-16's layers from 128 channels at 112² to 512 at 28² 1.3–1.9x faster, 512 at 14² 1.5x;
 #: at 64 channels (224²) 1.05–1.5x, not enough to load Numba (about 90 MB) next to VGG's two largest
 #: activations; ResNet-20's (32 channels at 16², 64 at 8²) 2–3x slower: narrow rows of tiles cost more to
 #: transform than their 16 small GEMMs save.
@@ -395,9 +395,9 @@ def _winograd_forward(xd: np.ndarray, w2: np.ndarray, bias, plan: _Plan) -> np.n
     out = np.empty((n, k_out, ho, wo), dtype=xd.dtype)
     pads = (plan.pads[0][0], plan.pads[1][0])
     tile = 16 * max(c, k_out) * xd.itemsize                        # bytes of V (or M) per tile
-    if n * th * tw * tile <= WINOGRAD_CHUNK_BYTES:                 # small: one chunk, the BLAS's threads
-        chunks = [(slice(0, n), slice(0, th))]
-    elif th * tw * tile <= WINOGRAD_CHUNK_BYTES:                   # whole images per chunk
+    if n * th * tw * tile <= WINOGRAD_CHUNK_BYTES:                 # small: one block, the BLAS's threads
+        return _winograd_block(x, u, b, out, pads, th, tw)
+    if th * tw * tile <= WINOGRAD_CHUNK_BYTES:                     # whole images per chunk
         chunks = [(s, slice(0, th)) for s in parallel.split(n, th * tw * tile, WINOGRAD_CHUNK_BYTES)]
     else:                                                          # rows of tiles of one image
         step = max(1, WINOGRAD_CHUNK_BYTES // (tw * tile))
@@ -411,10 +411,22 @@ def _winograd_forward(xd: np.ndarray, w2: np.ndarray, bias, plan: _Plan) -> np.n
         m_flat, m = _winograd_rows("gemm", (k_out, tiles), xd.dtype)
         np.matmul(u, v, out=m)                                     # M[i] = U[i] @ V[i], 16 GEMMs
         jit.winograd_output(m_flat, m.strides[0] // xd.itemsize, out, b, images, rows, tw)
-    if len(chunks) == 1:
-        work(chunks[0])
-    else:
-        parallel.map(work, chunks)
+    parallel.map(work, chunks)
+    return out
+
+
+def _winograd_block(x, u, b, out, pads, th: int, tw: int) -> np.ndarray:
+    """All of a small Winograd convolution in one block of tiles (:func:`_winograd_forward`): the transforms
+    split by images over the threads, then 16 GEMMs each on all of the BLAS's threads — a few large GEMMs
+    rather than many small ones (VGG's 14² layers: 49 tiles an image)."""
+    n, k_out, c, dtype = x.shape[0], u.shape[1], u.shape[2], x.dtype
+    images, rows = slice(0, n), slice(0, th)
+    v_flat, v = _winograd_rows("cols", (c, n * th * tw), dtype)
+    m_flat, m = _winograd_rows("gemm", (k_out, n * th * tw), dtype)
+    vs, ms = v.strides[0] // dtype.itemsize, m.strides[0] // dtype.itemsize
+    parallel.run_slices(lambda part: jit.winograd_input(x, v_flat, vs, pads, images, rows, tw, part), n, x.nbytes)
+    np.matmul(u, v, out=m)                                         # M[i] = U[i] @ V[i], 16 GEMMs
+    parallel.run_slices(lambda part: jit.winograd_output(m_flat, ms, out, b, images, rows, tw, part), n, out.nbytes)
     return out
 
 
