@@ -86,3 +86,20 @@ def test_freezing_is_exact_when_fine_tuning(demo, data):
     assert not np.array_equal(head.weight.data, head_before)
     assert transfer.trainable_summary(net)["frozen"] == sum(p.data.size for m in (net.c1, net.c3)
                                                             for p in m.parameters())
+
+
+@pytest.mark.parametrize("arch", ["lenet5", "vgg-bn", "resnet20"])
+def test_each_architecture_transfers_with_a_new_head(demo, arch):
+    cnnkit.manual_seed(0)
+    pre = demo.ARCHS[arch](40)                                            # as pre-trained: digit × symmetry
+    net = demo.transferred(pre, 5)
+    name, head = transfer.find_head(net)
+    assert head.weight.shape[0] == 5 and transfer.find_head(pre)[1].weight.shape[0] == 40
+    for key, value in net.state_dict().items():                          # all else copied, F6 re-initialised
+        if key.startswith(name + "."):
+            continue
+        same = np.array_equal(value, pre.state_dict()[key])
+        assert same != key.startswith("f6."), key
+    x = cnnkit.tensor(np.random.default_rng(0).standard_normal((2, 1, 32, 32)).astype(np.float32))
+    with cnnkit.no_grad():
+        assert net.eval()(x).shape == (2, 5)
