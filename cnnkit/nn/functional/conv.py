@@ -126,12 +126,7 @@ class _Plan:
         self.crop = tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, self.in_size))
         self.taps = math.prod(ksize)
         per_row = self.c * self.taps * math.prod(self.frame[1:]) * itemsize
-        rows = self.frame[0]
-        if per_row * rows <= CHUNK_BYTES:  # whole images, balanced for the threads (parallel.split)
-            self.chunks = [(s.start, s.stop, 0, rows) for s in parallel.split(self.n, per_row * rows, CHUNK_BYTES)]
-        else:
-            step = max(1, CHUNK_BYTES // per_row)
-            self.chunks = [(i, i + 1, r, min(rows, r + step)) for i in range(self.n) for r in range(0, rows, step)]
+        self.chunks = _chunks(self.n, self.frame[0], per_row, CHUNK_BYTES)
 
     def pad(self, x: np.ndarray, scratch: bool = False) -> np.ndarray:
         """Padded input ``(N, C, *ext)``; in a reused work buffer with ``scratch`` (it must not escape)."""
@@ -190,6 +185,16 @@ class _Plan:
         out[...] = 0
         out[(slice(None), slice(None), slice(None)) + self.valid[1:]] = g.swapaxes(0, 1)
         return out
+
+
+def _chunks(n: int, rows: int, row_bytes: int, limit: int) -> list:
+    """Work of ``n`` images of ``rows`` rows, ``row_bytes`` each, in chunks ``(n0, n1, r0, r1)`` (images ``n0:n1``,
+    rows ``r0:r1``) of at most ``limit`` bytes where a row allows: several whole images, balanced for the
+    threads (:func:`parallel.split`), or, when one image is larger, rows of one image."""
+    if row_bytes * rows <= limit:
+        return [(s.start, s.stop, 0, rows) for s in parallel.split(n, row_bytes * rows, limit)]
+    step = max(1, limit // row_bytes)
+    return [(i, i + 1, r, min(rows, r + step)) for i in range(n) for r in range(0, rows, step)]
 
 
 _SCRATCH = threading.local()
@@ -397,21 +402,17 @@ def _winograd_forward(xd: np.ndarray, w2: np.ndarray, bias, plan: _Plan) -> np.n
     tile = 16 * max(c, k_out) * xd.itemsize                        # bytes of V (or M) per tile
     if n * th * tw * tile <= WINOGRAD_CHUNK_BYTES:                 # small: one block, the BLAS's threads
         return _winograd_block(x, u, b, out, pads, th, tw)
-    if th * tw * tile <= WINOGRAD_CHUNK_BYTES:                     # whole images per chunk
-        chunks = [(s, slice(0, th)) for s in parallel.split(n, th * tw * tile, WINOGRAD_CHUNK_BYTES)]
-    else:                                                          # rows of tiles of one image
-        step = max(1, WINOGRAD_CHUNK_BYTES // (tw * tile))
-        chunks = [(slice(i, i + 1), slice(r, min(th, r + step))) for i in range(n) for r in range(0, th, step)]
 
-    def work(chunk):
-        images, rows = chunk
-        tiles = (images.stop - images.start) * (rows.stop - rows.start) * tw
+    def work(chunk):                                               # images n0:n1, rows of tiles r0:r1
+        n0, n1, r0, r1 = chunk
+        images, rows = slice(n0, n1), slice(r0, r1)
+        tiles = (n1 - n0) * (r1 - r0) * tw
         v_flat, v = _winograd_rows("cols", (c, tiles), xd.dtype)
         jit.winograd_input(x, v_flat, v.strides[0] // xd.itemsize, pads, images, rows, tw)
         m_flat, m = _winograd_rows("gemm", (k_out, tiles), xd.dtype)
         np.matmul(u, v, out=m)                                     # M[i] = U[i] @ V[i], 16 GEMMs
         jit.winograd_output(m_flat, m.strides[0] // xd.itemsize, out, b, images, rows, tw)
-    parallel.map(work, chunks)
+    parallel.map(work, _chunks(n, th, tw * tile, WINOGRAD_CHUNK_BYTES))
     return out
 
 
