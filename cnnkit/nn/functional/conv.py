@@ -344,7 +344,7 @@ def _row_shifted_forward(xd: np.ndarray, w2: np.ndarray, bias, plan: _Plan) -> n
 #: Stride-1, undilated 3×3 convolutions without groups with at least this many input and output channels
 #: and outputs at least this wide use Winograd's minimal filtering (:func:`_winograd_forward`) when the
 #: compiled kernels are available; ``WINOGRAD = False`` switches it off. Against the GEMM path on 2 cores,
-#: 4 images: VGG-16's layers from 128 channels at 112² to 512 at 28² 1.3–1.9x faster, 512 at 14² 1.5x;
+#: 4 images: VGG-16's layers from 128 channels at 112² to 512 at 28² 1.3–1.9x faster, 512 at 14² 1.1–1.5x;
 #: at 64 channels (224²) 1.05–1.5x, not enough to load Numba (about 90 MB) next to VGG's two largest
 #: activations; ResNet-20's (16–64 channels at 32²–8², 128 images) 1.3–1.6x slower on 2 cores, level at
 #: best on one: narrow rows of tiles cost more to transform than their 16 small GEMMs save.
@@ -400,35 +400,31 @@ def _winograd_forward(xd: np.ndarray, w2: np.ndarray, bias, plan: _Plan) -> np.n
     out = np.empty((n, k_out, ho, wo), dtype=xd.dtype)
     pads = (plan.pads[0][0], plan.pads[1][0])
     tile = 16 * max(c, k_out) * xd.itemsize                        # bytes of V (or M) per tile
-    if n * th * tw * tile <= WINOGRAD_CHUNK_BYTES:                 # small: one block, the BLAS's threads
-        return _winograd_block(x, u, b, out, pads, th, tw)
-
-    def work(chunk):                                               # images n0:n1, rows of tiles r0:r1
-        n0, n1, r0, r1 = chunk
-        images, rows = slice(n0, n1), slice(r0, r1)
-        tiles = (n1 - n0) * (r1 - r0) * tw
-        v_flat, v = _winograd_rows("cols", (c, tiles), xd.dtype)
-        jit.winograd_input(x, v_flat, v.strides[0] // xd.itemsize, pads, images, rows, tw)
-        m_flat, m = _winograd_rows("gemm", (k_out, tiles), xd.dtype)
-        np.matmul(u, v, out=m)                                     # M[i] = U[i] @ V[i], 16 GEMMs
-        jit.winograd_output(m_flat, m.strides[0] // xd.itemsize, out, b, images, rows, tw)
-    parallel.map(work, _chunks(n, th, tw * tile, WINOGRAD_CHUNK_BYTES))
+    if n * th * tw * tile <= WINOGRAD_CHUNK_BYTES:                 # small: one block of all the tiles
+        _winograd_tiles(x, u, b, out, pads, (0, n, 0, th), tw, split=True)
+    else:                                                          # chunks, one at a time per thread
+        parallel.map(lambda chunk: _winograd_tiles(x, u, b, out, pads, chunk, tw),
+                     _chunks(n, th, tw * tile, WINOGRAD_CHUNK_BYTES))
     return out
 
 
-def _winograd_block(x, u, b, out, pads, th: int, tw: int) -> np.ndarray:
-    """All of a small Winograd convolution in one block of tiles (:func:`_winograd_forward`): the transforms
-    split by images over the threads, then 16 GEMMs each on all of the BLAS's threads — a few large GEMMs
-    rather than many small ones (VGG's 14² layers: 49 tiles an image)."""
-    n, k_out, c, dtype = x.shape[0], u.shape[1], u.shape[2], x.dtype
-    images, rows = slice(0, n), slice(0, th)
-    v_flat, v = _winograd_rows("cols", (c, n * th * tw), dtype)
-    m_flat, m = _winograd_rows("gemm", (k_out, n * th * tw), dtype)
+def _winograd_tiles(x, u, b, out, pads, chunk, tw: int, split: bool = False) -> None:
+    """The tiles of ``chunk`` (images ``n0:n1``, rows of tiles ``r0:r1``) through :func:`_winograd_forward`'s
+    three steps, into ``out``. With ``split`` (a chunk of all the images, VGG's 14² layers: 49 tiles an image)
+    the transforms are shared by cnnkit's threads, image by image, and the GEMMs, called from here, use all
+    of the BLAS's threads: a few large GEMMs rather than many small ones."""
+    n0, n1, r0, r1 = chunk
+    images, rows, dtype = slice(n0, n1), slice(r0, r1), x.dtype
+    tiles = (n1 - n0) * (r1 - r0) * tw
+    v_flat, v = _winograd_rows("cols", (u.shape[2], tiles), dtype)
+    m_flat, m = _winograd_rows("gemm", (u.shape[1], tiles), dtype)
     vs, ms = v.strides[0] // dtype.itemsize, m.strides[0] // dtype.itemsize
-    parallel.run_slices(lambda part: jit.winograd_input(x, v_flat, vs, pads, images, rows, tw, part), n, x.nbytes)
+
+    def each(transform, nbytes):  # over the chunk's images: here, or (split) on the threads, some images each
+        return parallel.run_slices(transform, n1, nbytes) if split else transform(images)
+    each(lambda part: jit.winograd_input(x, v_flat, vs, pads, images, rows, tw, part), x.nbytes)
     np.matmul(u, v, out=m)                                         # M[i] = U[i] @ V[i], 16 GEMMs
-    parallel.run_slices(lambda part: jit.winograd_output(m_flat, ms, out, b, images, rows, tw, part), n, out.nbytes)
-    return out
+    each(lambda part: jit.winograd_output(m_flat, ms, out, b, images, rows, tw, part), out.nbytes)
 
 
 def _winograd_rows(name: str, shape, dtype):
