@@ -1,6 +1,9 @@
 """Smoke tests of the benchmark harness at tiny sizes: the numbers are not checked, only that every
 column is filled, the twins compute what cnnkit computes and the CLI speaks plainly."""
 import json
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -57,6 +60,26 @@ def test_cases_that_run_winograd_say_so():
                      "Winograd", "conv ResNet-20 3×3 16→16, 128×32² fwd": "",
                      "conv ResNet-20 3×3 16→16, 128×32² fwd+bwd": ""}
     assert "2.25× fewer multiplies" in benchmark.format_table(report)
+
+
+@pytest.mark.skipif(not cnnkit.jit.available(), reason="Winograd needs Numba")
+def test_cli_no_winograd_runs_the_gemm_path_and_restores_it(capsys, monkeypatch):
+    from cnnkit.nn.functional import conv
+    monkeypatch.delenv("CNNKIT_WINOGRAD", raising=False)
+    argv = ["bench", "--quick", "--cases", "VGG-16 3×3 128→128, 4×112² fwd", "--repeats", "1", "--no-memory",
+            "--no-torch", "--json"]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["note"] == "Winograd"
+    assert main(argv + ["--no-winograd"]) == 0
+    assert json.loads(capsys.readouterr().out)["results"][0]["note"] == ""
+    assert conv.WINOGRAD and "CNNKIT_WINOGRAD" not in os.environ             # this process is as it was
+
+
+def test_cnnkit_winograd_0_in_the_environment_switches_it_off():
+    code = "from cnnkit.nn.functional import conv; print(conv.WINOGRAD)"
+    env = {**os.environ, "CNNKIT_WINOGRAD": "0"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_run_without_torch_leaves_the_torch_columns_empty():

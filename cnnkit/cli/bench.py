@@ -19,6 +19,8 @@ def register(subparsers) -> None:
                         "the BLAS's count)")
     p.add_argument("--no-torch", action="store_true", help="time cnnkit only")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
+    p.add_argument("--no-winograd", action="store_true",
+                   help="run every convolution on the GEMM path (as CNNKIT_WINOGRAD=0): Winograd's A/B")
     p.add_argument("--layers", metavar="MODEL",
                    help="instead of the table: each layer's inference time in MODEL (a zoo name), next to PyTorch")
     p.add_argument("--batch", type=int, default=8, help="batch size for --layers (default 8)")
@@ -39,6 +41,31 @@ def _bench(args) -> int:
     for name, v in (("--repeats", args.repeats), ("--threads", args.threads), ("--batch", args.batch)):
         if v is not None and v < 1:
             raise CLIError(f"{name} must be at least 1, got {v}")
+    if args.no_winograd:
+        return _without_winograd(_run, args)
+    return _run(args)
+
+
+def _without_winograd(run, args) -> int:
+    """``run(args)`` with every convolution on the GEMM path, in this process and the memory subprocesses."""
+    import os
+
+    from ..nn.functional import conv
+    before = conv.WINOGRAD, os.environ.get("CNNKIT_WINOGRAD")
+    conv.WINOGRAD, os.environ["CNNKIT_WINOGRAD"] = False, "0"
+    try:
+        return run(args)
+    finally:
+        conv.WINOGRAD = before[0]
+        if before[1] is None:
+            del os.environ["CNNKIT_WINOGRAD"]
+        else:
+            os.environ["CNNKIT_WINOGRAD"] = before[1]
+
+
+def _run(args) -> int:
+    from .. import benchmark
+    from . import CLIError
     if args.layers:
         return _layers(args)
     names = [c.name for c in benchmark.cases()] + [f"peak RSS {c[0]}" for c in benchmark.MEMORY_CASES]

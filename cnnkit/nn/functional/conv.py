@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import threading
 
 import numpy as np
@@ -343,12 +344,13 @@ def _row_shifted_forward(xd: np.ndarray, w2: np.ndarray, bias, plan: _Plan) -> n
 
 #: Stride-1, undilated 3×3 convolutions without groups with at least this many input and output channels
 #: and outputs at least this wide use Winograd's minimal filtering (:func:`_winograd_forward`) when the
-#: compiled kernels are available; ``WINOGRAD = False`` switches it off. Against the GEMM path on 2 cores,
+#: compiled kernels are available; ``WINOGRAD = False`` (``CNNKIT_WINOGRAD=0`` in the environment, or
+#: ``cnnkit bench --no-winograd``) switches it off. Against the GEMM path on 2 cores,
 #: 4 images: VGG-16's layers from 128 channels at 112² to 512 at 28² 1.3–1.9x faster, 512 at 14² 1.1–1.5x;
 #: at 64 channels (224²) 1.05–1.5x, not enough to load Numba (about 90 MB) next to VGG's two largest
 #: activations; ResNet-20's (16–64 channels at 32²–8², 128 images) 1.3–1.6x slower on 2 cores, level at
 #: best on one: narrow rows of tiles cost more to transform than their 16 small GEMMs save.
-WINOGRAD = True
+WINOGRAD = os.environ.get("CNNKIT_WINOGRAD", "1") not in ("0", "false", "False", "")
 WINOGRAD_MIN_CHANNELS = 128
 WINOGRAD_MIN_WIDTH = 14
 
