@@ -3,6 +3,7 @@ image chunks (on 1, 2 and 3 threads: ``threads`` fixture), the stride-1 frame vi
 (``kernels.flat_windows``) against the plain window view."""
 import numpy as np
 import pytest
+import torch
 import torch.nn.functional as TF
 from hypothesis import given
 from hypothesis import strategies as st
@@ -256,3 +257,21 @@ def test_winograd_takes_wide_stride_1_layers_only(shape, k_out, stride, dilation
     with cnnkit.no_grad():
         F.conv2d(x, w, None, stride, dilation, dilation)
     assert bool(calls) == taken
+
+
+@pytest.mark.skipif(not jit.available(), reason="Numba is not installed (Winograd needs the compiled transforms)")
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_non_finite_inputs_give_torchs_infinities_and_nans(bad, rng, monkeypatch):
+    # Winograd would spread one infinity as NaN over its 2×2 tile of outputs; such layers take the GEMM path
+    for name, value in (("WINOGRAD_MIN_CHANNELS", 1), ("WINOGRAD_MIN_WIDTH", 1)):
+        monkeypatch.setattr(conv_mod, name, value)
+    monkeypatch.setattr(jit, "MIN_BYTES", 0)
+    x = rng.random((2, 3, 8, 8)).astype(np.float32)
+    w = rng.random((4, 3, 3, 3)).astype(np.float32)
+    x[1, 2, 3, 3] = bad
+    got = F.conv2d(cnnkit.tensor(x), cnnkit.tensor(w), None, 1, 1).data
+    want = TF.conv2d(torch.tensor(x), torch.tensor(w), None, 1, 1).numpy()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(got[finite], want[finite], rtol=1e-5, atol=1e-5)

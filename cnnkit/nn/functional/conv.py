@@ -237,7 +237,7 @@ def _gemm_forward(xd: np.ndarray, w2: np.ndarray, bias, groups: int, plan: _Plan
     k_out = w2.shape[0]
     if plan.n == 0:  # the report's shape trace: no work, and no transient copies left in the heap
         return np.empty((0, k_out) + tuple(plan.out_size), dtype=xd.dtype)
-    if _winograd(plan, groups, k_out, xd.nbytes):
+    if _winograd(plan, groups, k_out, xd.nbytes) and _all_finite(xd, w2):
         return _winograd_forward(xd, w2, bias, plan)
     if _row_shifted(plan, groups):
         return _row_shifted_forward(xd, w2, bias, plan)
@@ -362,6 +362,13 @@ def _winograd(plan: _Plan, groups: int, k_out: int, nbytes: int) -> bool:
     return (WINOGRAD and plan.ksize == (3, 3) and plan.stride == (1, 1) and plan.dilation == (1, 1) and groups == 1
             and min(plan.c, k_out) >= WINOGRAD_MIN_CHANNELS and plan.out_size[1] >= WINOGRAD_MIN_WIDTH
             and jit.worth_it(nbytes))
+
+
+def _all_finite(*arrays) -> bool:
+    """Whether every value is finite, by one summing pass over each array (a sum that overflows only sends the
+    layer to the GEMM path). Winograd's transforms would turn an infinity into NaN in the other outputs of its
+    tile; the direct sum keeps PyTorch's pattern of infinities and NaNs."""
+    return all(np.isfinite(np.sum(a)) for a in arrays)
 
 
 def winograd_applies(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups: int = 1,
