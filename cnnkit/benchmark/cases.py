@@ -63,17 +63,23 @@ def _conv_case(shape, k_out, k, stride, pad, groups, backward):
 WINOGRAD_NOTE = "Winograd"
 
 
-def _winograd_layers(model, size, n) -> tuple[int, int]:
-    """``(Winograd layers, conv layers)`` of ``model`` on ``n`` inputs of ``size``: the input shape of every
-    Conv2d from a pass over an empty batch (no arithmetic), then :func:`winograd_applies` at batch ``n``."""
+def takes_winograd(module, input_shape) -> bool:
+    """Whether ``module`` (a layer of a model) runs Winograd's F(2×2, 3×3) on an input of ``input_shape``."""
     import cnnkit
     from cnnkit.nn.functional.conv import winograd_applies
+    return isinstance(module, cnnkit.nn.Conv2d) and winograd_applies(
+        tuple(input_shape), module.weight.shape, module.stride, module.padding, module.dilation, module.groups)
+
+
+def _winograd_layers(model, size, n) -> tuple[int, int]:
+    """``(Winograd layers, conv layers)`` of ``model`` on ``n`` inputs of ``size``: the input shape of every
+    Conv2d from a pass over an empty batch (no arithmetic), then :func:`takes_winograd` at batch ``n``."""
+    import cnnkit
     seen, hooks, training = [], [], model.training
     for m in model.modules():
         if isinstance(m, cnnkit.nn.Conv2d):
-            hooks.append(m.register_forward_hook(lambda mod, inp, out: seen.append(
-                winograd_applies((n,) + tuple(inp[0].shape[1:]), mod.weight.shape, mod.stride, mod.padding,
-                                 mod.dilation, mod.groups))))
+            hooks.append(m.register_forward_hook(
+                lambda mod, inp, out: seen.append(takes_winograd(mod, (n,) + tuple(inp[0].shape[1:])))))
     try:
         with cnnkit.no_grad():
             model.eval()                                     # batch norm takes an empty batch in eval mode only

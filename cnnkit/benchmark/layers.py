@@ -12,6 +12,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from .cases import takes_winograd
 from .timing import _set_threads
 from .twins import torch_twin
 
@@ -42,7 +43,6 @@ def layer_times(model, x: np.ndarray, torch=None, repeats: int = 5, threads: int
     that run Winograd's F(2×2, 3×3) have the type ``"Conv2d Winograd"``.
     """
     import cnnkit
-    from cnnkit.nn.functional.conv import winograd_applies
     if threads is not None:
         _set_threads(threads, torch)
     model.eval()
@@ -51,8 +51,7 @@ def layer_times(model, x: np.ndarray, torch=None, repeats: int = 5, threads: int
 
     def record(mod, inputs, out, name):
         shapes[name] = tuple(out.shape)
-        if isinstance(mod, cnnkit.nn.Conv2d) and winograd_applies(inputs[0].shape, mod.weight.shape, mod.stride,
-                                                                 mod.padding, mod.dilation, mod.groups):
+        if takes_winograd(mod, inputs[0].shape):
             kinds[name] += " Winograd"
     shape_hooks = [m.register_forward_hook(lambda mod, i, out, name=n: record(mod, i, out, name)) for n, m in leaves]
     cx = cnnkit.tensor(x)
