@@ -1,5 +1,5 @@
 """Compiled kernels (Numba), only where the benchmark shows NumPy cannot come close: depthwise
-convolution, batch norm and the transforms of Winograd's convolution.
+convolution, convolutions with few channels, batch norm and the transforms of Winograd's convolution.
 
 Depthwise convolution (``groups == in_channels == out_channels``, MobileNet, Xception) has no GEMM to
 lean on: each output channel is a 3×3 stencil over one input channel. The NumPy path sums the taps as
@@ -12,6 +12,15 @@ channel) plane is zero-padded into a small flat buffer that stays in cache; tap 
 position is then the contiguous run starting at ``offsets[t]`` (``kernels.flat_offsets``), computed on
 the frame that :func:`cnnkit.kernels.flat_windows` describes — long contiguous loops that the compiler
 vectorises — and the valid columns are copied out. Strided and 3-D depthwise layers stay on NumPy.
+
+Convolutions with few inputs per output (LeNet's, ResNet-20's first two stages: ``C·kh·kw`` ≤ 288) lose
+twice on the GEMM path: products with 16–32 rows run far below the matmul peak, and the column matrix
+costs as much again. The direct kernels (``conv._direct_jit``) form no columns. Each image's channels
+are zero-padded into one flat buffer that stays in cache; each pair of output channels is then summed on
+the stride-1 frame, one pass per input channel and kernel row with that row's 3 or 5 taps together
+(``f[v] += w0·s[v] + w1·s[v+1] + w2·s[v+2]``): two outputs and three or five inputs per step, a loop the
+compiler vectorises. The weight gradient is the same walk with dot products, and the input gradient is
+this forward loop over the padded output gradient.
 
 Batch norm works channel by channel (a channel of a CIFAR batch, 128 × 32 × 32 floats, fits the L2
 cache): the variance pass and the backward's second pass re-read the channel from cache instead of
@@ -32,7 +41,8 @@ import numpy as np
 
 __all__ = ["available", "worth_it", "depthwise_forward", "depthwise_grad_input", "depthwise_grad_weight",
            "batch_norm_moments", "batch_norm_grad_sums", "batch_norm_apply", "batch_norm_grad_input",
-           "winograd_filters", "winograd_input", "winograd_output"]
+           "winograd_filters", "winograd_input", "winograd_output", "direct_forward", "direct_grad_weight",
+           "max_pool_grad"]
 
 #: Use the compiled kernels (if Numba imports). ``CNNKIT_JIT=0`` in the environment, or setting this to
 #: False, sends everything through the NumPy paths.
@@ -254,8 +264,143 @@ def _compile():
                                 if 2 * u + 1 < wo:
                                     o[2 * u + 1] = p - q - s[a, 3, u] + bk
 
+    @numba.njit(**opts)
+    def _load_planes(x, buf, plane, pt, pl, wp):  # every channel of one image, zero-padded, plane after plane
+        for c in range(x.shape[0]):
+            _load(x[c], buf[c * plane:(c + 1) * plane], pt, pl, wp)
+
+    @numba.njit(fastmath={"contract"}, **opts)
+    def direct_forward(x, w2, bias, out, pt, pl, hp, wp, kw):  # out[n, 2q + j] = b + Σ_c,t w2[q, c, t, j]·shifted plane
+        n_img, n_ch = x.shape[:2]
+        n_out, ho, wo = out.shape[1:]
+        kh = w2.shape[2] // kw
+        size, plane = ho * wp, (hp + 1) * wp
+        buf = np.zeros(n_ch * plane, dtype=x.dtype)
+        fr = np.empty((2, size), dtype=x.dtype)
+        f0, f1 = fr[0], fr[1]
+        for n in range(n_img):
+            _load_planes(x[n], buf, plane, pt, pl, wp)
+            for q in range(w2.shape[0]):                    # a pair of output channels per pass over the input
+                b0, b1 = bias[2 * q], bias[2 * q + 1]
+                for v in range(size):
+                    f0[v] = b0
+                    f1[v] = b1
+                for c in range(n_ch):
+                    for r in range(kh):                     # one kernel row: its kw taps in one pass
+                        src = buf[c * plane + r * wp:c * plane + r * wp + size + kw - 1]
+                        wr = w2[q, c, r * kw:(r + 1) * kw]
+                        if kw == 3:
+                            a0, a1, a2 = wr[0, 0], wr[1, 0], wr[2, 0]
+                            c0, c1, c2 = wr[0, 1], wr[1, 1], wr[2, 1]
+                            for v in range(size):
+                                s0, s1, s2 = src[v], src[v + 1], src[v + 2]
+                                f0[v] += a0 * s0 + a1 * s1 + a2 * s2
+                                f1[v] += c0 * s0 + c1 * s1 + c2 * s2
+                        else:                               # kw == 5
+                            a0, a1, a2, a3, a4 = wr[0, 0], wr[1, 0], wr[2, 0], wr[3, 0], wr[4, 0]
+                            c0, c1, c2, c3, c4 = wr[0, 1], wr[1, 1], wr[2, 1], wr[3, 1], wr[4, 1]
+                            for v in range(size):
+                                s0, s1, s2, s3, s4 = src[v], src[v + 1], src[v + 2], src[v + 3], src[v + 4]
+                                f0[v] += a0 * s0 + a1 * s1 + a2 * s2 + a3 * s3 + a4 * s4
+                                f1[v] += c0 * s0 + c1 * s1 + c2 * s2 + c3 * s3 + c4 * s4
+                for j in range(min(2, n_out - 2 * q)):      # the valid columns of the frame
+                    o = out[n, 2 * q + j]
+                    for y in range(ho):
+                        for v in range(wo):
+                            o[y, v] = fr[j, y * wp + v]
+
+    @numba.njit(fastmath={"contract", "reassoc"}, **opts)  # reassociation lets the dot products vectorise
+    def direct_grad_weight(g, x, gw2, pt, pl, hp, wp, kw):  # gw2[q, c, t, j] += Σ frame-gradient · shifted plane
+        n_img, n_ch = x.shape[:2]
+        n_out, ho, wo = g.shape[1:]
+        kh = gw2.shape[2] // kw
+        size, plane = ho * wp, (hp + 1) * wp
+        buf = np.zeros(n_ch * plane, dtype=x.dtype)
+        fr = np.zeros((2 * gw2.shape[0], size), dtype=g.dtype)  # an odd last channel's partner stays 0
+        zero = np.zeros(1, dtype=g.dtype)[0]
+        for n in range(n_img):
+            _load_planes(x[n], buf, plane, pt, pl, wp)
+            for k in range(n_out):
+                _frame(g[n, k], fr[k], wp)
+            for q in range(gw2.shape[0]):
+                g0, g1 = fr[2 * q], fr[2 * q + 1]
+                for c in range(n_ch):
+                    for r in range(kh):
+                        src = buf[c * plane + r * wp:c * plane + r * wp + size + kw - 1]
+                        acc = gw2[q, c, r * kw:(r + 1) * kw]
+                        if kw == 3:
+                            a0 = a1 = a2 = c0 = c1 = c2 = zero
+                            for v in range(size):
+                                s0, s1, s2, h0, h1 = src[v], src[v + 1], src[v + 2], g0[v], g1[v]
+                                a0 += h0 * s0
+                                a1 += h0 * s1
+                                a2 += h0 * s2
+                                c0 += h1 * s0
+                                c1 += h1 * s1
+                                c2 += h1 * s2
+                            acc[0, 0] += a0
+                            acc[1, 0] += a1
+                            acc[2, 0] += a2
+                            acc[0, 1] += c0
+                            acc[1, 1] += c1
+                            acc[2, 1] += c2
+                        else:                               # kw == 5
+                            a0 = a1 = a2 = a3 = a4 = c0 = c1 = c2 = c3 = c4 = zero
+                            for v in range(size):
+                                s0, s1, s2, s3, s4 = src[v], src[v + 1], src[v + 2], src[v + 3], src[v + 4]
+                                h0, h1 = g0[v], g1[v]
+                                a0 += h0 * s0
+                                a1 += h0 * s1
+                                a2 += h0 * s2
+                                a3 += h0 * s3
+                                a4 += h0 * s4
+                                c0 += h1 * s0
+                                c1 += h1 * s1
+                                c2 += h1 * s2
+                                c3 += h1 * s3
+                                c4 += h1 * s4
+                            acc[0, 0] += a0
+                            acc[1, 0] += a1
+                            acc[2, 0] += a2
+                            acc[3, 0] += a3
+                            acc[4, 0] += a4
+                            acc[0, 1] += c0
+                            acc[1, 1] += c1
+                            acc[2, 1] += c2
+                            acc[3, 1] += c3
+                            acc[4, 1] += c4
+
+    @numba.njit(**opts)
+    def max_pool_grad(x, out, g, gx, kh, kw, sh, sw, dh, dw, pt, pl):  # per window: its first maximum takes g
+        h, wd = x.shape[1:]
+        ho, wo = out.shape[1:]
+        for p in range(x.shape[0]):
+            xp, gp = x[p], gx[p]
+            for y in range(h):
+                for v in range(wd):
+                    gp[y, v] = 0
+            for oy in range(ho):
+                for ox in range(wo):
+                    m = out[p, oy, ox]
+                    nan = m != m
+                    done = False
+                    for i in range(kh):                     # taps in row-major order; those in the padding skipped
+                        y = oy * sh - pt + i * dh
+                        if y < 0 or y >= h:
+                            continue
+                        for j in range(kw):
+                            v = ox * sw - pl + j * dw
+                            if 0 <= v < wd:
+                                a = xp[y, v]
+                                if a == m or (nan and a != a):
+                                    gp[y, v] += g[p, oy, ox]
+                                    done = True
+                                    break
+                        if done:
+                            break
+
     return (forward, grad_input, grad_weight, bn_moments, bn_grad_sums, bn_apply, bn_grad_input,
-            wino_filters, wino_input, wino_output)
+            wino_filters, wino_input, wino_output, direct_forward, direct_grad_weight, max_pool_grad)
 
 
 def available() -> bool:
@@ -340,3 +485,22 @@ def batch_norm_apply(src, scale, shift, out, channels: slice) -> None:
 def batch_norm_grad_input(g3, x3, mean, k, const, scale, gx, channels: slice) -> None:
     """``gx`` ← ``(g − (x − mean)·k − const)·scale`` per channel, batch norm's input gradient, for ``channels``."""
     _kernels[6](g3, x3, mean, k, const, scale, gx, channels.start, channels.stop)
+
+
+def direct_forward(x, w2, bias, out, pads, padded) -> None:
+    """``out`` (N, K, Ho, Wo) ← the stride-1 correlation of ``x`` (N, C, H, W), zero-padded by ``pads`` ((top, bottom),
+    (left, right)) to ``padded``, with the filters in pairs ``w2`` (⌈K/2⌉, C, kh·kw, 2) (kw 3 or 5; an odd K's last
+    partner all zero), plus ``bias`` (2·⌈K/2⌉,)."""
+    _kernels[10](x, w2, bias, out, pads[0][0], pads[1][0], padded[0], padded[1], padded[1] - out.shape[3] + 1)
+
+
+def direct_grad_weight(g, x, gw2, pads, padded) -> None:
+    """``gw2`` (⌈K/2⌉, C, kh·kw, 2) += the weight gradient of :func:`direct_forward` for the output gradient ``g``."""
+    _kernels[11](g, x, gw2, pads[0][0], pads[1][0], padded[0], padded[1], padded[1] - g.shape[3] + 1)
+
+
+def max_pool_grad(x, out, g, gx, kernel_size, stride, dilation, pads) -> None:
+    """``gx`` ← max pooling's input gradient, planes ``(P, H, W)`` (``out``, ``g``: ``(P, Ho, Wo)``): each output's
+    gradient goes to the first tap (row-major) of its window, padding left out, that holds the maximum (or NaN when
+    the maximum is NaN) — PyTorch's rule, found again from ``x`` and ``out`` instead of stored indices."""
+    _kernels[12](x, out, g, gx, *kernel_size, *stride, *dilation, pads[0][0], pads[1][0])

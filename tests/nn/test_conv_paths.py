@@ -203,10 +203,10 @@ def winograd_configs(draw):
 def test_winograd_path_matches_torch(cfg):
     # forced on small layers: odd and even sizes (a last half tile), padding 0-2 per axis, every chunking;
     # the input gradient of a stride-1 3×3 layer is itself such a convolution and takes the same path
-    names = ("WINOGRAD_MIN_CHANNELS", "WINOGRAD_MIN_WIDTH", "WINOGRAD_CHUNK_BYTES", "_winograd_forward")
+    names = ("WINOGRAD_MIN_CHANNELS", "WINOGRAD_MIN_WIDTH", "WINOGRAD_CHUNK_BYTES", "_winograd_forward", "DIRECT")
     before = [getattr(conv_mod, n) for n in names], jit.MIN_BYTES
     calls = []
-    for name, value in zip(names, (1, 1, cfg["chunk"], lambda *a: calls.append(1) or before[0][3](*a))):
+    for name, value in zip(names, (1, 1, cfg["chunk"], lambda *a: calls.append(1) or before[0][3](*a), False)):
         setattr(conv_mod, name, value)
     jit.MIN_BYTES = 0
     try:
@@ -260,10 +260,12 @@ def test_winograd_takes_wide_stride_1_layers_only(shape, k_out, stride, dilation
 
 
 @pytest.mark.skipif(not jit.available(), reason="Numba is not installed (Winograd needs the compiled transforms)")
+@pytest.mark.parametrize("direct", [False, True], ids=["winograd", "direct"])
 @pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
-def test_non_finite_inputs_give_torchs_infinities_and_nans(bad, rng, monkeypatch):
-    # Winograd would spread one infinity as NaN over its 2×2 tile of outputs; such layers take the GEMM path
-    for name, value in (("WINOGRAD_MIN_CHANNELS", 1), ("WINOGRAD_MIN_WIDTH", 1)):
+def test_non_finite_inputs_give_torchs_infinities_and_nans(bad, direct, rng, monkeypatch):
+    # Winograd would spread one infinity as NaN over its 2×2 tile of outputs; such layers take the GEMM path.
+    # The direct path sums each output's own window, as PyTorch
+    for name, value in (("WINOGRAD_MIN_CHANNELS", 1), ("WINOGRAD_MIN_WIDTH", 1), ("DIRECT", direct)):
         monkeypatch.setattr(conv_mod, name, value)
     monkeypatch.setattr(jit, "MIN_BYTES", 0)
     x = rng.random((2, 3, 8, 8)).astype(np.float32)
@@ -275,3 +277,88 @@ def test_non_finite_inputs_give_torchs_infinities_and_nans(bad, rng, monkeypatch
     np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
     finite = np.isfinite(want)
     np.testing.assert_allclose(got[finite], want[finite], rtol=1e-5, atol=1e-5)
+
+
+@st.composite
+def direct_configs(draw):
+    kh, kw = draw(st.integers(1, 5)), draw(st.sampled_from([3, 5]))
+    if draw(st.booleans()):
+        p = "same"                                        # an even kh puts its extra zero row at the bottom
+    else:
+        p = (draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1)))
+    pw = (kw - 1) // 2 if p == "same" else p[1]
+    ph = (kh - 1) // 2 if p == "same" else p[0]
+    # wide enough for the stride-1 frame (its kw − 1 extra columns at most half the output's)
+    width = max(1, 3 * (kw - 1) - 2 * pw) + draw(st.integers(0, 6))
+    height = max(1, kh - 2 * ph) + draw(st.integers(0, 6))
+    return dict(n=draw(st.integers(1, 3)), c=draw(st.integers(1, 4)), k=draw(st.integers(1, 5)), kernel=(kh, kw),
+                size=(height, width), p=p, bias=draw(st.booleans()), x_grad=draw(st.booleans()),
+                dtype=draw(st.sampled_from([np.float32, np.float64])))
+
+
+@pytest.mark.skipif(not jit.available(), reason="Numba is not installed (the direct path is compiled)")
+@given(cfg=direct_configs())
+def test_direct_path_matches_torch(cfg):
+    # forced on small layers: kernel rows 1-5 of 3 or 5 taps, every padding it takes (also 'same' with an even
+    # kernel: asymmetric), an odd number of output channels (a pair with an all-zero partner), with and without
+    # the input's gradient (dX is the same loop on the padded dY)
+    before = jit.MIN_BYTES, conv_mod._direct_jit
+    calls = []
+    conv_mod._direct_jit = lambda *a: calls.append(1) or before[1](*a)
+    jit.MIN_BYTES = 0
+    try:
+        rng = np.random.default_rng(3)
+        x = rng.standard_normal((cfg["n"], cfg["c"]) + cfg["size"])
+        w = rng.standard_normal((cfg["k"], cfg["c"]) + cfg["kernel"])
+        arrays = (x, w, rng.standard_normal(cfg["k"])) if cfg["bias"] else (x, w)
+        detach = (lambda x: x) if cfg["x_grad"] else (lambda x: x.detach())  # a first layer: no dX to compute
+        out = check_op(lambda x, w, *b: F.conv2d(detach(x), w, *(b or (None,)), 1, cfg["p"]),
+                       lambda x, w, *b: TF.conv2d(detach(x), w, *(b or (None,)), 1, cfg["p"]), *arrays,
+                       dtype=cfg["dtype"])
+    finally:
+        jit.MIN_BYTES, conv_mod._direct_jit = before
+    assert calls and out[0].dtype == cfg["dtype"]
+
+
+@pytest.mark.skipif(not jit.available(), reason="Numba is not installed (the direct path is compiled)")
+@pytest.mark.parametrize("c,kernel,padding", [(16, 3, 1), (6, 5, 0)])    # ResNet-20's first stage, LeNet's C3
+def test_direct_path_equals_the_gemm_path_on_small_channel_layers(c, kernel, padding, threads, rng, monkeypatch):
+    x = cnnkit.tensor(rng.standard_normal((12, c, 32, 32)).astype(np.float32), requires_grad=True)
+    w = cnnkit.tensor((rng.standard_normal((17, c, kernel, kernel)) / 12).astype(np.float32), requires_grad=True)
+    b = cnnkit.tensor(rng.standard_normal(17).astype(np.float32), requires_grad=True)
+    side = 32 + 2 * padding - kernel + 1
+    g = rng.standard_normal((12, 17, side, side)).astype(np.float32)
+    calls = []
+    direct = conv_mod._direct_jit
+    monkeypatch.setattr(conv_mod, "_direct_jit", lambda *a: calls.append(1) or direct(*a))
+    results = []
+    for on in (True, False):
+        monkeypatch.setattr(conv_mod, "DIRECT", on)
+        x.grad = w.grad = b.grad = None
+        y = F.conv2d(x, w, b, padding=padding)
+        y.backward(cnnkit.tensor(g))
+        results.append([y.data, x.grad.data, w.grad.data, b.grad.data])
+    assert len(calls) == 1, "a layer with so few inputs per output takes the direct path"
+    for fast, gemm in zip(*results):
+        assert fast.dtype == np.float32
+        np.testing.assert_allclose(fast, gemm, rtol=0, atol=2e-5 * np.abs(gemm).max())
+
+
+@pytest.mark.parametrize("shape,k_out,kernel,stride,padding,dilation,groups,taken", [
+    ((8, 16, 32, 32), 16, 3, 1, 1, 1, 1, True), ((128, 1, 32, 32), 6, 5, 1, 0, 1, 1, True),  # ResNet-20, LeNet's C1
+    ((8, 32, 16, 16), 64, 3, 1, 1, 1, 1, True),
+    ((8, 64, 16, 16), 64, 3, 1, 1, 1, 1, False),                # 576 inputs per output: the GEMM's rows are long
+    ((8, 16, 32, 32), 16, 3, 2, 1, 1, 1, False), ((8, 16, 32, 32), 16, 3, 1, 2, 2, 1, False),  # strided, dilated
+    ((8, 16, 32, 32), 16, 3, 1, 1, 1, 2, False), ((8, 4, 32, 32), 16, 7, 1, 3, 1, 1, False),   # groups, 7 wide
+    ((8, 16, 32, 32), 16, 3, 1, 3, 1, 1, False),                # padding > k − 1: dX's padding would be negative
+    ((8, 16, 5, 5), 16, 5, 1, 0, 1, 1, False)])                 # a 5×5 map: the frame is 5× the output
+def test_direct_path_takes_few_channel_stride_1_layers_only(shape, k_out, kernel, stride, padding, dilation, groups,
+                                                            taken, rng, monkeypatch):
+    calls = []
+    direct = conv_mod._direct_jit
+    monkeypatch.setattr(conv_mod, "_direct_jit", lambda *a: calls.append(1) or direct(*a))
+    x = cnnkit.tensor(rng.standard_normal(shape).astype(np.float32))
+    w = cnnkit.tensor(rng.standard_normal((k_out, shape[1] // groups, kernel, kernel)).astype(np.float32))
+    with cnnkit.no_grad():
+        F.conv2d(x, w, None, stride, padding, dilation, groups)
+    assert bool(calls) == (taken and jit.available())

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cnnkit
-from cnnkit import nn
+from cnnkit import jit, nn
 from cnnkit.nn import functional as F
 from tests.helpers import check_finite_differences, check_op
 
@@ -24,14 +24,20 @@ def pool_configs(draw, nd):
                 count_include_pad=draw(st.booleans()), dtype=draw(st.sampled_from([np.float64, np.float32])))
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["numba", "numpy"])   # the backward's two paths
 @pytest.mark.parametrize("nd", [1, 2, 3])
 @given(data=st.data())
-def test_max_pool_matches_torch(nd, data):
+def test_max_pool_matches_torch(nd, compiled, data):
     c = data.draw(pool_configs(nd))
     x = np.random.default_rng(0).permutation(np.prod(c["shape"])).reshape(c["shape"]) / 7.0  # no ties
     cn, th = (F.max_pool1d, F.max_pool2d, F.max_pool3d)[nd - 1], (TF.max_pool1d, TF.max_pool2d, TF.max_pool3d)[nd - 1]
     args = (c["k"], c["stride"], c["padding"], c["dilation"], c["ceil_mode"])
-    check_op(lambda x: cn(x, *args), lambda x: th(x, *args), x, dtype=c["dtype"])
+    before = jit.ENABLED, jit.MIN_BYTES
+    jit.ENABLED, jit.MIN_BYTES = compiled, 0
+    try:
+        check_op(lambda x: cn(x, *args), lambda x: th(x, *args), x, dtype=c["dtype"])
+    finally:
+        jit.ENABLED, jit.MIN_BYTES = before
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])

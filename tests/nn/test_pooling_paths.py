@@ -6,25 +6,35 @@ import torch
 import torch.nn.functional as TF
 
 import cnnkit
+from cnnkit import jit
 from cnnkit.nn import functional as F
 from tests.helpers import check_op
 
 
+@pytest.fixture(params=[True, False], ids=["numba", "numpy"])
+def compiled(request, monkeypatch):
+    """Max pooling's backward by the compiled loop (when Numba is there) and by the NumPy tap passes."""
+    monkeypatch.setattr(jit, "ENABLED", request.param and jit.ENABLED)
+    monkeypatch.setattr(jit, "MIN_BYTES", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("k,s,p", [(2, 2, 0), (3, 2, 1), (3, 1, 1)])
-def test_ties_send_the_gradient_to_the_first_maximum_like_torch(k, s, p, rng):
+def test_ties_send_the_gradient_to_the_first_maximum_like_torch(k, s, p, compiled, rng):
     x = np.maximum(rng.standard_normal((2, 3, 9, 9)), 0.0)     # ReLU output: many zero ties
     x[0, 0] = 0.0                                                # whole map tied
     x[1, 1, :4, :4] = 1.5                                        # ties at a positive value
     check_op(lambda t: F.max_pool2d(t, k, s, p), lambda t: TF.max_pool2d(t, k, s, p), x)
 
 
-def test_nan_propagates_like_torch():
+def test_nan_propagates_like_torch(compiled):
     x = np.arange(32, dtype=np.float64).reshape(1, 2, 4, 4)
     x[0, 0, 1, 2] = np.nan
     out = F.max_pool2d(cnnkit.tensor(x), 2).data
     ref = TF.max_pool2d(torch.tensor(x), 2).numpy()
     np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
     np.testing.assert_array_equal(out[~np.isnan(out)], ref[~np.isnan(ref)])
+    check_op(lambda t: F.max_pool2d(t, 2), lambda t: TF.max_pool2d(t, 2), x)   # the NaN takes its window's gradient
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])
@@ -37,7 +47,7 @@ def test_adaptive_pool_to_one_is_the_global_mean(nd, rng):
 
 
 @pytest.mark.parametrize("k,s,p", [(2, 2, 0), (3, 2, 1), (3, 1, 1)])
-def test_max_pool_in_blocks_on_several_threads_matches_torch(k, s, p, threads, rng, monkeypatch):
+def test_max_pool_in_blocks_on_several_threads_matches_torch(k, s, p, threads, compiled, rng, monkeypatch):
     from cnnkit.nn.functional import pooling
     monkeypatch.setattr(pooling, "BLOCK_BYTES", 1)                       # one image per block
     monkeypatch.setattr(cnnkit.parallel, "MIN_PARALLEL_BYTES", 0)

@@ -8,6 +8,8 @@ rebuilt (not kept: memory), ``dX`` as a stride-1 convolution of ``dY`` with the 
 ``Wᵀ @ dY`` and col2im for strided convolutions. Depthwise convolutions take a GEMM-free tap-sum path
 (:func:`_depthwise`), tested against the general one. Wide stride-1 3×3 layers (VGG's) take Winograd's
 F(2×2, 3×3) (:func:`_winograd_forward`): 2.25× fewer multiplies, also tested against the general path.
+Stride-1 layers with few inputs per output (LeNet's, ResNet-20's 16- and 32-channel layers) take a compiled
+direct convolution that forms no column matrix (:func:`_direct_jit`), tested against PyTorch and the GEMM path.
 """
 from __future__ import annotations
 
@@ -80,6 +82,8 @@ def _convnd(x: Tensor, weight: Tensor, bias, stride, padding, dilation, groups: 
     compute = _gemm
     if depthwise:
         compute = _depthwise_jit if plan.flat and nd <= 2 and jit.worth_it(x.data.nbytes) else _depthwise
+    elif _direct(plan, groups, k_out, x.data.nbytes):
+        compute = _direct_jit
     out, backward = compute(x, weight, bias, groups, plan)
     parents = (x, weight) if bias is None else (x, weight, bias)
     return make_op(out, parents, backward)
@@ -658,6 +662,70 @@ def _depthwise_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
             gx = gx.reshape(x.shape)
         return gx, gw, gb
     return out.reshape(shape), backward
+
+
+#: Stride-1, undilated 2-D convolutions without groups, of kernel width 3 or 5 and at most this many inputs
+#: per output (in_channels × kh × kw), take the compiled direct convolution (:func:`_direct_jit`) when Numba
+#: is available; ``DIRECT = False`` (``CNNKIT_DIRECT=0``) sends them to the GEMM path. With so few inputs per
+#: output the GEMM's 16–32-row products run far below the peak, and the column matrix costs as much again.
+DIRECT = os.environ.get("CNNKIT_DIRECT", "1") not in ("0", "false", "False", "")
+DIRECT_MAX_DEPTH = 288
+
+
+def _direct(plan: _Plan, groups: int, k_out: int, nbytes: int) -> bool:
+    return (DIRECT and len(plan.ksize) == 2 and groups == 1 and plan.stride == (1, 1) and plan.dilation == (1, 1)
+            and plan.ksize[1] in (3, 5) and plan.flat and plan.c * plan.taps <= DIRECT_MAX_DEPTH
+            and all(lo < k and hi < k for k, (lo, hi) in zip(plan.ksize, plan.pads))  # dX: a padding of k − 1 − p
+            and jit.worth_it(nbytes))
+
+
+def _filter_pairs(w: np.ndarray) -> np.ndarray:
+    """Filters ``(K, C, kh, kw)`` as :func:`jit.direct_forward` takes them: ``(⌈K/2⌉, C, kh·kw, 2)``, pairs of
+    output channels innermost (an odd K's last partner all zero)."""
+    k, c = w.shape[:2]
+    pairs = np.zeros((k + k % 2, c, w.shape[2] * w.shape[3]), dtype=w.dtype)
+    pairs[:k] = w.reshape(k, c, -1)
+    return np.ascontiguousarray(pairs.reshape(-1, 2, c, pairs.shape[2]).transpose(0, 2, 3, 1))
+
+
+def _direct_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
+    """Stride-1 convolution with few inputs per output by the compiled loops of :mod:`cnnkit.jit`, no column matrix:
+    each image's channels are zero-padded into a buffer that stays in cache, and every output channel (two at a
+    time) is the sum over channels and kernel rows of the row's taps × the shifted input, computed on the stride-1
+    frame. ``dX`` is the same loop over ``dY`` padded by ``k − 1 − p`` with the flipped kernel, channels swapped;
+    ``dW`` the frame-gradient's dot products with the shifted input. A block of images per thread."""
+    n, c, k_out = plan.n, plan.c, weight.shape[0]
+    dtype = np.result_type(x.data, weight.data)
+    xd = np.ascontiguousarray(x.data, dtype=dtype)
+    wd = weight.data.astype(dtype, copy=False)
+    w2 = _filter_pairs(wd)
+    b = np.zeros(2 * w2.shape[0], dtype=dtype)
+    if bias is not None:
+        b[:k_out] = bias.data
+    out = np.empty((n, k_out) + tuple(plan.out_size), dtype=dtype)
+    parallel.run_slices(lambda blk: jit.direct_forward(xd[blk], w2, b, out[blk], plan.pads, plan.padded), n)
+
+    def backward(g):
+        gx = gw = gb = None
+        if bias is not None and bias.requires_grad:
+            gb = g.sum(axis=(0, 2, 3))
+        g4 = np.ascontiguousarray(g, dtype=dtype)
+        if weight.requires_grad:
+            def weight_part(blk):
+                part = np.zeros_like(w2)
+                jit.direct_grad_weight(g4[blk], xd[blk], part, plan.pads, plan.padded)
+                return part
+            gw2 = sum(parallel.run_slices(weight_part, n))
+            gw = gw2.transpose(0, 3, 1, 2).reshape(-1, c, plan.taps)[:k_out].reshape(weight.shape)
+        if x.requires_grad:
+            pads = tuple((k - 1 - lo, k - 1 - hi) for k, (lo, hi) in zip(plan.ksize, plan.pads))
+            padded = tuple(o + lo + hi for o, (lo, hi) in zip(plan.out_size, pads))
+            wt2 = _filter_pairs(wd.swapaxes(0, 1)[:, :, ::-1, ::-1])
+            zero = np.zeros(2 * wt2.shape[0], dtype=dtype)
+            gx = np.empty(xd.shape, dtype=dtype)
+            parallel.run_slices(lambda blk: jit.direct_forward(g4[blk], wt2, zero, gx[blk], pads, padded), n)
+        return gx, gw, gb
+    return out, backward
 
 
 _DOC = """Applies a {nd}-D convolution (cross-correlation, as PyTorch) over an input of several channels.

@@ -3,8 +3,9 @@
 Both run over the kernel taps, one whole-array operation per tap (never per window or element): max
 pooling keeps a running maximum (one pass a tap, nothing saved for backward but the output); its
 backward finds, tap by tap, the first tap equal to the maximum (PyTorch's tie rule) and adds the
-gradient to that tap's strided slice (col2im restricted to the winners). Average pooling sums the taps
-and spreads the gradient evenly back over them.
+gradient to that tap's strided slice (col2im restricted to the winners); with Numba, 1-D and 2-D windows
+find their first maximum in one compiled pass instead. Average pooling sums the taps and spreads the
+gradient evenly back over them.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import math
 
 import numpy as np
 
-from ... import kernels, parallel
+from ... import jit, kernels, parallel
 from ...shape import adaptive_bins, ntuple
 from ...tensor import Tensor, make_op
 from .conv import _check_rank, output_geometry
@@ -72,6 +73,8 @@ def _max_poolnd(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode, nd
 
     def backward(g):
         # the gradient goes to the first tap (row-major) that holds the maximum, PyTorch's tie rule
+        if nd <= 2 and jit.worth_it(a.nbytes):
+            return (_max_pool_grad_jit(a, out, g, ksize, stride, dilation, pads),)
         padded = any(lo or hi for lo, hi in pads)
         gx = (np.empty if padded else np.zeros)(a.shape, dtype=g.dtype)
 
@@ -103,6 +106,22 @@ def _max_poolnd(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode, nd
         parallel.run_blocks(block, a.shape[0], item, BLOCK_BYTES)
         return (gx,)
     return make_op(out, (x,), backward)
+
+
+def _max_pool_grad_jit(a, out, g, ksize, stride, dilation, pads) -> np.ndarray:
+    """Max pooling's input gradient by the compiled loop (:func:`jit.max_pool_grad`), a block of planes per thread:
+    one pass over each window that stops at its first maximum, where the tap-by-tap NumPy passes compare every tap
+    (LeNet's pools: about 1.5x faster; overlapping 3×3/2 windows about 4x). 1-D pooling runs as one row."""
+    n, c = a.shape[:2]
+    two = (lambda t, one: tuple(t)) if len(ksize) == 2 else (lambda t, one: (one,) + tuple(t))
+
+    def planes(v):
+        return np.ascontiguousarray(v).reshape((n * c,) + two(v.shape[2:], 1))
+    x3, o3, g3 = planes(a), planes(out), planes(g)
+    gx = np.empty(x3.shape, dtype=g.dtype)
+    geometry = two(ksize, 1), two(stride, 1), two(dilation, 1), two(pads, (0, 0))
+    parallel.run_slices(lambda blk: jit.max_pool_grad(x3[blk], o3[blk], g3[blk], gx[blk], *geometry), n * c, a.nbytes)
+    return gx.reshape(a.shape)
 
 
 def _avg_poolnd(x: Tensor, kernel_size, stride, padding, ceil_mode, count_include_pad, nd: int) -> Tensor:
