@@ -42,7 +42,7 @@ import numpy as np
 __all__ = ["available", "worth_it", "depthwise_forward", "depthwise_grad_input", "depthwise_grad_weight",
            "batch_norm_moments", "batch_norm_grad_sums", "batch_norm_apply", "batch_norm_grad_input",
            "winograd_filters", "winograd_input", "winograd_output", "direct_forward", "direct_grad_weight",
-           "max_pool_grad"]
+           "max_pool_grad", "relu_forward", "relu_grad"]
 
 #: Use the compiled kernels (if Numba imports). ``CNNKIT_JIT=0`` in the environment, or setting this to
 #: False, sends everything through the NumPy paths.
@@ -399,8 +399,25 @@ def _compile():
                         if done:
                             break
 
+    @numba.njit(**opts)
+    def relu_forward(x, out, mask, keep):  # out = x unless x < 0 (NaN and −0 kept, as PyTorch); mask: not x ≤ 0
+        zero = np.zeros(1, dtype=x.dtype)[0]
+        for i in range(x.shape[0]):
+            v = x[i]
+            out[i] = zero if v < zero else v
+        if keep:
+            for i in range(x.shape[0]):
+                mask[i] = not x[i] <= zero                  # NaN passes its gradient, as PyTorch
+
+    @numba.njit(**opts)
+    def relu_grad(g, mask, gx):  # gx = g where the input was positive, else 0 (also where g is NaN, as PyTorch)
+        zero = np.zeros(1, dtype=g.dtype)[0]
+        for i in range(g.shape[0]):
+            gx[i] = g[i] if mask[i] else zero
+
     return (forward, grad_input, grad_weight, bn_moments, bn_grad_sums, bn_apply, bn_grad_input,
-            wino_filters, wino_input, wino_output, direct_forward, direct_grad_weight, max_pool_grad)
+            wino_filters, wino_input, wino_output, direct_forward, direct_grad_weight, max_pool_grad,
+            relu_forward, relu_grad)
 
 
 def available() -> bool:
@@ -504,3 +521,15 @@ def max_pool_grad(x, out, g, gx, kernel_size, stride, dilation, pads) -> None:
     gradient goes to the first tap (row-major) of its window, padding left out, that holds the maximum (or NaN when
     the maximum is NaN) — PyTorch's rule, found again from ``x`` and ``out`` instead of stored indices."""
     _kernels[12](x, out, g, gx, *kernel_size, *stride, *dilation, pads[0][0], pads[1][0])
+
+
+def relu_forward(x, out, mask=None) -> None:
+    """``out`` ← ``max(x, 0)`` (NaN stays NaN), and ``mask`` ← ``not x ≤ 0`` when given; C-contiguous arrays of one shape.
+    NumPy's ``np.maximum`` runs at about a quarter of this loop's speed on float32 here."""
+    keep = mask is not None
+    _kernels[13](x.reshape(-1), out.reshape(-1), mask.reshape(-1) if keep else np.empty(0, dtype=bool), keep)
+
+
+def relu_grad(g, mask, gx) -> None:
+    """``gx`` ← ``g`` where ``mask``, else 0; C-contiguous arrays of one shape."""
+    _kernels[14](g.reshape(-1), mask.reshape(-1), gx.reshape(-1))

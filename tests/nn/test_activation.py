@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import cnnkit
 import cnnkit.nn.functional as F
-from cnnkit import nn
+from cnnkit import jit, nn
 from tests.helpers import check_finite_differences, check_op
 
 DTYPES = [np.float64, np.float32]
@@ -172,3 +172,25 @@ def test_relu_inplace_with_a_graph_keeps_the_input_and_the_gradient():
     np.testing.assert_array_equal(cx.data, x)                # the leaf is untouched
     np.testing.assert_allclose(out.data, tout.detach().numpy())
     np.testing.assert_allclose(cx.grad.data, tx.grad.numpy())
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["numba", "numpy"])
+def test_relu_paths_match_torch(compiled, rng, monkeypatch):
+    # the compiled loops (large contiguous inputs, forced here) and NumPy's; zeros of both signs, NaN, infinities
+    monkeypatch.setattr(jit, "ENABLED", compiled and jit.ENABLED)
+    monkeypatch.setattr(jit, "MIN_BYTES", 0)
+    x = rng.standard_normal((3, 4, 5, 6))
+    x.flat[:5] = [0.0, -0.0, np.nan, -np.inf, np.inf]
+    for dtype in (np.float32, np.float64):
+        out = check_op(F.relu, TF.relu, x, dtype=dtype)[0]
+        assert out.dtype == dtype
+        with cnnkit.no_grad():
+            np.testing.assert_array_equal(F.relu(cnnkit.tensor(x.astype(dtype))).data, out.data)
+            cx = cnnkit.tensor(x.astype(dtype))
+            assert F.relu(cx, inplace=True) is cx
+            np.testing.assert_array_equal(cx.data, out.data)
+    if compiled and jit.available():                     # PyTorch keeps −0 and zeroes a NaN gradient where x < 0
+        np.testing.assert_array_equal(np.signbit(out.data), np.signbit(TF.relu(torch.tensor(x)).numpy()))
+        t = cnnkit.tensor(np.array([-1.0, 2.0]), requires_grad=True)
+        F.relu(t).backward(cnnkit.tensor(np.array([np.nan, np.nan])))
+        np.testing.assert_array_equal(t.grad.data, [0.0, np.nan])
