@@ -124,13 +124,14 @@ def _compile():
         size = ho * wp
         buf = np.zeros((hp + 1) * wp, dtype=x.dtype)
         fr = np.empty(size, dtype=g.dtype)
+        zero = np.zeros(1, dtype=gw.dtype)[0]                # (gw[c, t] * 0 would be float64: Numba's promotion)
         for n in range(n_img):
             for c in range(n_ch):
                 _load(x[n, c], buf, pt, pl, wp)
                 _frame(g[n, c], fr, wp)
                 for t in range(offsets.shape[0]):
                     src = buf[offsets[t]:offsets[t] + size]
-                    acc = gw[c, t] * 0
+                    acc = zero
                     for v in range(size):
                         acc += fr[v] * src[v]
                     gw[c, t] += acc
