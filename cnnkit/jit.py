@@ -39,7 +39,7 @@ import os
 
 import numpy as np
 
-__all__ = ["available", "worth_it", "depthwise_forward", "depthwise_grad_input", "depthwise_grad_weight",
+__all__ = ["available", "loaded", "worth_it", "depthwise_forward", "depthwise_grad_input", "depthwise_grad_weight",
            "batch_norm_moments", "batch_norm_grad_sums", "batch_norm_apply", "batch_norm_grad_input",
            "winograd_filters", "winograd_input", "winograd_output", "direct_forward", "direct_grad_weight",
            "max_pool_grad", "relu_forward", "relu_grad"]
@@ -432,6 +432,12 @@ def available() -> bool:
         except ImportError:
             _kernels = False
     return bool(_kernels)
+
+
+def loaded() -> bool:
+    """Whether the compiled kernels are switched on and already loaded (an earlier op used them). Cheap elementwise
+    ops (ReLU) take them only then: loading Numba and LLVM costs about 150 MB, which a ReLU does not repay."""
+    return ENABLED and bool(_kernels)
 
 
 def worth_it(nbytes: int) -> bool:

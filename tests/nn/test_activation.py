@@ -176,9 +176,13 @@ def test_relu_inplace_with_a_graph_keeps_the_input_and_the_gradient():
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["numba", "numpy"])
 def test_relu_paths_match_torch(compiled, rng, monkeypatch):
-    # the compiled loops (large contiguous inputs, forced here) and NumPy's; zeros of both signs, NaN, infinities
+    # the compiled loops (large contiguous inputs, forced here, once the kernels are loaded) and NumPy's; zeros of
+    # both signs, NaN, infinities
     monkeypatch.setattr(jit, "ENABLED", compiled and jit.ENABLED)
     monkeypatch.setattr(jit, "MIN_BYTES", 0)
+    assert not jit.loaded() or compiled
+    if compiled and jit.available():                     # loads them, as a convolution would
+        assert jit.loaded()
     x = rng.standard_normal((3, 4, 5, 6))
     x.flat[:5] = [0.0, -0.0, np.nan, -np.inf, np.inf]
     for dtype in (np.float32, np.float64):
@@ -194,3 +198,11 @@ def test_relu_paths_match_torch(compiled, rng, monkeypatch):
         t = cnnkit.tensor(np.array([-1.0, 2.0]), requires_grad=True)
         F.relu(t).backward(cnnkit.tensor(np.array([np.nan, np.nan])))
         np.testing.assert_array_equal(t.grad.data, [0.0, np.nan])
+
+
+def test_relu_alone_does_not_load_the_compiled_kernels(monkeypatch):
+    # about 150 MB of Numba and LLVM: a ReLU uses them once loaded, never loads them itself
+    monkeypatch.setattr(jit, "_kernels", None)
+    monkeypatch.setattr(jit, "MIN_BYTES", 0)
+    F.relu(cnnkit.tensor(np.array([-1.0, 2.0])))
+    assert jit._kernels is None and not jit.loaded()

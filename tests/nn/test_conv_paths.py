@@ -346,7 +346,7 @@ def test_direct_path_equals_the_gemm_path_on_small_channel_layers(c, kernel, pad
 
 @pytest.mark.parametrize("shape,k_out,kernel,stride,padding,dilation,groups,taken", [
     ((8, 16, 32, 32), 16, 3, 1, 1, 1, 1, True), ((128, 1, 32, 32), 6, 5, 1, 0, 1, 1, True),  # ResNet-20, LeNet's C1
-    ((8, 32, 16, 16), 64, 3, 1, 1, 1, 1, True),
+    ((8, 32, 16, 16), 32, 3, 1, 1, 1, 1, True), ((8, 3, 32, 32), 64, 3, 1, 1, 1, 1, False),  # VGG's first: 64 out
     ((8, 64, 16, 16), 64, 3, 1, 1, 1, 1, False),                # 576 inputs per output: the GEMM's rows are long
     ((8, 16, 32, 32), 16, 3, 2, 1, 1, 1, False), ((8, 16, 32, 32), 16, 3, 1, 2, 2, 1, False),  # strided, dilated
     ((8, 16, 32, 32), 16, 3, 1, 1, 1, 2, False), ((8, 4, 32, 32), 16, 7, 1, 3, 1, 1, False),   # groups, 7 wide

@@ -664,17 +664,20 @@ def _depthwise_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
     return out.reshape(shape), backward
 
 
-#: Stride-1, undilated 2-D convolutions without groups, of kernel width 3 or 5 and at most this many inputs
-#: per output (in_channels × kh × kw), take the compiled direct convolution (:func:`_direct_jit`) when Numba
-#: is available; ``DIRECT = False`` (``CNNKIT_DIRECT=0``) sends them to the GEMM path. With so few inputs per
-#: output the GEMM's 16–32-row products run far below the peak, and the column matrix costs as much again.
+#: Stride-1, undilated 2-D convolutions without groups, of kernel width 3 or 5, with at most this many inputs
+#: per output (in_channels × kh × kw) and output channels, take the compiled direct convolution
+#: (:func:`_direct_jit`) when Numba is available; ``DIRECT = False`` (``CNNKIT_DIRECT=0``) sends them to the
+#: GEMM path. With so few inputs per output the GEMM's 16–32-row products run far below the peak, and the
+#: column matrix costs as much again.
 DIRECT = os.environ.get("CNNKIT_DIRECT", "1") not in ("0", "false", "False", "")
 DIRECT_MAX_DEPTH = 288
+DIRECT_MAX_OUT_CHANNELS = 32
 
 
 def _direct(plan: _Plan, groups: int, k_out: int, nbytes: int) -> bool:
     return (DIRECT and len(plan.ksize) == 2 and groups == 1 and plan.stride == (1, 1) and plan.dilation == (1, 1)
             and plan.ksize[1] in (3, 5) and plan.flat and plan.c * plan.taps <= DIRECT_MAX_DEPTH
+            and k_out <= DIRECT_MAX_OUT_CHANNELS
             and all(lo < k and hi < k for k, (lo, hi) in zip(plan.ksize, plan.pads))  # dX: a padding of k − 1 − p
             and jit.worth_it(nbytes))
 
