@@ -75,9 +75,27 @@ def test_cli_no_winograd_runs_the_gemm_path_and_restores_it(capsys, monkeypatch)
     assert conv.WINOGRAD and "CNNKIT_WINOGRAD" not in os.environ             # this process is as it was
 
 
-def test_cnnkit_winograd_0_in_the_environment_switches_it_off():
-    code = "from cnnkit.nn.functional import conv; print(conv.WINOGRAD)"
-    env = {**os.environ, "CNNKIT_WINOGRAD": "0"}
+@pytest.mark.skipif(not cnnkit.jit.available(), reason="the direct path needs Numba")
+def test_cli_no_direct_runs_the_gemm_path_and_restores_it(capsys, monkeypatch):
+    from cnnkit.nn.functional import conv
+    monkeypatch.delenv("CNNKIT_DIRECT", raising=False)
+    monkeypatch.setattr(cnnkit.jit, "MIN_BYTES", 0)                         # --quick's small layer too
+    calls = []
+    direct = conv._direct_jit
+    monkeypatch.setattr(conv, "_direct_jit", lambda *a: calls.append(1) or direct(*a))
+    argv = ["bench", "--quick", "--cases", "conv ResNet-20 3×3 16→16, 128×32² fwd", "--repeats", "1", "--no-memory",
+            "--no-torch", "--json"]
+    assert main(argv) == 0 and calls
+    calls.clear()
+    assert main(argv + ["--no-direct"]) == 0 and not calls
+    capsys.readouterr()
+    assert conv.DIRECT and "CNNKIT_DIRECT" not in os.environ                  # this process is as it was
+
+
+@pytest.mark.parametrize("switch", ["WINOGRAD", "DIRECT"])
+def test_cnnkit_switch_0_in_the_environment_switches_the_path_off(switch):
+    code = f"from cnnkit.nn.functional import conv; print(conv.{switch})"
+    env = {**os.environ, f"CNNKIT_{switch}": "0"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -20,7 +20,10 @@ def register(subparsers) -> None:
     p.add_argument("--no-torch", action="store_true", help="time cnnkit only")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--no-winograd", action="store_true",
-                   help="run every convolution on the GEMM path (as CNNKIT_WINOGRAD=0): Winograd's A/B")
+                   help="run VGG's wide 3×3 layers on the GEMM path (as CNNKIT_WINOGRAD=0): Winograd's A/B")
+    p.add_argument("--no-direct", action="store_true",
+                   help="run the few-channel layers (LeNet's, ResNet-20's) on the GEMM path (as CNNKIT_DIRECT=0): "
+                        "the direct convolution's A/B")
     p.add_argument("--layers", metavar="MODEL",
                    help="instead of the table: each layer's inference time in MODEL (a zoo name), next to PyTorch")
     p.add_argument("--batch", type=int, default=8, help="batch size for --layers (default 8)")
@@ -41,26 +44,33 @@ def _bench(args) -> int:
     for name, v in (("--repeats", args.repeats), ("--threads", args.threads), ("--batch", args.batch)):
         if v is not None and v < 1:
             raise CLIError(f"{name} must be at least 1, got {v}")
-    if args.no_winograd:
-        return _without_winograd(_run, args)
-    return _run(args)
+    off = [switch for flag, switch in _PATHS.items() if getattr(args, flag)]
+    return _with_paths_off(_run, args, off) if off else _run(args)
 
 
-def _without_winograd(run, args) -> int:
-    """``run(args)`` with every convolution on the GEMM path, in this process and the memory subprocesses."""
+#: The convolution paths ``cnnkit bench`` can switch off: flag → (``conv`` module switch, environment variable).
+_PATHS = {"no_winograd": ("WINOGRAD", "CNNKIT_WINOGRAD"), "no_direct": ("DIRECT", "CNNKIT_DIRECT")}
+
+
+def _with_paths_off(run, args, off) -> int:
+    """``run(args)`` with the convolution paths ``off`` (:data:`_PATHS` values) switched off, in this process and
+    the memory subprocesses; restored afterwards."""
     import os
 
     from ..nn.functional import conv
-    before = conv.WINOGRAD, os.environ.get("CNNKIT_WINOGRAD")
-    conv.WINOGRAD, os.environ["CNNKIT_WINOGRAD"] = False, "0"
+    before = [(getattr(conv, attr), os.environ.get(env)) for attr, env in off]
+    for attr, env in off:
+        setattr(conv, attr, False)
+        os.environ[env] = "0"
     try:
         return run(args)
     finally:
-        conv.WINOGRAD = before[0]
-        if before[1] is None:
-            del os.environ["CNNKIT_WINOGRAD"]
-        else:
-            os.environ["CNNKIT_WINOGRAD"] = before[1]
+        for (attr, env), (value, env_value) in zip(off, before):
+            setattr(conv, attr, value)
+            if env_value is None:
+                del os.environ[env]
+            else:
+                os.environ[env] = env_value
 
 
 def _run(args) -> int:

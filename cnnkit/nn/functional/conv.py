@@ -666,8 +666,8 @@ def _depthwise_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
 
 #: Stride-1, undilated 2-D convolutions without groups, of kernel width 3 or 5, with at most this many inputs
 #: per output (in_channels × kh × kw) and output channels, take the compiled direct convolution
-#: (:func:`_direct_jit`) when Numba is available; ``DIRECT = False`` (``CNNKIT_DIRECT=0``) sends them to the
-#: GEMM path. With so few inputs per output the GEMM's 16–32-row products run far below the peak, and the
+#: (:func:`_direct_jit`) when Numba is available; ``DIRECT = False`` (``CNNKIT_DIRECT=0``, ``cnnkit bench
+#: --no-direct``) sends them to the GEMM path. With so few inputs per output the GEMM's 16–32-row products run far below the peak, and the
 #: column matrix costs as much again.
 DIRECT = os.environ.get("CNNKIT_DIRECT", "1") not in ("0", "false", "False", "")
 DIRECT_MAX_DEPTH = 288
