@@ -170,9 +170,9 @@ def _compile():
     @numba.njit(**opts)
     def bn_apply(src, scale, shift, out, c0, c1):  # out = src·scale + shift, per channel
         n, _, size = src.shape
-        for c in range(c0, c1):
-            a, b = scale[c], shift[c]
-            for i in range(n):
+        for i in range(n):                                  # image by image: channels c0:c1 are one contiguous run
+            for c in range(c0, c1):
+                a, b = scale[c], shift[c]
                 sr, orow = src[i, c], out[i, c]
                 for v in range(size):
                     orow[v] = sr[v] * a + b
