@@ -13,9 +13,11 @@ from tests.helpers import check_op
 
 @pytest.fixture(params=[True, False], ids=["numba", "numpy"])
 def compiled(request, monkeypatch):
-    """Max pooling's backward by the compiled loop (when Numba is there) and by the NumPy tap passes."""
+    """Max pooling by the compiled loops (when Numba is there; loaded, as after a convolution) and by the NumPy tap
+    passes."""
     monkeypatch.setattr(jit, "ENABLED", request.param and jit.ENABLED)
     monkeypatch.setattr(jit, "MIN_BYTES", 0)
+    jit.available()
     return request.param
 
 

@@ -67,7 +67,14 @@ def _max_poolnd(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode, nd
         np.copyto(o, view[both + taps[0][0]])
         for tap, _ in taps[1:]:                                             # running maximum: one pass a tap
             np.maximum(o, view[both + tap], out=o)                          # (NaN propagates, as PyTorch)
-    parallel.run_blocks(forward, a.shape[0], item, BLOCK_BYTES)
+    if (nd == 2 and ksize == stride == (2, 2) and dilation == (1, 1) and not any(map(any, pads))
+            and 2 * out_size[0] <= a.shape[2] and 2 * out_size[1] <= a.shape[3] and a.flags.c_contiguous
+            and a.nbytes >= jit.MIN_BYTES and jit.loaded()):    # once loaded (as ReLU): not worth loading for
+        planes = a.reshape((-1,) + a.shape[2:])
+        p_out = out.reshape((-1,) + out.shape[2:])
+        parallel.run_slices(lambda blk: jit.max_pool_2x2(planes[blk], p_out[blk]), planes.shape[0], a.nbytes)
+    else:
+        parallel.run_blocks(forward, a.shape[0], item, BLOCK_BYTES)
     crop = both + tuple(slice(lo, lo + s) for (lo, _), s in zip(pads, a.shape[2:]))
     disjoint = all(s >= d * (k - 1) + 1 for k, s, d in zip(ksize, stride, dilation))  # windows don't overlap
 
