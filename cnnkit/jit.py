@@ -39,7 +39,7 @@ import os
 
 import numpy as np
 
-__all__ = ["available", "loaded", "worth_it", "depthwise_forward", "depthwise_grad_input", "depthwise_grad_weight",
+__all__ = ["available", "loaded", "worth_it", "ready", "depthwise_forward", "depthwise_grad_input", "depthwise_grad_weight",
            "batch_norm_moments", "batch_norm_grad_sums", "batch_norm_apply", "batch_norm_grad_input",
            "winograd_filters", "winograd_input", "winograd_output", "direct_forward", "direct_grad_weight",
            "max_pool_grad", "max_pool_2x2", "relu_forward", "relu_grad"]
@@ -483,9 +483,19 @@ def loaded() -> bool:
     return ENABLED and bool(_kernels)
 
 
-def worth_it(nbytes: int) -> bool:
-    """Whether an op on ``nbytes`` of data should take the compiled kernels (:data:`MIN_BYTES`, :func:`available`)."""
-    return nbytes >= MIN_BYTES and available()
+#: The dtypes the kernels are compiled for; others (float16, integers) take the NumPy paths.
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def worth_it(nbytes: int, dtype) -> bool:
+    """Whether an op on ``nbytes`` of ``dtype`` data should take the compiled kernels (:data:`MIN_BYTES`,
+    :data:`DTYPES`, :func:`available`; this loads them)."""
+    return nbytes >= MIN_BYTES and np.dtype(dtype) in DTYPES and available()
+
+
+def ready(nbytes: int, dtype) -> bool:
+    """As :func:`worth_it`, but only if the kernels are already :func:`loaded`: for cheap elementwise ops."""
+    return nbytes >= MIN_BYTES and np.dtype(dtype) in DTYPES and loaded()
 
 
 def depthwise_forward(x, w, out, pads, padded, offsets) -> None:

@@ -362,3 +362,21 @@ def test_direct_path_takes_few_channel_stride_1_layers_only(shape, k_out, kernel
     with cnnkit.no_grad():
         F.conv2d(x, w, None, stride, padding, dilation, groups)
     assert bool(calls) == (taken and jit.available())
+
+
+def test_float16_runs_on_the_numpy_paths(rng):
+    # the compiled kernels take float32 and float64 only; large float16 inputs (over jit.MIN_BYTES) still work
+    x = rng.standard_normal((64, 16, 32, 32)).astype(np.float32)
+    w = (rng.standard_normal((16, 16, 3, 3)) / 12).astype(np.float32)
+
+    def net(dtype):
+        t = cnnkit.tensor(x.astype(dtype), requires_grad=True)
+        y = F.max_pool2d(F.relu(F.conv2d(t, cnnkit.tensor(w.astype(dtype)), None, 1, 1)), 2)
+        y.sum().backward()
+        return y.data, t.grad.data
+    (half, half_grad), (single, single_grad) = net(np.float16), net(np.float32)
+    assert half.dtype == half_grad.dtype == np.float16
+    np.testing.assert_allclose(half.astype(np.float32), single, rtol=0, atol=0.02 * np.abs(single).max())
+    # float16 rounding moves some windows' maximum (and its gradient) to a neighbour: compare in bulk
+    assert np.isfinite(half_grad).all()
+    np.testing.assert_allclose(np.abs(half_grad.astype(np.float32)).sum(), np.abs(single_grad).sum(), rtol=0.02)

@@ -71,7 +71,7 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
     x = _check_float(input, "relu")
     a = x.data
     # the compiled loops (about 2-4x np.maximum's speed) once a convolution or batch norm has loaded them
-    compiled = a.flags.c_contiguous and a.nbytes >= jit.MIN_BYTES and jit.loaded()
+    compiled = a.flags.c_contiguous and jit.ready(a.nbytes, a.dtype)
     if inplace and not records_graph(x) and a.flags.writeable:
         if compiled:
             _rows(lambda rows: jit.relu_forward(a[rows], a[rows]), a)

@@ -78,11 +78,12 @@ def _convnd(x: Tensor, weight: Tensor, bias, stride, padding, dilation, groups: 
     out_size = output_geometry(x.shape[2:], ksize, stride, pads, dilation, name)
 
     plan = _Plan(x.shape, ksize, stride, pads, dilation, out_size, x.data.itemsize)
+    dtype = np.result_type(x.data, weight.data)
     depthwise = DEPTHWISE_PATH and groups == c == k_out and c_per_group == 1 and c > 1
     compute = _gemm
     if depthwise:
-        compute = _depthwise_jit if plan.flat and nd <= 2 and jit.worth_it(x.data.nbytes) else _depthwise
-    elif _direct(plan, groups, k_out, x.data.nbytes):
+        compute = _depthwise_jit if plan.flat and nd <= 2 and jit.worth_it(x.data.nbytes, dtype) else _depthwise
+    elif _direct(plan, groups, k_out, x.data.nbytes, dtype):
         compute = _direct_jit
     out, backward = compute(x, weight, bias, groups, plan)
     parents = (x, weight) if bias is None else (x, weight, bias)
@@ -241,7 +242,7 @@ def _gemm_forward(xd: np.ndarray, w2: np.ndarray, bias, groups: int, plan: _Plan
     k_out = w2.shape[0]
     if plan.n == 0:  # the report's shape trace: no work, and no transient copies left in the heap
         return np.empty((0, k_out) + tuple(plan.out_size), dtype=xd.dtype)
-    if _winograd(plan, groups, k_out, xd.nbytes) and _all_finite(xd, w2):
+    if _winograd(plan, groups, k_out, xd.nbytes, xd.dtype) and _all_finite(xd, w2):
         return _winograd_forward(xd, w2, bias, plan)
     if _row_shifted(plan, groups):
         return _row_shifted_forward(xd, w2, bias, plan)
@@ -362,10 +363,10 @@ WINOGRAD_MIN_WIDTH = 14
 WINOGRAD_CHUNK_BYTES = 8 * 2**20
 
 
-def _winograd(plan: _Plan, groups: int, k_out: int, nbytes: int) -> bool:
+def _winograd(plan: _Plan, groups: int, k_out: int, nbytes: int, dtype) -> bool:
     return (WINOGRAD and plan.ksize == (3, 3) and plan.stride == (1, 1) and plan.dilation == (1, 1) and groups == 1
             and min(plan.c, k_out) >= WINOGRAD_MIN_CHANNELS and plan.out_size[1] >= WINOGRAD_MIN_WIDTH
-            and jit.worth_it(nbytes))
+            and jit.worth_it(nbytes, dtype))
 
 
 def _all_finite(*arrays) -> bool:
@@ -390,7 +391,7 @@ def winograd_applies(input_shape, weight_shape, stride=1, padding=0, dilation=1,
     except ValueError:                                             # the kernel does not fit: no convolution at all
         return False
     plan = _Plan(tuple(input_shape), ksize, stride, pads, dilation, out_size, np.dtype(dtype).itemsize)
-    return _winograd(plan, groups, weight_shape[0], math.prod(input_shape) * np.dtype(dtype).itemsize)
+    return _winograd(plan, groups, weight_shape[0], math.prod(input_shape) * np.dtype(dtype).itemsize, dtype)
 
 
 def _winograd_forward(xd: np.ndarray, w2: np.ndarray, bias, plan: _Plan) -> np.ndarray:
@@ -679,12 +680,12 @@ DIRECT_MAX_DEPTH = 288
 DIRECT_MAX_OUT_CHANNELS = 32
 
 
-def _direct(plan: _Plan, groups: int, k_out: int, nbytes: int) -> bool:
+def _direct(plan: _Plan, groups: int, k_out: int, nbytes: int, dtype) -> bool:
     return (DIRECT and len(plan.ksize) == 2 and groups == 1 and plan.stride == (1, 1) and plan.dilation == (1, 1)
             and plan.ksize[1] in (3, 5) and plan.flat and plan.c * plan.taps <= DIRECT_MAX_DEPTH
             and k_out <= DIRECT_MAX_OUT_CHANNELS
             and all(lo < k and hi < k for k, (lo, hi) in zip(plan.ksize, plan.pads))  # dX: a padding of k − 1 − p
-            and jit.worth_it(nbytes))
+            and jit.worth_it(nbytes, dtype))
 
 
 def _filter_pairs(w: np.ndarray) -> np.ndarray:

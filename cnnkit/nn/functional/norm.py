@@ -70,7 +70,7 @@ def _affine(src: np.ndarray, scale: np.ndarray, shift: np.ndarray, sub=None, k=N
 
 def _compiled(a3: np.ndarray) -> bool:
     """Whether batch norm takes the compiled per-channel loops (:mod:`cnnkit.jit`): large float inputs."""
-    return a3.dtype.kind == "f" and jit.worth_it(a3.nbytes)
+    return jit.worth_it(a3.nbytes, a3.dtype)
 
 
 def _by_channel(fn, n_ch: int) -> None:

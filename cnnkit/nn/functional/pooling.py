@@ -69,7 +69,7 @@ def _max_poolnd(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode, nd
             np.maximum(o, view[both + tap], out=o)                          # (NaN propagates, as PyTorch)
     if (nd == 2 and ksize == stride == (2, 2) and dilation == (1, 1) and not any(map(any, pads))
             and 2 * out_size[0] <= a.shape[2] and 2 * out_size[1] <= a.shape[3] and a.flags.c_contiguous
-            and a.nbytes >= jit.MIN_BYTES and jit.loaded()):    # once loaded (as ReLU): not worth loading for
+            and jit.ready(a.nbytes, a.dtype)):    # once loaded (as ReLU): not worth loading for
         planes = a.reshape((-1,) + a.shape[2:])
         p_out = out.reshape((-1,) + out.shape[2:])
         parallel.run_slices(lambda blk: jit.max_pool_2x2(planes[blk], p_out[blk]), planes.shape[0], a.nbytes)
@@ -80,7 +80,7 @@ def _max_poolnd(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode, nd
 
     def backward(g):
         # the gradient goes to the first tap (row-major) that holds the maximum, PyTorch's tie rule
-        if nd <= 2 and jit.worth_it(a.nbytes):
+        if nd <= 2 and jit.worth_it(a.nbytes, a.dtype) and g.dtype == a.dtype:
             return (_max_pool_grad_jit(a, out, g, ksize, stride, dilation, pads),)
         padded = any(lo or hi for lo, hi in pads)
         gx = (np.empty if padded else np.zeros)(a.shape, dtype=g.dtype)
