@@ -180,9 +180,9 @@ def _compile():
     @numba.njit(**opts)
     def bn_grad_input(g3, x3, mean, k, const, scale, gx, c0, c1):  # gx = (g − (x − μ)·k − const)·scale
         n, _, size = x3.shape
-        for c in range(c0, c1):
-            mu, kc, cc, sc = mean[c], k[c], const[c], scale[c]
-            for i in range(n):
+        for i in range(n):                                  # image by image, as bn_apply
+            for c in range(c0, c1):
+                mu, kc, cc, sc = mean[c], k[c], const[c], scale[c]
                 gr, xr, o = g3[i, c], x3[i, c], gx[i, c]
                 for v in range(size):
                     o[v] = (gr[v] - (xr[v] - mu) * kc - cc) * sc
