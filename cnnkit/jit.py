@@ -568,12 +568,19 @@ def direct_forward(x, w2, bias, out, pads, padded) -> None:
     """``out`` (N, K, Ho, Wo) ← the stride-1 correlation of ``x`` (N, C, H, W), zero-padded by ``pads`` ((top, bottom),
     (left, right)) to ``padded``, with the filters in pairs ``w2`` (⌈K/2⌉, C, kh·kw, 2) (kw 3 or 5; an odd K's last
     partner all zero), plus ``bias`` (2·⌈K/2⌉,)."""
-    _kernels[10](x, w2, bias, out, pads[0][0], pads[1][0], padded[0], padded[1], padded[1] - out.shape[3] + 1)
+    _kernels[10](x, w2, bias, out, pads[0][0], pads[1][0], padded[0], padded[1], _kernel_width(padded, out))
 
 
 def direct_grad_weight(g, x, gw2, pads, padded) -> None:
     """``gw2`` (⌈K/2⌉, C, kh·kw, 2) += the weight gradient of :func:`direct_forward` for the output gradient ``g``."""
-    _kernels[11](g, x, gw2, pads[0][0], pads[1][0], padded[0], padded[1], padded[1] - g.shape[3] + 1)
+    _kernels[11](g, x, gw2, pads[0][0], pads[1][0], padded[0], padded[1], _kernel_width(padded, g))
+
+
+def _kernel_width(padded, out) -> int:
+    kw = padded[1] - out.shape[3] + 1
+    if kw not in (3, 5):                                    # the loops are written out for these two widths
+        raise ValueError(f"direct convolution: kernel width must be 3 or 5, got {kw}")
+    return kw
 
 
 def max_pool_2x2(x, out) -> None:

@@ -380,3 +380,11 @@ def test_float16_runs_on_the_numpy_paths(rng):
     # float16 rounding moves some windows' maximum (and its gradient) to a neighbour: compare in bulk
     assert np.isfinite(half_grad).all()
     np.testing.assert_allclose(np.abs(half_grad.astype(np.float32)).sum(), np.abs(single_grad).sum(), rtol=0.02)
+
+
+@pytest.mark.skipif(not jit.available(), reason="Numba is not installed (the direct path is compiled)")
+def test_direct_kernels_refuse_a_width_they_are_not_written_for():
+    x, out = np.zeros((1, 1, 4, 6), np.float32), np.zeros((1, 2, 1, 3), np.float32)
+    with pytest.raises(ValueError, match="kernel width must be 3 or 5, got 4"):
+        jit.direct_forward(x, np.zeros((1, 1, 16, 2), np.float32), np.zeros(2, np.float32), out, ((0, 0), (0, 0)),
+                           (4, 6))
