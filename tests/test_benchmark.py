@@ -143,8 +143,9 @@ def test_memory_row_runs_in_a_subprocess():
     assert row["cnnkit_mb"] > 0 and row["predicted_mb"] > 0 and row["ratio_to_predicted"] > 0
 
 
-def test_layer_times_cover_every_leaf_in_both_engines():
+def test_layer_times_cover_every_leaf_in_both_engines(monkeypatch):
     from cnnkit.benchmark.layers import format_layers, layer_times
+    monkeypatch.setattr(cnnkit.jit, "MIN_BYTES", 0)                          # this small batch's layers too
     cnnkit.manual_seed(0)
     model = cnnkit.models.resnet20()
     x = np.random.default_rng(0).standard_normal((2, 3, 32, 32), dtype=np.float32)
@@ -163,6 +164,9 @@ def test_layer_times_cover_every_leaf_in_both_engines():
     assert result["note"] == "outputs agree"
     table = format_layers(result)
     assert "layer1.0.conv1" in table and "BatchNorm2d" in table and "whole pass" in table
+    types = {r["name"]: r["type"] for r in result["rows"]}
+    direct = "Conv2d direct" if cnnkit.jit.available() else "Conv2d"       # 16 channels: the compiled direct path
+    assert types["layer1.0.conv1"] == direct and types["layer3.1.conv1"] == "Conv2d"   # 64 channels: im2col + GEMM
 
 
 def test_cli_layers_json_and_errors(capsys):

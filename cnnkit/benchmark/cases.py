@@ -63,12 +63,20 @@ def _conv_case(shape, k_out, k, stride, pad, groups, backward):
 WINOGRAD_NOTE = "Winograd"
 
 
+def conv_path(module, input_shape) -> str | None:
+    """The implementation ``module`` (a layer of a model) takes on an input of ``input_shape`` if it is a Conv2d
+    (:func:`cnnkit.nn.functional.conv.conv2d_path`: ``"gemm"``, ``"winograd"``, ``"direct"``, ``"depthwise"``)."""
+    import cnnkit
+    from cnnkit.nn.functional.conv import conv2d_path
+    if not isinstance(module, cnnkit.nn.Conv2d):
+        return None
+    return conv2d_path(tuple(input_shape), module.weight.shape, module.stride, module.padding, module.dilation,
+                       module.groups)
+
+
 def takes_winograd(module, input_shape) -> bool:
     """Whether ``module`` (a layer of a model) runs Winograd's F(2×2, 3×3) on an input of ``input_shape``."""
-    import cnnkit
-    from cnnkit.nn.functional.conv import winograd_applies
-    return isinstance(module, cnnkit.nn.Conv2d) and winograd_applies(
-        tuple(input_shape), module.weight.shape, module.stride, module.padding, module.dilation, module.groups)
+    return conv_path(module, input_shape) == "winograd"
 
 
 def _winograd_layers(model, size, n) -> tuple[int, int]:

@@ -12,7 +12,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from .cases import takes_winograd
+from .cases import conv_path
 from .timing import _set_threads
 from .twins import torch_twin
 
@@ -34,13 +34,18 @@ def _leaves(model) -> list:
     return [(n, m) for n, m in model.named_modules() if n and not any(True for _ in m.children())]
 
 
+#: Convolution paths that ``--layers`` names next to the type (so the by-type sums keep them apart).
+_MARKED = {"winograd": "Winograd", "direct": "direct"}
+
+
 def layer_times(model, x: np.ndarray, torch=None, repeats: int = 5, threads: int | None = None) -> dict:
     """Median forward time of each leaf of ``model`` (eval mode, no graph) on the batch ``x``, and of its
     PyTorch twin's layer of the same name when ``torch`` is given.
 
     Returns ``{"rows": [{"name", "type", "shape", "cnnkit_ms", "torch_ms"}], "total": {"cnnkit_ms",
     "torch_ms"}, "threads": n, "note": twin check}``; the totals are medians of whole passes. Convolutions
-    that run Winograd's F(2×2, 3×3) have the type ``"Conv2d Winograd"``.
+    that run Winograd's F(2×2, 3×3) have the type ``"Conv2d Winograd"``, those on the compiled direct path
+    ``"Conv2d direct"`` (:data:`_MARKED`); the others run im2col + GEMM (or depthwise tap sums).
     """
     import cnnkit
     if threads is not None:
@@ -51,8 +56,9 @@ def layer_times(model, x: np.ndarray, torch=None, repeats: int = 5, threads: int
 
     def record(mod, inputs, out, name):
         shapes[name] = tuple(out.shape)
-        if takes_winograd(mod, inputs[0].shape):
-            kinds[name] += " Winograd"
+        path = conv_path(mod, inputs[0].shape)
+        if path in _MARKED:
+            kinds[name] += " " + _MARKED[path]
     shape_hooks = [m.register_forward_hook(lambda mod, i, out, name=n: record(mod, i, out, name)) for n, m in leaves]
     cx = cnnkit.tensor(x)
     with cnnkit.no_grad():

@@ -388,3 +388,26 @@ def test_direct_kernels_refuse_a_width_they_are_not_written_for():
     with pytest.raises(ValueError, match="kernel width must be 3 or 5, got 4"):
         jit.direct_forward(x, np.zeros((1, 1, 16, 2), np.float32), np.zeros(2, np.float32), out, ((0, 0), (0, 0)),
                            (4, 6))
+
+
+@pytest.mark.parametrize("shape,weight,stride,padding,groups,expected", [
+    ((8, 16, 32, 32), (16, 16, 3, 3), 1, 1, 1, "direct"), ((8, 64, 16, 16), (64, 64, 3, 3), 1, 1, 1, "gemm"),
+    ((2, 128, 28, 28), (128, 128, 3, 3), 1, 1, 1, "winograd"), ((8, 32, 16, 16), (32, 1, 3, 3), 1, 1, 32, "depthwise"),
+    ((8, 16, 32, 32), (32, 16, 3, 3), 2, 1, 1, "gemm"), ((8, 3, 7, 7), (4, 3, 9, 9), 1, 0, 1, None)])
+def test_conv2d_path_names_the_path_the_call_takes(shape, weight, stride, padding, groups, expected, rng, monkeypatch):
+    # what reports and `cnnkit bench --layers` say a layer runs is what the convolution then runs
+    monkeypatch.setattr(jit, "MIN_BYTES", 0)
+    if not jit.available() and expected in ("direct", "winograd"):
+        expected = "gemm"
+    assert conv_mod.conv2d_path(shape, weight, stride, padding, 1, groups) == expected
+    if expected is None:
+        return
+    taken = []
+    for name, path in (("_direct_jit", "direct"), ("_winograd_forward", "winograd"), ("_depthwise_jit", "depthwise"),
+                       ("_depthwise", "depthwise")):
+        original = getattr(conv_mod, name)
+        monkeypatch.setattr(conv_mod, name, lambda *a, _f=original, _p=path: taken.append(_p) or _f(*a))
+    with cnnkit.no_grad():
+        F.conv2d(cnnkit.tensor(rng.standard_normal(shape).astype(np.float32)),
+                 cnnkit.tensor(rng.standard_normal(weight).astype(np.float32)), None, stride, padding, 1, groups)
+    assert taken == ([] if expected == "gemm" else [expected])

@@ -79,9 +79,8 @@ def _convnd(x: Tensor, weight: Tensor, bias, stride, padding, dilation, groups: 
 
     plan = _Plan(x.shape, ksize, stride, pads, dilation, out_size, x.data.itemsize)
     dtype = np.result_type(x.data, weight.data)
-    depthwise = DEPTHWISE_PATH and groups == c == k_out and c_per_group == 1 and c > 1
     compute = _gemm
-    if depthwise:
+    if _depthwise_layer(groups, c, k_out):
         compute = _depthwise_jit if plan.flat and nd <= 2 and jit.worth_it(x.data.nbytes, dtype) else _depthwise
     elif _direct(plan, groups, k_out, x.data.nbytes, dtype):
         compute = _direct_jit
@@ -93,6 +92,10 @@ def _convnd(x: Tensor, weight: Tensor, bias, stride, padding, dilation, groups: 
 #: Depthwise convolutions (groups == in == out channels) take the tap-sum path; False sends them through
 #: the general grouped GEMM path (the tests compare the two).
 DEPTHWISE_PATH = True
+
+
+def _depthwise_layer(groups: int, c: int, k_out: int) -> bool:
+    return DEPTHWISE_PATH and groups == c == k_out and c > 1
 
 #: The column matrix of one chunk of images (or of one image's rows) stays under this many bytes: it is
 #: built, used and freed chunk by chunk, so memory stays bounded, and it fits the reused work buffer.
@@ -376,22 +379,35 @@ def _all_finite(*arrays) -> bool:
     return all(np.isfinite(np.sum(a)) for a in arrays)
 
 
-def winograd_applies(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups: int = 1,
-                     dtype=np.float32) -> bool:
-    """Whether :func:`conv2d` of an input ``(N, C, H, W)`` with a weight ``(K, C/groups, kh, kw)`` takes Winograd's
-    F(2×2, 3×3) (:func:`_winograd_forward`) — for reports and benchmarks, which count a layer's multiplies
-    as the direct method does them."""
+def conv2d_path(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups: int = 1,
+                dtype=np.float32) -> str | None:
+    """Which implementation :func:`conv2d` of an input ``(N, C, H, W)`` with a weight ``(K, C/groups, kh, kw)``
+    takes: ``"depthwise"`` (tap sums), ``"direct"`` (:func:`_direct_jit`), ``"winograd"`` (F(2×2, 3×3),
+    :func:`_winograd_forward`) or ``"gemm"`` (im2col + GEMM); None when the kernel does not fit the input. For
+    reports and benchmarks (which count every layer's multiplies as the direct method does them). Winograd also
+    needs finite inputs and weights, which only the call itself can see."""
     if len(input_shape) != 4 or len(weight_shape) != 4:
-        return False
+        return None
     ksize = tuple(weight_shape[2:])
     stride, dilation = ntuple(stride, 2, "stride"), ntuple(dilation, 2, "dilation")
     pads = resolve_padding(padding, ksize, stride, dilation)
     try:
         out_size = output_geometry(input_shape[2:], ksize, stride, pads, dilation, "conv2d")
     except ValueError:                                             # the kernel does not fit: no convolution at all
-        return False
+        return None
     plan = _Plan(tuple(input_shape), ksize, stride, pads, dilation, out_size, np.dtype(dtype).itemsize)
-    return _winograd(plan, groups, weight_shape[0], math.prod(input_shape) * np.dtype(dtype).itemsize, dtype)
+    nbytes, k_out = math.prod(input_shape) * np.dtype(dtype).itemsize, weight_shape[0]
+    if _depthwise_layer(groups, input_shape[1], k_out):
+        return "depthwise"
+    if _direct(plan, groups, k_out, nbytes, dtype):
+        return "direct"
+    return "winograd" if _winograd(plan, groups, k_out, nbytes, dtype) else "gemm"
+
+
+def winograd_applies(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups: int = 1,
+                     dtype=np.float32) -> bool:
+    """Whether :func:`conv2d` takes Winograd's F(2×2, 3×3) for these shapes (:func:`conv2d_path`)."""
+    return conv2d_path(input_shape, weight_shape, stride, padding, dilation, groups, dtype) == "winograd"
 
 
 def _winograd_forward(xd: np.ndarray, w2: np.ndarray, bias, plan: _Plan) -> np.ndarray:
