@@ -22,10 +22,17 @@ the stride-1 frame, one pass per input channel and kernel row with that row's 3 
 compiler vectorises. The weight gradient is the same walk with dot products, and the input gradient is
 this forward loop over the padded output gradient.
 
-Batch norm works channel by channel (a channel of a CIFAR batch, 128 × 32 × 32 floats, fits the L2
+Batch norm's sums work channel by channel (a channel of a CIFAR batch, 128 × 32 × 32 floats, fits the L2
 cache): the variance pass and the backward's second pass re-read the channel from cache instead of
-memory, and the sums run in float64. NumPy needs about twice the memory traffic for the same passes
-(``norm.py``, blocks of images): 1.5–2× slower than PyTorch against about 1× compiled.
+memory, and the sums run in float64. Its element-wise passes (apply, input gradient) walk image by image
+over each thread's channels, one contiguous run per image. NumPy needs about twice the memory traffic
+for the same passes (``norm.py``, blocks of images): 1.5–2× slower than PyTorch against about 1× compiled.
+
+ReLU and max pooling: NumPy's ``np.maximum`` runs at about a quarter of ``np.add``'s speed on float32
+here, so ReLU and the 2×2/2 max pool take one compiled pass — but only once another op has loaded the
+kernels (:func:`ready`): loading Numba and LLVM costs about 150 MB, which they alone do not repay. Max
+pooling's backward finds each window's first maximum (PyTorch's tie rule) in one compiled pass,
+branch-free for 2×2/2 windows.
 
 Winograd's F(2×2, 3×3) (``conv._winograd_forward``, VGG's 3×3 layers from 128 channels) needs three
 element-wise transforms around its 16 GEMMs: filters ``G·g·Gᵀ``, input tiles ``Bᵀ·d·B`` (4×4 tiles at
