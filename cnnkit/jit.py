@@ -494,10 +494,10 @@ def loaded() -> bool:
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def worth_it(nbytes: int, dtype) -> bool:
-    """Whether an op on ``nbytes`` of ``dtype`` data should take the compiled kernels (:data:`MIN_BYTES`,
-    :data:`DTYPES`, :func:`available`; this loads them)."""
-    return nbytes >= MIN_BYTES and np.dtype(dtype) in DTYPES and available()
+def worth_it(nbytes: int, dtype, min_bytes: int | None = None) -> bool:
+    """Whether an op on ``nbytes`` of ``dtype`` data should take the compiled kernels (at least ``min_bytes``,
+    default :data:`MIN_BYTES`; :data:`DTYPES`; :func:`available`: this loads them)."""
+    return nbytes >= (MIN_BYTES if min_bytes is None else min_bytes) and np.dtype(dtype) in DTYPES and available()
 
 
 def ready(nbytes: int, dtype) -> bool:

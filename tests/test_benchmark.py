@@ -79,7 +79,7 @@ def test_cli_no_winograd_runs_the_gemm_path_and_restores_it(capsys, monkeypatch)
 def test_cli_no_direct_runs_the_gemm_path_and_restores_it(capsys, monkeypatch):
     from cnnkit.nn.functional import conv
     monkeypatch.delenv("CNNKIT_DIRECT", raising=False)
-    monkeypatch.setattr(cnnkit.jit, "MIN_BYTES", 0)                         # --quick's small layer too
+    monkeypatch.setattr(conv, "DIRECT_MIN_BYTES", 0)                         # --quick's small layer too
     calls = []
     direct = conv._direct_jit
     monkeypatch.setattr(conv, "_direct_jit", lambda *a: calls.append(1) or direct(*a))

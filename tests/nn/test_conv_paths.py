@@ -265,7 +265,8 @@ def test_winograd_takes_wide_stride_1_layers_only(shape, k_out, stride, dilation
 def test_non_finite_inputs_give_torchs_infinities_and_nans(bad, direct, rng, monkeypatch):
     # Winograd would spread one infinity as NaN over its 2×2 tile of outputs; such layers take the GEMM path.
     # The direct path sums each output's own window, as PyTorch
-    for name, value in (("WINOGRAD_MIN_CHANNELS", 1), ("WINOGRAD_MIN_WIDTH", 1), ("DIRECT", direct)):
+    for name, value in (("WINOGRAD_MIN_CHANNELS", 1), ("WINOGRAD_MIN_WIDTH", 1), ("DIRECT", direct),
+                        ("DIRECT_MIN_BYTES", 0)):
         monkeypatch.setattr(conv_mod, name, value)
     monkeypatch.setattr(jit, "MIN_BYTES", 0)
     x = rng.random((2, 3, 8, 8)).astype(np.float32)
@@ -302,10 +303,10 @@ def test_direct_path_matches_torch(cfg):
     # forced on small layers: kernel rows 1-5 of 3 or 5 taps, every padding it takes (also 'same' with an even
     # kernel: asymmetric), an odd number of output channels (a pair with an all-zero partner), with and without
     # the input's gradient (dX is the same loop on the padded dY)
-    before = jit.MIN_BYTES, conv_mod._direct_jit
+    before = conv_mod.DIRECT_MIN_BYTES, conv_mod._direct_jit
     calls = []
     conv_mod._direct_jit = lambda *a: calls.append(1) or before[1](*a)
-    jit.MIN_BYTES = 0
+    conv_mod.DIRECT_MIN_BYTES = 0
     try:
         rng = np.random.default_rng(3)
         x = rng.standard_normal((cfg["n"], cfg["c"]) + cfg["size"])
@@ -316,7 +317,7 @@ def test_direct_path_matches_torch(cfg):
                        lambda x, w, *b: TF.conv2d(detach(x), w, *(b or (None,)), 1, cfg["p"]), *arrays,
                        dtype=cfg["dtype"])
     finally:
-        jit.MIN_BYTES, conv_mod._direct_jit = before
+        conv_mod.DIRECT_MIN_BYTES, conv_mod._direct_jit = before
     assert calls and out[0].dtype == cfg["dtype"]
 
 
@@ -397,6 +398,7 @@ def test_direct_kernels_refuse_a_width_they_are_not_written_for():
 def test_conv2d_path_names_the_path_the_call_takes(shape, weight, stride, padding, groups, expected, rng, monkeypatch):
     # what reports and `cnnkit bench --layers` say a layer runs is what the convolution then runs
     monkeypatch.setattr(jit, "MIN_BYTES", 0)
+    monkeypatch.setattr(conv_mod, "DIRECT_MIN_BYTES", 0)
     if not jit.available() and expected in ("direct", "winograd"):
         expected = "gemm"
     assert conv_mod.conv2d_path(shape, weight, stride, padding, 1, groups) == expected
