@@ -370,18 +370,18 @@ def test_float16_runs_on_the_numpy_paths(rng):
     x = rng.standard_normal((64, 16, 32, 32)).astype(np.float32)
     w = (rng.standard_normal((16, 16, 3, 3)) / 12).astype(np.float32)
 
-    def net(dtype):
-        t = cnnkit.tensor(x.astype(dtype), requires_grad=True)
-        y = F.max_pool2d(F.relu(F.conv2d(t, cnnkit.tensor(w.astype(dtype)), None, 1, 1)), 2)
-        y.backward(cnnkit.tensor(np.ones(y.shape, dtype)))                 # (a float16 sum would overflow)
-        return y.data, t.grad.data
-    (half, half_grad), (single, single_grad) = net(np.float16), net(np.float32)
-    assert half.dtype == half_grad.dtype == np.float16
-    np.testing.assert_allclose(half.astype(np.float32), single, rtol=0, atol=0.02 * np.abs(single).max())
+    t = cnnkit.tensor(x.astype(np.float16), requires_grad=True)
+    y = F.max_pool2d(F.relu(F.conv2d(t, cnnkit.tensor(w.astype(np.float16)), None, 1, 1)), 2)
+    y.backward(cnnkit.tensor(np.ones(y.shape, np.float16)))                # (a float16 sum would overflow)
+    tx = torch.tensor(x, requires_grad=True)                                # the reference: PyTorch in float32
+    ty = TF.max_pool2d(TF.relu(TF.conv2d(tx, torch.tensor(w), None, 1, 1)), 2)
+    ty.backward(torch.ones_like(ty))
+    want, want_grad = ty.detach().numpy(), tx.grad.numpy()
+    assert y.data.dtype == t.grad.data.dtype == np.float16
+    np.testing.assert_allclose(y.data.astype(np.float32), want, rtol=0, atol=0.02 * np.abs(want).max())
     # float16 rounding moves some windows' maximum (and its gradient) to a neighbour: compare in bulk
-    assert np.isfinite(half_grad).all()
-    np.testing.assert_allclose(np.abs(half_grad.astype(np.float32)).sum(), np.abs(single_grad).sum(), rtol=0.02)
-
+    assert np.isfinite(t.grad.data).all()
+    np.testing.assert_allclose(np.abs(t.grad.data.astype(np.float32)).sum(), np.abs(want_grad).sum(), rtol=0.02)
 
 @pytest.mark.skipif(not jit.available(), reason="Numba is not installed (the direct path is compiled)")
 def test_direct_kernels_refuse_a_width_they_are_not_written_for():
