@@ -49,7 +49,7 @@ import numpy as np
 __all__ = ["available", "loaded", "worth_it", "ready", "depthwise_forward", "depthwise_grad_input", "depthwise_grad_weight",
            "batch_norm_moments", "batch_norm_grad_sums", "batch_norm_apply", "batch_norm_grad_input",
            "winograd_filters", "winograd_input", "winograd_output", "direct_forward", "direct_grad_weight",
-           "max_pool_grad", "max_pool_2x2", "relu_forward", "relu_grad"]
+           "max_pool_grad", "max_pool_grad_2x2", "max_pool_2x2", "relu_forward", "relu_grad"]
 
 #: Use the compiled kernels (if Numba imports). ``CNNKIT_JIT=0`` in the environment, or setting this to
 #: False, sends everything through the NumPy paths.
@@ -601,11 +601,13 @@ def max_pool_grad(x, out, g, gx, kernel_size, stride, dilation, pads) -> None:
     """``gx`` ← max pooling's input gradient, planes ``(P, H, W)`` (``out``, ``g``: ``(P, Ho, Wo)``): each output's
     gradient goes to the first tap (row-major) of its window, padding left out, that holds the maximum (or NaN when
     the maximum is NaN) — PyTorch's rule, found again from ``x`` and ``out`` instead of stored indices."""
-    if (tuple(kernel_size) == tuple(stride) == (2, 2) and tuple(dilation) == (1, 1) and not any(map(any, pads))
-            and 2 * out.shape[1] <= x.shape[1] and 2 * out.shape[2] <= x.shape[2]):
-        _kernels[15](x, out, g, gx)                         # about 2.4x the general loop's speed
-    else:
-        _kernels[12](x, out, g, gx, *kernel_size, *stride, *dilation, pads[0][0], pads[1][0])
+    _kernels[12](x, out, g, gx, *kernel_size, *stride, *dilation, pads[0][0], pads[1][0])
+
+
+def max_pool_grad_2x2(x, out, g, gx) -> None:
+    """:func:`max_pool_grad` for 2×2 windows at stride 2 inside the planes (``2·Ho ≤ H``, ``2·Wo ≤ W``): the first
+    maximum's tap is computed without a branch (random data mispredicts one per window), about 2.4x faster."""
+    _kernels[15](x, out, g, gx)
 
 
 def relu_forward(x, out, mask=None) -> None:

@@ -466,6 +466,13 @@ def _winograd_rows(name: str, shape, dtype):
     return flat, flat.reshape(16, size + 16)[:, :size].reshape((16,) + tuple(shape))
 
 
+def _grad_input_pads(plan: _Plan):
+    """The padding of dY that makes dX a stride-1 correlation (:func:`_transposed_plan`): ``(k−1)·d − P`` per
+    side, or None where that is negative (a padding wider than the kernel's reach)."""
+    pads = tuple(((k - 1) * d - lo, (k - 1) * d - hi) for k, d, (lo, hi) in zip(plan.ksize, plan.dilation, plan.pads))
+    return None if any(lo < 0 or hi < 0 for lo, hi in pads) else pads
+
+
 def _transposed_plan(plan: _Plan, k_out: int, itemsize: int):
     """For stride 1: the plan of dX as a convolution of the padded dY with the flipped kernel, or None.
 
@@ -473,10 +480,8 @@ def _transposed_plan(plan: _Plan, k_out: int, itemsize: int):
     per side, with the kernel flipped and in/out channels swapped — one forward-shaped GEMM (inner axis
     K·∏k, small output) instead of ``Wᵀ @ dY`` (inner axis K, a ∏k-times larger output) plus col2im.
     """
-    if not plan.flat:
-        return None
-    pads = tuple(((k - 1) * d - lo, (k - 1) * d - hi) for k, d, (lo, hi) in zip(plan.ksize, plan.dilation, plan.pads))
-    if any(lo < 0 or hi < 0 for lo, hi in pads):
+    pads = _grad_input_pads(plan)
+    if not plan.flat or pads is None:
         return None
     shape = (plan.n, k_out) + tuple(plan.out_size)
     tplan = _Plan(shape, plan.ksize, plan.stride, pads, plan.dilation, tuple(plan.in_size), itemsize)
@@ -704,7 +709,7 @@ def _direct(plan: _Plan, groups: int, k_out: int, nbytes: int, dtype) -> bool:
     return (DIRECT and len(plan.ksize) == 2 and groups == 1 and plan.stride == (1, 1) and plan.dilation == (1, 1)
             and plan.ksize[1] in (3, 5) and plan.flat and plan.c * plan.taps <= DIRECT_MAX_DEPTH
             and k_out <= DIRECT_MAX_OUT_CHANNELS
-            and all(lo < k and hi < k for k, (lo, hi) in zip(plan.ksize, plan.pads))  # dX: a padding of k − 1 − p
+            and _grad_input_pads(plan) is not None                  # dX: the same loop over dY padded by k − 1 − p
             and jit.worth_it(nbytes, dtype, DIRECT_MIN_BYTES))
 
 
@@ -747,7 +752,7 @@ def _direct_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
             gw2 = sum(parallel.run_slices(weight_part, n))
             gw = gw2.transpose(0, 3, 1, 2).reshape(-1, c, plan.taps)[:k_out].reshape(weight.shape)
         if x.requires_grad:
-            pads = tuple((k - 1 - lo, k - 1 - hi) for k, (lo, hi) in zip(plan.ksize, plan.pads))
+            pads = _grad_input_pads(plan)
             padded = tuple(o + lo + hi for o, (lo, hi) in zip(plan.out_size, pads))
             wt2 = _filter_pairs(wd.swapaxes(0, 1)[:, :, ::-1, ::-1])
             zero = np.zeros(2 * wt2.shape[0], dtype=dtype)

@@ -68,9 +68,10 @@ def _max_poolnd(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode, nd
         np.copyto(o, view[both + taps[0][0]])
         for tap, _ in taps[1:]:                                             # running maximum: one pass a tap
             np.maximum(o, view[both + tap], out=o)                          # (NaN propagates, as PyTorch)
-    if (nd == 2 and ksize == stride == (2, 2) and dilation == (1, 1) and not any(map(any, pads))
-            and 2 * out_size[0] <= a.shape[2] and 2 * out_size[1] <= a.shape[3] and a.flags.c_contiguous
-            and jit.ready(a.nbytes, a.dtype)):    # only once loaded, as ReLU: a pool does not repay loading them
+    # 2×2 windows at stride 2 that tile the input (LeNet's, VGG's): one compiled pass each way
+    tiles = (nd == 2 and ksize == stride == (2, 2) and dilation == (1, 1) and not any(map(any, pads))
+             and 2 * out_size[0] <= a.shape[2] and 2 * out_size[1] <= a.shape[3])
+    if tiles and a.flags.c_contiguous and jit.ready(a.nbytes, a.dtype):  # once loaded, as ReLU: not worth loading
         planes = a.reshape((-1,) + a.shape[2:])
         p_out = out.reshape((-1,) + out.shape[2:])
         parallel.run_slices(lambda blk: jit.max_pool_2x2(planes[blk], p_out[blk]), planes.shape[0], a.nbytes)
@@ -82,7 +83,7 @@ def _max_poolnd(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode, nd
     def backward(g):
         # the gradient goes to the first tap (row-major) that holds the maximum, PyTorch's tie rule
         if nd <= 2 and jit.worth_it(a.nbytes, a.dtype) and g.dtype == a.dtype:
-            return (_max_pool_grad_jit(a, out, g, ksize, stride, dilation, pads),)
+            return (_max_pool_grad_jit(a, out, g, ksize, stride, dilation, pads, tiles),)
         padded = any(lo or hi for lo, hi in pads)
         gx = (np.empty if padded else np.zeros)(a.shape, dtype=g.dtype)
 
@@ -116,10 +117,11 @@ def _max_poolnd(x: Tensor, kernel_size, stride, padding, dilation, ceil_mode, nd
     return make_op(out, (x,), backward)
 
 
-def _max_pool_grad_jit(a, out, g, ksize, stride, dilation, pads) -> np.ndarray:
+def _max_pool_grad_jit(a, out, g, ksize, stride, dilation, pads, tiles: bool) -> np.ndarray:
     """Max pooling's input gradient by the compiled loop (:func:`jit.max_pool_grad`), a block of planes per thread:
     one pass over each window that stops at its first maximum, where the tap-by-tap NumPy passes compare every tap
-    (2×2/2 windows, branch-free: about 2x faster; overlapping 3×3/2 windows 1.5–4x). 1-D pooling runs as one row."""
+    (2×2/2 windows that tile the input, ``tiles``: a branch-free loop, about 2x faster; overlapping 3×3/2 windows
+    1.5–4x). 1-D pooling runs as one row."""
     n, c = a.shape[:2]
     two = (lambda t, one: tuple(t)) if len(ksize) == 2 else (lambda t, one: (one,) + tuple(t))
 
@@ -128,7 +130,11 @@ def _max_pool_grad_jit(a, out, g, ksize, stride, dilation, pads) -> np.ndarray:
     x3, o3, g3 = planes(a), planes(out), planes(g)
     gx = np.empty(x3.shape, dtype=g.dtype)
     geometry = two(ksize, 1), two(stride, 1), two(dilation, 1), two(pads, (0, 0))
-    parallel.run_slices(lambda blk: jit.max_pool_grad(x3[blk], o3[blk], g3[blk], gx[blk], *geometry), n * c, a.nbytes)
+    if tiles:
+        parallel.run_slices(lambda blk: jit.max_pool_grad_2x2(x3[blk], o3[blk], g3[blk], gx[blk]), n * c, a.nbytes)
+    else:
+        parallel.run_slices(lambda blk: jit.max_pool_grad(x3[blk], o3[blk], g3[blk], gx[blk], *geometry), n * c,
+                            a.nbytes)
     return gx.reshape(a.shape)
 
 
