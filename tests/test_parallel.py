@@ -123,3 +123,47 @@ def test_split_covers_range_in_balanced_pieces(n, item, limit):
     if n * item >= parallel.MIN_PARALLEL_BYTES and len(pieces) < n:
         # enough work: a whole number of rounds for 2 or 4 threads (LeNet's 11.5 MB of C1 columns: 4, not 3)
         assert len(pieces) % parallel.BALANCE == 0 or len(pieces) >= 4 * parallel.BALANCE
+
+
+def test_regions_from_two_threads_at_once_each_get_their_own_parts():
+    cnnkit.set_num_threads(2)
+    results, errors = {}, []
+
+    def caller(k):
+        try:
+            for _ in range(200):                   # many regions, so the two callers overlap
+                out = parallel.run(lambda part: [k * 1000 + i for i in part], range(k, k + 10))
+                assert sum(out, []) == [k * 1000 + i for i in range(k, k + 10)]
+            results[k] = True
+        except Exception as e:                     # pragma: no cover - reported below
+            errors.append(e)
+    threads = [threading.Thread(target=caller, args=(k,)) for k in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors and results == {1: True, 2: True}
+
+
+def test_workers_keep_no_reference_to_a_regions_arrays_or_results():
+    import gc
+    import weakref
+
+    class Big:
+        pass
+    cnnkit.set_num_threads(2)
+    big = Big()
+    ref = weakref.ref(big)
+    out = parallel.run(lambda part, held=big: Big() if part[0] else len(part) + (held is not None), range(4))
+    result_ref = weakref.ref(out[1])
+    del big, out
+    gc.collect()
+    assert ref() is None and result_ref() is None
+
+
+def test_more_threads_start_more_workers():
+    cnnkit.set_num_threads(2)
+    parallel.run(lambda part: None, range(4))
+    cnnkit.set_num_threads(3)
+    seen = parallel.run(lambda part: (time.sleep(0.01), threading.get_ident())[1], range(6))
+    assert len(seen) == 3 and len(set(seen)) == 3
