@@ -206,3 +206,30 @@ def test_frozen_batchnorm_still_passes_input_gradient_like_torch(mode, rng):
     getattr(cn, mode)(), getattr(th, mode)()
     check_op(cn, th, rng.standard_normal((4, 3, 3, 3)), dtype=np.float32)
     assert cn.weight.grad is None and cn.bias.grad is None
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["numba", "numpy"])
+def test_batch_norm_float16_with_more_than_65504_values_per_channel_matches_torch(compiled, rng):
+    # float16's largest value is 65,504: the count, the sums and 1/M must not be formed in float16
+    before = jit.ENABLED
+    jit.ENABLED = compiled
+    try:
+        x = (rng.standard_normal((2, 3, 200, 200)) * 2 + 1).astype(np.float16)      # 80,000 values a channel
+        g = rng.standard_normal(x.shape).astype(np.float16)
+        w, b = rng.standard_normal(3).astype(np.float16), rng.standard_normal(3).astype(np.float16)
+        cx, cw, cb = (cnnkit.tensor(v, requires_grad=True) for v in (x, w, b))
+        rm, rv = cnnkit.tensor(np.zeros(3, np.float16)), cnnkit.tensor(np.ones(3, np.float16))
+        y = F.batch_norm(cx, rm, rv, cw, cb, training=True)
+        y.backward(cnnkit.tensor(g))
+        # reference: PyTorch in float32 on the same float16 values
+        tx, tw, tb = (torch.tensor(v.astype(np.float32), requires_grad=True) for v in (x, w, b))
+        trm, trv = torch.zeros(3), torch.ones(3)
+        ty = TF.batch_norm(tx, trm, trv, tw, tb, training=True)
+        ty.backward(torch.tensor(g.astype(np.float32)))
+        assert y.data.dtype == cx.grad.data.dtype == cw.grad.data.dtype == np.float16
+        np.testing.assert_allclose(y.data.astype(np.float32), ty.detach().numpy(), rtol=2e-3, atol=2e-3)
+        np.testing.assert_allclose(cx.grad.data.astype(np.float32), tx.grad.numpy(), rtol=2e-3, atol=2e-3)
+        for ours, ref in ((cw.grad, tw.grad), (cb.grad, tb.grad), (rm, trm), (rv, trv)):
+            np.testing.assert_allclose(ours.data.astype(np.float32), ref.numpy(), rtol=2e-3, atol=0.5)
+    finally:
+        jit.ENABLED = before

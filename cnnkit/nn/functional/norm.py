@@ -163,11 +163,13 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if not training and (rm is None or rv is None):
         raise ValueError("batch_norm: running_mean and running_var are required when training=False")
     dt = x.data.dtype
+    # float16 is computed in float32, as PyTorch's CPU kernel (a channel's count and sums pass 65,504)
+    ct = np.dtype(np.float32) if dt == np.float16 else dt
     a = x.data
-    a3 = np.ascontiguousarray(a).reshape(a.shape[0], n_ch, math.prod(a.shape[2:]))  # (N, C, L), N may be 0
+    a3 = np.ascontiguousarray(a, dtype=ct).reshape(a.shape[0], n_ch, math.prod(a.shape[2:]))  # (N, C, L), N may be 0
     m = a.size // n_ch if n_ch else 0  # values per channel
-    gamma = np.ones(n_ch, dtype=dt) if w is None else w.data
-    beta = np.zeros(n_ch, dtype=dt) if b is None else b.data
+    gamma = np.ones(n_ch, dtype=ct) if w is None else w.data.astype(ct, copy=False)
+    beta = np.zeros(n_ch, dtype=ct) if b is None else b.data.astype(ct, copy=False)
     if training:
         if m <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
@@ -178,32 +180,32 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
             rm.data[...] = (1 - mom) * rm.data + mom * mean.astype(rm.data.dtype)
         if rv is not None:
             rv.data[...] = (1 - mom) * rv.data + mom * (var * (m / (m - 1))).astype(rv.data.dtype)
-        invstd = dt.type(1) / np.sqrt(var + dt.type(eps))
+        invstd = ct.type(1) / np.sqrt(var + ct.type(eps))
     else:  # the running statistics
-        mean = rm.data.astype(dt, copy=False)
-        invstd = dt.type(1) / np.sqrt(rv.data.astype(dt, copy=False) + dt.type(eps))
+        mean = rm.data.astype(ct, copy=False)
+        invstd = ct.type(1) / np.sqrt(rv.data.astype(ct, copy=False) + ct.type(eps))
     alpha = gamma * invstd  # y = x·α + (β − μ·α): two passes, as PyTorch's CPU kernel
-    out = _scale_shift(a3, alpha, beta - mean * alpha).reshape(a.shape)
+    out = _scale_shift(a3, alpha, beta - mean * alpha).astype(dt, copy=False).reshape(a.shape)
     parents = tuple(t for t in (x, w, b) if t is not None)
 
     def backward(g):
         need_gx, need_gw = x.requires_grad, w is not None and w.requires_grad
         need_gb = b is not None and b.requires_grad
-        g3 = np.ascontiguousarray(g).reshape(a3.shape)
+        g3 = np.ascontiguousarray(g, dtype=ct).reshape(a3.shape)
         sums = need_gw or need_gb or (training and need_gx)
         sum_g, sum_gc = _grad_sums(a3, mean, g3) if sums else (None, None)  # Σg, Σg·(x − μ)
         gx = None
         if need_gx:
             if training:  # dx = α·(g − Σg/M − (x − μ)·invstd²·Σg(x − μ)/M)
-                gx = _input_grad(g3, a3, mean, invstd * invstd * sum_gc / dt.type(m), sum_g / dt.type(m), alpha)
+                gx = _input_grad(g3, a3, mean, invstd * invstd * sum_gc / ct.type(m), sum_g / ct.type(m), alpha)
             else:
-                gx = _scale_shift(g3, alpha, np.zeros(n_ch, dt))
-            gx = gx.reshape(a.shape)
+                gx = _scale_shift(g3, alpha, np.zeros(n_ch, ct))
+            gx = gx.astype(dt, copy=False).reshape(a.shape)
         grads = [gx]
         if w is not None:
-            grads.append(sum_gc * invstd if need_gw else None)  # Σ g·x̂
+            grads.append((sum_gc * invstd).astype(dt, copy=False) if need_gw else None)  # Σ g·x̂
         if b is not None:
-            grads.append(sum_g if need_gb else None)
+            grads.append(sum_g.astype(dt, copy=False) if need_gb else None)
         return tuple(grads)
     return make_op(out, parents, backward)
 
