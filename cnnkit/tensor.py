@@ -620,14 +620,14 @@ def _factory(fn):
     def wrapper(*shape, dtype=np.float32, requires_grad=False):
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        return Tensor(fn(shape).astype(dtype, copy=False), requires_grad=requires_grad)
+        return Tensor(fn(shape, dtype).astype(dtype, copy=False), requires_grad=requires_grad)
     return wrapper
 
 
-zeros = _factory(lambda s: np.zeros(s))
-ones = _factory(lambda s: np.ones(s))
-randn = _factory(lambda s: _rng.standard_normal(s))
-rand = _factory(lambda s: _rng.random(s))
+zeros = _factory(lambda s, dtype: np.zeros(s, dtype=dtype))         # made in their dtype (no float64 first)
+ones = _factory(lambda s, dtype: np.ones(s, dtype=dtype))
+randn = _factory(lambda s, dtype: _rng.standard_normal(s))          # float64 draws: the stream of any dtype
+rand = _factory(lambda s, dtype: _rng.random(s))
 
 
 def zeros_like(t: Tensor) -> Tensor:
