@@ -114,10 +114,33 @@ class _Worker:
         self._go.release()
 
     def join(self):
-        """Wait for the part started last; its result (its exception is raised by the caller)."""
-        self._done.acquire()
+        """Wait for the part started last, even through a KeyboardInterrupt (re-raised once the part is done: a
+        worker left running would release its lock into the next region); its result and its exception."""
+        interrupt = None
+        while True:
+            try:
+                self._done.acquire()
+                break
+            except BaseException as e:                      # Ctrl-C in a notebook: the part still runs
+                interrupt = e
         out, self.result, self.error = (self.result, self.error), None, None
+        if interrupt is not None:
+            raise interrupt
         return out
+
+
+def _join_all(workers) -> list:
+    """Every worker's ``(result, error)``, all of them waited for; an interrupt is re-raised after the last."""
+    done, interrupt = [], None
+    for w in workers:
+        try:
+            done.append(w.join())
+        except BaseException as e:                          # that worker's part is done; wait for the others
+            done.append((None, None))
+            interrupt = e
+    if interrupt is not None:
+        raise interrupt
+    return done
 
 
 def _inline(fn, part):
@@ -159,7 +182,7 @@ def run(fn, items) -> list:
             try:
                 first = _inline(fn, parts[0])               # the calling thread takes the first part
             finally:
-                done = [w.join() for w in workers]          # never leave a worker writing after we return
+                done = _join_all(workers)                   # never leave a worker writing after we return
             for _, error in done:
                 if error is not None:
                     raise error

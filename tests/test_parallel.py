@@ -167,3 +167,33 @@ def test_more_threads_start_more_workers():
     cnnkit.set_num_threads(3)
     seen = parallel.run(lambda part: (time.sleep(0.01), threading.get_ident())[1], range(6))
     assert len(seen) == 3 and len(set(seen)) == 3
+
+
+def test_an_interrupt_while_waiting_still_waits_for_the_workers_and_the_next_region_is_sound():
+    import os
+    import signal
+
+    class Interrupted(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise Interrupted
+    cnnkit.set_num_threads(2)
+    finished = []
+
+    def fn(part):
+        if part[0] != 0:                                    # the worker's part outlasts the interrupt
+            time.sleep(0.3)
+            finished.append(True)
+        return list(part)
+    old = signal.signal(signal.SIGINT, handler)
+    try:
+        timer = threading.Timer(0.1, lambda: os.kill(os.getpid(), signal.SIGINT))
+        timer.start()
+        with pytest.raises(Interrupted):
+            parallel.run(fn, range(4))                      # the caller waits in the worker's lock when it lands
+        assert finished == [True]                           # ... and went on waiting for the part to end
+    finally:
+        timer.join()
+        signal.signal(signal.SIGINT, old)
+    assert parallel.run(lambda part: list(part), range(6)) == [[0, 1, 2], [3, 4, 5]]
