@@ -177,12 +177,14 @@ def run(fn, items) -> list:
             workers = _pool[:n - 1]
         _hold_blas()
         try:
-            for w, part in zip(workers, parts[1:]):
-                w.start(fn, part)
+            started = []
             try:
+                for w, part in zip(workers, parts[1:]):
+                    w.start(fn, part)
+                    started.append(w)
                 first = _inline(fn, parts[0])               # the calling thread takes the first part
             finally:
-                done = _join_all(workers)                   # never leave a worker writing after we return
+                done = _join_all(started)                   # never leave a worker writing after we return
             for _, error in done:
                 if error is not None:
                     raise error
