@@ -413,3 +413,30 @@ def test_conv2d_path_names_the_path_the_call_takes(shape, weight, stride, paddin
         F.conv2d(cnnkit.tensor(rng.standard_normal(shape).astype(np.float32)),
                  cnnkit.tensor(rng.standard_normal(weight).astype(np.float32)), None, stride, padding, 1, groups)
     assert taken == ([] if expected == "gemm" else [expected])
+
+
+_CACHE_CHILD = """
+import numpy as np, cnnkit
+import cnnkit.nn.functional as F
+x = cnnkit.tensor(np.random.rand(64, 16, 16, 16).astype(np.float32), requires_grad=True)
+for w, groups in ((np.random.rand(16, 16, 3, 3), 1), (np.random.rand(16, 1, 3, 3), 16)):   # direct, depthwise
+    F.conv2d(x, cnnkit.tensor(w.astype(np.float32)), padding=1, groups=groups).sum().backward()
+"""
+
+
+@pytest.mark.slow
+def test_compiled_kernels_come_from_numbas_disk_cache_in_a_second_process():
+    # kernels calling helper kernels held in a closure got a new cache key in every process (numba#6264):
+    # each process compiled them again (about 8 s), and the compiler's memory counted in every peak
+    import os
+    import subprocess
+    import sys
+    pytest.importorskip("numba")
+    env = dict(os.environ, NUMBA_DEBUG_CACHE="1")
+    runs = [subprocess.run([sys.executable, "-c", _CACHE_CHILD], env=env, capture_output=True, text=True)
+            for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[-1].stderr[-2000:]
+    log = runs[1].stdout + runs[1].stderr
+    assert "[cache] data loaded" in log                              # the cache is in use ...
+    saved = [line for line in log.splitlines() if "[cache] data saved" in line]
+    assert not saved, saved                                          # ... and nothing compiled again

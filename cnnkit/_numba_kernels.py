@@ -1,0 +1,444 @@
+"""The compiled loops behind :mod:`cnnkit.jit` (Numba). This module is imported only when a compiled kernel is
+first needed (importing Numba and LLVM costs about 150 MB); :mod:`cnnkit.jit` documents the kernels and is the only
+module that calls them.
+
+They are module-level functions on purpose: a kernel that calls a helper kernel held in a closure gets a new cache
+key in every process (the helper's dispatcher pickles differently each time, numba/numba#6264), so Numba's disk
+cache missed and every process compiled the direct and depthwise kernels again (about 8 s).
+"""
+import numba
+import numpy as np
+
+opts = dict(nogil=True, cache=True)  # nogil: they run on cnnkit's threads; cache: compiled once per install
+
+
+@numba.njit(**opts)
+def _copy(dst, src):  # dst[:] = src for two 1-D views: row copies written as `a[y*w + v] = b[y, v]` ran 2-4x slower
+    for v in range(dst.shape[0]):
+        dst[v] = src[v]
+
+
+@numba.njit(**opts)
+def _load(plane, buf, pt, pl, wp):  # the zero-padded plane, flattened: interior only (borders stay 0)
+    h, w = plane.shape
+    for y in range(h):
+        base = (y + pt) * wp + pl
+        _copy(buf[base:base + w], plane[y])
+
+
+@numba.njit(**opts)
+def _frame(g, fr, wp):  # the output gradient on the frame: 0 in the wrap-around columns
+    ho, wo = g.shape
+    for y in range(ho):
+        row = fr[y * wp:(y + 1) * wp]
+        _copy(row[:wo], g[y])
+        for v in range(wo, wp):
+            row[v] = 0
+
+
+@numba.njit(**opts)
+def forward(x, w, out, pt, pl, hp, wp, offsets):  # out[n, c] = Σ_t w[c, t]·padded[n, c][offsets[t] + frame]
+    n_img, n_ch, ho, wo = out.shape
+    size = ho * wp
+    buf = np.zeros((hp + 1) * wp, dtype=x.dtype)
+    fr = np.empty(size, dtype=x.dtype)
+    for n in range(n_img):
+        for c in range(n_ch):
+            _load(x[n, c], buf, pt, pl, wp)
+            for t in range(offsets.shape[0]):  # taps in order: the NumPy path's sum
+                wv, src = w[c, t], buf[offsets[t]:offsets[t] + size]
+                if t == 0:
+                    for v in range(size):
+                        fr[v] = wv * src[v]
+                else:
+                    for v in range(size):
+                        fr[v] += wv * src[v]
+            o = out[n, c]
+            for y in range(ho):
+                _copy(o[y], fr[y * wp:y * wp + wo])
+
+
+@numba.njit(**opts)
+def grad_input(g, w, gx, pt, pl, hp, wp, offsets):  # the adjoint of forward, cropped to the input
+    n_img, n_ch, ho, wo = g.shape
+    h, wd = gx.shape[2], gx.shape[3]
+    size = ho * wp
+    buf = np.empty((hp + 1) * wp, dtype=g.dtype)
+    fr = np.empty(size, dtype=g.dtype)
+    for n in range(n_img):
+        for c in range(n_ch):
+            _frame(g[n, c], fr, wp)
+            buf[:] = 0
+            for t in range(offsets.shape[0]):
+                wv, dst = w[c, t], buf[offsets[t]:offsets[t] + size]
+                for v in range(size):
+                    dst[v] += wv * fr[v]
+            out = gx[n, c]
+            for y in range(h):
+                base = (y + pt) * wp + pl
+                _copy(out[y], buf[base:base + wd])
+
+
+@numba.njit(fastmath={"reassoc"}, **opts)  # reassociation lets the dot products vectorise
+def grad_weight(g, x, gw, pt, pl, hp, wp, offsets):  # gw[c, t] += Σ frame-gradient · shifted padded input
+    n_img, n_ch, ho, wo = g.shape
+    size = ho * wp
+    buf = np.zeros((hp + 1) * wp, dtype=x.dtype)
+    fr = np.empty(size, dtype=g.dtype)
+    zero = np.zeros(1, dtype=gw.dtype)[0]                # (gw[c, t] * 0 would be float64: Numba's promotion)
+    for n in range(n_img):
+        for c in range(n_ch):
+            _load(x[n, c], buf, pt, pl, wp)
+            _frame(g[n, c], fr, wp)
+            for t in range(offsets.shape[0]):
+                src = buf[offsets[t]:offsets[t] + size]
+                acc = zero
+                for v in range(size):
+                    acc += fr[v] * src[v]
+                gw[c, t] += acc
+
+
+@numba.njit(fastmath={"reassoc"}, **opts)
+def bn_moments(x3, c0, c1, mean, var):  # per channel: mean and biased variance (two passes, float64)
+    n, _, size = x3.shape
+    count = n * size
+    for c in range(c0, c1):
+        s = 0.0
+        for i in range(n):
+            row = x3[i, c]
+            for v in range(size):
+                s += row[v]
+        mu = s / count
+        q = 0.0
+        for i in range(n):  # the channel's values are still in cache: the second pass is cheap
+            row = x3[i, c]
+            for v in range(size):
+                d = row[v] - mu
+                q += d * d
+        mean[c], var[c] = mu, q / count
+
+
+@numba.njit(fastmath={"reassoc"}, **opts)
+def bn_grad_sums(g3, x3, mean, c0, c1, sum_g, sum_gc):  # per channel: Σg and Σg·(x − μ) (float64)
+    n, _, size = x3.shape
+    for c in range(c0, c1):
+        mu, s1, s2 = mean[c], 0.0, 0.0
+        for i in range(n):
+            gr, xr = g3[i, c], x3[i, c]
+            for v in range(size):
+                s1 += gr[v]
+                s2 += gr[v] * (xr[v] - mu)
+        sum_g[c], sum_gc[c] = s1, s2
+
+
+@numba.njit(**opts)
+def bn_apply(src, scale, shift, out, c0, c1):  # out = src·scale + shift, per channel
+    n, _, size = src.shape
+    for i in range(n):                                  # image by image: channels c0:c1 are one contiguous run
+        for c in range(c0, c1):
+            a, b = scale[c], shift[c]
+            sr, orow = src[i, c], out[i, c]
+            for v in range(size):
+                orow[v] = sr[v] * a + b
+
+
+@numba.njit(**opts)
+def bn_grad_input(g3, x3, mean, k, const, scale, gx, c0, c1):  # gx = (g − (x − μ)·k − const)·scale
+    n, _, size = x3.shape
+    for i in range(n):                                  # image by image, as bn_apply
+        for c in range(c0, c1):
+            mu, kc, cc, sc = mean[c], k[c], const[c], scale[c]
+            gr, xr, o = g3[i, c], x3[i, c], gx[i, c]
+            for v in range(size):
+                o[v] = (gr[v] - (xr[v] - mu) * kc - cc) * sc
+
+
+@numba.njit(**opts)
+def wino_filters(w9, u, stride, half):  # entry (i, j) of G·g·Gᵀ for filter f (g = w9[:, f]) at u[(4i + j)·stride + f]
+    for f in range(w9.shape[1]):
+        a0, a1, a2 = w9[0, f], w9[1, f], w9[2, f]
+        b0, b1, b2 = w9[3, f], w9[4, f], w9[5, f]
+        c0, c1, c2 = w9[6, f], w9[7, f], w9[8, f]
+        # g·Gᵀ, each kernel row (x0, x1, x2) → (x0, (x0 + x1 + x2)/2, (x0 − x1 + x2)/2, x2)
+        ap, am = (a0 + a2 + a1) * half, (a0 + a2 - a1) * half
+        bp, bm = (b0 + b2 + b1) * half, (b0 + b2 - b1) * half
+        cp, cm = (c0 + c2 + c1) * half, (c0 + c2 - c1) * half
+        # then G·(g·Gᵀ): each column (r0, r1, r2) the same way
+        for j, (r0, r1, r2) in enumerate(((a0, b0, c0), (ap, bp, cp), (am, bm, cm), (a2, b2, c2))):
+            u[j * stride + f] = r0
+            u[(4 + j) * stride + f] = (r0 + r2 + r1) * half
+            u[(8 + j) * stride + f] = (r0 + r2 - r1) * half
+            u[(12 + j) * stride + f] = r2
+
+
+@numba.njit(**opts)
+def wino_input(x, v, stride, tiles, first, pt, pl, n0, n1, ty0, ty1, tw):  # V[4i + j, c, tile] = (Bᵀ·d·B)[i, j]
+    _, n_ch, h, wd = x.shape
+    wp = 2 * tw + 2
+    d = np.zeros((4, wp), dtype=x.dtype)               # the tile row's four padded input rows (borders 0)
+    t = np.empty((4, wp), dtype=x.dtype)               # Bᵀ·d: the rows combined
+    rows = ty1 - ty0
+    d0, d1, d2, d3 = d[0], d[1], d[2], d[3]             # rows as 1-D views (see _copy)
+    t0, t1, t2, t3 = t[0], t[1], t[2], t[3]
+    for n in range(n0, n1):
+        for c in range(n_ch):
+            for ty in range(ty0, ty1):
+                for i in range(4):
+                    y = 2 * ty - pt + i
+                    row = d[i, pl:pl + wd]
+                    if 0 <= y < h:
+                        _copy(row, x[n, c, y])
+                    else:
+                        for u in range(wd):
+                            row[u] = 0
+                for u in range(wp):
+                    t0[u] = d0[u] - d2[u]
+                    t1[u] = d1[u] + d2[u]
+                    t2[u] = d2[u] - d1[u]
+                    t3[u] = d1[u] - d3[u]
+                base = c * tiles + ((n - first) * rows + ty - ty0) * tw
+                for i in range(4):                      # ·B: the columns of each tile combined
+                    o0 = 4 * i * stride + base
+                    o1, o2, o3 = o0 + stride, o0 + 2 * stride, o0 + 3 * stride
+                    ti = t[i]
+                    for u in range(tw):
+                        a, b, e, f = ti[2 * u], ti[2 * u + 1], ti[2 * u + 2], ti[2 * u + 3]
+                        v[o0 + u] = a - e
+                        v[o1 + u] = b + e
+                        v[o2 + u] = e - b
+                        v[o3 + u] = b - f
+
+
+@numba.njit(**opts)
+def wino_output(m, stride, tiles, first, out, bias, n0, n1, ty0, ty1, tw):  # each tile's 2×2 outputs: Aᵀ·M·A + b
+    _, n_out, ho, wo = out.shape
+    rows = ty1 - ty0
+    s = np.empty((2, 4, tw), dtype=m.dtype)            # Aᵀ·M: the rows combined
+    for k in range(n_out):                              # channel by channel: M's rows are read in order
+        bk = bias[k]
+        for n in range(n0, n1):
+            for ty in range(ty0, ty1):
+                base = k * tiles + ((n - first) * rows + ty - ty0) * tw
+                for j in range(4):
+                    o0 = j * stride + base
+                    o1, o2, o3 = o0 + 4 * stride, o0 + 8 * stride, o0 + 12 * stride
+                    for u in range(tw):
+                        p, q = m[o1 + u], m[o2 + u]
+                        s[0, j, u] = m[o0 + u] + p + q
+                        s[1, j, u] = p - q - m[o3 + u]
+                for a in range(2):                      # ·A: the columns, into the output rows
+                    y = 2 * ty + a
+                    if y < ho:
+                        o = out[n, k, y]
+                        for u in range(tw):
+                            p, q = s[a, 1, u], s[a, 2, u]
+                            o[2 * u] = s[a, 0, u] + p + q + bk
+                            if 2 * u + 1 < wo:
+                                o[2 * u + 1] = p - q - s[a, 3, u] + bk
+
+
+@numba.njit(**opts)
+def _load_planes(x, buf, plane, pt, pl, wp):  # every channel of one image, zero-padded, plane after plane
+    for c in range(x.shape[0]):
+        _load(x[c], buf[c * plane:(c + 1) * plane], pt, pl, wp)
+
+
+@numba.njit(fastmath={"contract"}, **opts)
+def direct_forward(x, w2, bias, out, pt, pl, hp, wp, kw):  # out[n, 2q + j] = b + Σ_c,t w2[q, c, t, j]·shifted plane
+    n_img, n_ch = x.shape[:2]
+    n_out, ho, wo = out.shape[1:]
+    kh = w2.shape[2] // kw
+    size, plane = ho * wp, (hp + 1) * wp
+    buf = np.zeros(n_ch * plane, dtype=x.dtype)
+    fr = np.empty((2, size), dtype=x.dtype)
+    f0, f1 = fr[0], fr[1]
+    for n in range(n_img):
+        _load_planes(x[n], buf, plane, pt, pl, wp)
+        for q in range(w2.shape[0]):                    # a pair of output channels per pass over the input
+            b0, b1 = bias[2 * q], bias[2 * q + 1]
+            for v in range(size):
+                f0[v] = b0
+                f1[v] = b1
+            for c in range(n_ch):
+                for r in range(kh):                     # one kernel row: its kw taps in one pass
+                    src = buf[c * plane + r * wp:c * plane + r * wp + size + kw - 1]
+                    wr = w2[q, c, r * kw:(r + 1) * kw]
+                    if kw == 3:
+                        a0, a1, a2 = wr[0, 0], wr[1, 0], wr[2, 0]
+                        c0, c1, c2 = wr[0, 1], wr[1, 1], wr[2, 1]
+                        for v in range(size):
+                            s0, s1, s2 = src[v], src[v + 1], src[v + 2]
+                            f0[v] += a0 * s0 + a1 * s1 + a2 * s2
+                            f1[v] += c0 * s0 + c1 * s1 + c2 * s2
+                    else:                               # kw == 5
+                        a0, a1, a2, a3, a4 = wr[0, 0], wr[1, 0], wr[2, 0], wr[3, 0], wr[4, 0]
+                        c0, c1, c2, c3, c4 = wr[0, 1], wr[1, 1], wr[2, 1], wr[3, 1], wr[4, 1]
+                        for v in range(size):
+                            s0, s1, s2, s3, s4 = src[v], src[v + 1], src[v + 2], src[v + 3], src[v + 4]
+                            f0[v] += a0 * s0 + a1 * s1 + a2 * s2 + a3 * s3 + a4 * s4
+                            f1[v] += c0 * s0 + c1 * s1 + c2 * s2 + c3 * s3 + c4 * s4
+            for j in range(min(2, n_out - 2 * q)):      # the valid columns of the frame
+                o, fj = out[n, 2 * q + j], fr[j]
+                for y in range(ho):
+                    _copy(o[y], fj[y * wp:y * wp + wo])
+
+
+@numba.njit(fastmath={"contract", "reassoc"}, **opts)  # reassociation lets the dot products vectorise
+def direct_grad_weight(g, x, gw2, pt, pl, hp, wp, kw):  # gw2[q, c, t, j] += Σ frame-gradient · shifted plane
+    n_img, n_ch = x.shape[:2]
+    n_out, ho, wo = g.shape[1:]
+    kh = gw2.shape[2] // kw
+    size, plane = ho * wp, (hp + 1) * wp
+    buf = np.zeros(n_ch * plane, dtype=x.dtype)
+    fr = np.zeros((2 * gw2.shape[0], size), dtype=g.dtype)  # an odd last channel's partner stays 0
+    zero = np.zeros(1, dtype=g.dtype)[0]
+    for n in range(n_img):
+        _load_planes(x[n], buf, plane, pt, pl, wp)
+        for k in range(n_out):
+            _frame(g[n, k], fr[k], wp)
+        for q in range(gw2.shape[0]):
+            g0, g1 = fr[2 * q], fr[2 * q + 1]
+            for c in range(n_ch):
+                for r in range(kh):
+                    src = buf[c * plane + r * wp:c * plane + r * wp + size + kw - 1]
+                    acc = gw2[q, c, r * kw:(r + 1) * kw]
+                    if kw == 3:
+                        a0 = a1 = a2 = c0 = c1 = c2 = zero
+                        for v in range(size):
+                            s0, s1, s2, h0, h1 = src[v], src[v + 1], src[v + 2], g0[v], g1[v]
+                            a0 += h0 * s0
+                            a1 += h0 * s1
+                            a2 += h0 * s2
+                            c0 += h1 * s0
+                            c1 += h1 * s1
+                            c2 += h1 * s2
+                        acc[0, 0] += a0
+                        acc[1, 0] += a1
+                        acc[2, 0] += a2
+                        acc[0, 1] += c0
+                        acc[1, 1] += c1
+                        acc[2, 1] += c2
+                    else:                               # kw == 5
+                        a0 = a1 = a2 = a3 = a4 = c0 = c1 = c2 = c3 = c4 = zero
+                        for v in range(size):
+                            s0, s1, s2, s3, s4 = src[v], src[v + 1], src[v + 2], src[v + 3], src[v + 4]
+                            h0, h1 = g0[v], g1[v]
+                            a0 += h0 * s0
+                            a1 += h0 * s1
+                            a2 += h0 * s2
+                            a3 += h0 * s3
+                            a4 += h0 * s4
+                            c0 += h1 * s0
+                            c1 += h1 * s1
+                            c2 += h1 * s2
+                            c3 += h1 * s3
+                            c4 += h1 * s4
+                        acc[0, 0] += a0
+                        acc[1, 0] += a1
+                        acc[2, 0] += a2
+                        acc[3, 0] += a3
+                        acc[4, 0] += a4
+                        acc[0, 1] += c0
+                        acc[1, 1] += c1
+                        acc[2, 1] += c2
+                        acc[3, 1] += c3
+                        acc[4, 1] += c4
+
+
+@numba.njit(**opts)
+def max_pool_grad(x, out, g, gx, kh, kw, sh, sw, dh, dw, pt, pl):  # per window: its first maximum takes g
+    h, wd = x.shape[1:]
+    ho, wo = out.shape[1:]
+    for p in range(x.shape[0]):
+        xp, gp = x[p], gx[p]
+        for y in range(h):
+            for v in range(wd):
+                gp[y, v] = 0
+        for oy in range(ho):
+            for ox in range(wo):
+                m = out[p, oy, ox]
+                nan = m != m
+                done = False
+                for i in range(kh):                     # taps in row-major order; those in the padding skipped
+                    y = oy * sh - pt + i * dh
+                    if y < 0 or y >= h:
+                        continue
+                    for j in range(kw):
+                        v = ox * sw - pl + j * dw
+                        if 0 <= v < wd:
+                            a = xp[y, v]
+                            if a == m or (nan and a != a):
+                                gp[y, v] += g[p, oy, ox]
+                                done = True
+                                break
+                    if done:
+                        break
+
+
+@numba.njit(**opts)
+def max_pool_grad_2x2(x, out, g, gx):  # 2×2 windows at stride 2 inside the input: the common case, branch-free
+    h, wd = x.shape[1:]
+    ho, wo = out.shape[1:]
+    zero = np.zeros(1, dtype=gx.dtype)[0]
+    for p in range(x.shape[0]):
+        xp, gp, op, gg = x[p], gx[p], out[p], g[p]
+        for y in range(2 * ho, h):                      # an odd last row or column is in no window
+            for v in range(wd):
+                gp[y, v] = zero
+        for y in range(2 * ho):
+            for v in range(2 * wo, wd):
+                gp[y, v] = zero
+        for oy in range(ho):
+            r0, r1 = xp[2 * oy], xp[2 * oy + 1]
+            q0, q1 = gp[2 * oy], gp[2 * oy + 1]
+            for ox in range(wo):
+                m = op[oy, ox]
+                nan = m != m
+                a, b, c = r0[2 * ox], r0[2 * ox + 1], r1[2 * ox]
+                ha = np.int64((a == m) | (nan & (a != a)))
+                hb = np.int64((b == m) | (nan & (b != b)))
+                hc = np.int64((c == m) | (nan & (c != c)))
+                t = (1 - ha) * (1 + (1 - hb) * (1 + (1 - hc)))  # the first maximum's tap (row-major), 0..3
+                q0[2 * ox] = zero
+                q0[2 * ox + 1] = zero
+                q1[2 * ox] = zero
+                q1[2 * ox + 1] = zero
+                gp[2 * oy + (t >> 1), 2 * ox + (t & 1)] = gg[oy, ox]  # no branch: random data mispredicts
+
+
+@numba.njit(**opts)
+def max_pool_2x2(x, out):  # the maximum of each 2×2 window at stride 2; a NaN wins, as in PyTorch
+    ho, wo = out.shape[1:]
+    for p in range(x.shape[0]):
+        xp, op = x[p], out[p]
+        for oy in range(ho):
+            r0, r1, o = xp[2 * oy], xp[2 * oy + 1], op[oy]
+            for ox in range(wo):
+                m = r0[2 * ox]
+                for v in (r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]):
+                    m = v if (v > m) | (v != v) else m
+                o[ox] = m
+
+
+@numba.njit(**opts)
+def relu_forward(x, out, mask, keep):  # out = x unless x < 0 (NaN and −0 kept, as PyTorch); mask: not x ≤ 0
+    zero = np.zeros(1, dtype=x.dtype)[0]
+    for i in range(x.shape[0]):
+        v = x[i]
+        out[i] = zero if v < zero else v
+    if keep:
+        for i in range(x.shape[0]):
+            mask[i] = not x[i] <= zero                  # NaN passes its gradient, as PyTorch
+
+
+@numba.njit(**opts)
+def relu_grad(g, mask, gx):  # gx = g where the input was positive, else 0 (also where g is NaN, as PyTorch)
+    zero = np.zeros(1, dtype=g.dtype)[0]
+    for i in range(g.shape[0]):
+        gx[i] = g[i] if mask[i] else zero
+
+
+#: The kernels in the order :mod:`cnnkit.jit` indexes them.
+KERNELS = (forward, grad_input, grad_weight, bn_moments, bn_grad_sums, bn_apply, bn_grad_input,
+           wino_filters, wino_input, wino_output, direct_forward, direct_grad_weight, max_pool_grad,
+           relu_forward, relu_grad, max_pool_grad_2x2, max_pool_2x2)
