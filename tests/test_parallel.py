@@ -183,7 +183,7 @@ def test_an_interrupt_while_waiting_still_waits_for_the_workers_and_the_next_reg
 
     def fn(part):
         if part[0] != 0:                                    # the worker's part outlasts the interrupt
-            time.sleep(0.3)
+            time.sleep(1.0)
             finished.append(True)
         return list(part)
     old = signal.signal(signal.SIGINT, handler)
