@@ -238,6 +238,91 @@ def wino_output(m, stride, tiles, first, out, bias, n0, n1, ty0, ty1, tw):  # ea
 
 
 @numba.njit(**opts)
+def _comb(dst, a, b, s):  # dst = a + s·b for 1-D views (s = ±1): a loop that vectorises
+    for i in range(dst.shape[0]):
+        dst[i] = a[i] + s * b[i]
+
+
+@numba.njit(**opts)
+def _comb3(dst, a, b, c, s, k):  # dst = a + s·b + s·c + k for 1-D views (s = ±1)
+    for i in range(dst.shape[0]):
+        dst[i] = a[i] + s * b[i] + s * c[i] + k
+
+
+@numba.njit(**opts)
+def _tile_cols(dst, t, off_a, off_b, s):  # dst[x, n] = t[2x + off_a, n] + s·t[2x + off_b, n]: column of each tile x
+    for x in range(dst.shape[0]):
+        _comb(dst[x], t[2 * x + off_a], t[2 * x + off_b], s)
+
+
+@numba.njit(**opts)
+def _tile_outs(dst, off, a, b, c, s, k):  # dst[2x + off, n] = a[x, n] + s·b[x, n] + s·c[x, n] + k: output of tile x
+    for x in range(a.shape[0]):
+        _comb3(dst[2 * x + off], a[x], b[x], c[x], s, k)
+
+
+@numba.njit(**opts)
+def wino_input_images(x, v, stride, n0, n1, pt, pl, th, tw, c0, c1):  # V[4i + j, c, (ty·tw + tx)·nn + n]
+    _, _, h, wd = x.shape
+    nn, wp = n1 - n0, 2 * tw + 2
+    one = np.ones(1, dtype=x.dtype)[0]
+    buf = np.zeros((2 * th + 2, wp, nn), dtype=x.dtype)  # one channel of every image, padded, images last
+    t = np.empty((4, wp, nn), dtype=x.dtype)             # Bᵀ·d for one row of tiles
+    tiles = th * tw * nn
+    ylo, yhi = max(0, -pt), min(h, 2 * th + 2 - pt)
+    ulo, uhi = max(0, -pl), min(wd, wp - pl)
+    for c in range(c0, c1):
+        for n in range(nn):
+            for y in range(ylo, yhi):
+                for u in range(ulo, uhi):
+                    buf[y + pt, u + pl, n] = x[n0 + n, c, y, u]
+        for ty in range(th):                             # Bᵀ·d: the rows of a row of tiles combined, whole rows
+            rows = buf[2 * ty:2 * ty + 4].reshape(4, wp * nn)
+            r0, r1, r2, r3 = rows[0], rows[1], rows[2], rows[3]
+            _comb(t[0].reshape(wp * nn), r0, r2, -one)
+            _comb(t[1].reshape(wp * nn), r1, r2, one)
+            _comb(t[2].reshape(wp * nn), r2, r1, -one)
+            _comb(t[3].reshape(wp * nn), r1, r3, -one)
+            q = c * tiles + ty * tw * nn
+            for i in range(4):                           # ·B: the columns of each tile, into V's rows 4i … 4i + 3
+                ti = t[i]
+                _tile_cols(v[q:q + tw * nn].reshape(tw, nn), ti, 0, 2, -one)
+                _tile_cols(v[q + stride:q + stride + tw * nn].reshape(tw, nn), ti, 1, 2, one)
+                _tile_cols(v[q + 2 * stride:q + 2 * stride + tw * nn].reshape(tw, nn), ti, 2, 1, -one)
+                _tile_cols(v[q + 3 * stride:q + 3 * stride + tw * nn].reshape(tw, nn), ti, 1, 3, -one)
+                q += 4 * stride
+
+
+@numba.njit(**opts)
+def wino_output_images(m, stride, n0, n1, out, bias, th, tw, k0, k1):  # wino_input_images' layout → Aᵀ·M·A + b
+    _, _, ho, wo = out.shape
+    nn = n1 - n0
+    run = tw * nn
+    one, zero = np.ones(1, dtype=m.dtype)[0], np.zeros(1, dtype=m.dtype)[0]
+    y = np.empty((2 * th, 2 * tw, nn), dtype=m.dtype)   # one output channel of every image, images last
+    s = np.empty((2, 4, tw, nn), dtype=m.dtype)         # Aᵀ·M for one row of tiles
+    tiles = th * tw * nn
+    for k in range(k0, k1):
+        bk = bias[k]
+        for ty in range(th):
+            q = k * tiles + ty * run
+            for j in range(4):                           # Aᵀ·M: rows 0 + 1 + 2 and 1 − 2 − 3, column j
+                r = q + j * stride
+                m0, m1 = m[r:r + run], m[r + 4 * stride:r + 4 * stride + run]
+                m2, m3 = m[r + 8 * stride:r + 8 * stride + run], m[r + 12 * stride:r + 12 * stride + run]
+                _comb3(s[0, j].reshape(run), m0, m1, m2, one, zero)
+                _comb3(s[1, j].reshape(run), m1, m2, m3, -one, zero)
+            for a in range(2):                           # ·A, plus the bias: the output rows 2ty, 2ty + 1
+                sa, ya = s[a], y[2 * ty + a]
+                _tile_outs(ya, 0, sa[0], sa[1], sa[2], one, bk)
+                _tile_outs(ya, 1, sa[1], sa[2], sa[3], -one, bk)
+        for n in range(nn):                              # images first again, the outputs past Ho/Wo dropped
+            for r in range(ho):
+                for u in range(wo):
+                    out[n0 + n, k, r, u] = y[r, u, n]
+
+
+@numba.njit(**opts)
 def _load_planes(x, buf, plane, pt, pl, wp):  # every channel of one image, zero-padded, plane after plane
     for c in range(x.shape[0]):
         _load(x[c], buf[c * plane:(c + 1) * plane], pt, pl, wp)
@@ -441,4 +526,4 @@ def relu_grad(g, mask, gx):  # gx = g where the input was positive, else 0 (also
 #: The kernels in the order :mod:`cnnkit.jit` indexes them.
 KERNELS = (forward, grad_input, grad_weight, bn_moments, bn_grad_sums, bn_apply, bn_grad_input,
            wino_filters, wino_input, wino_output, direct_forward, direct_grad_weight, max_pool_grad,
-           relu_forward, relu_grad, max_pool_grad_2x2, max_pool_2x2)
+           relu_forward, relu_grad, max_pool_grad_2x2, max_pool_2x2, wino_input_images, wino_output_images)

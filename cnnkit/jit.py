@@ -38,7 +38,9 @@ Winograd's F(2×2, 3×3) (``conv._winograd_forward``, VGG's 3×3 layers from 128
 element-wise transforms around its 16 GEMMs: filters ``G·g·Gᵀ``, input tiles ``Bᵀ·d·B`` (4×4 tiles at
 stride 2) and output tiles ``Aᵀ·M·A``. In NumPy they are strided passes that cost as much as the GEMMs
 save; compiled, each input row of tiles is combined in cache. Without Numba those layers take the GEMM
-path, which the tests compare this one with.
+path, which the tests compare this one with. For many images of small maps (ResNet's 8×8 stage) a row of tiles
+is 4 tiles long: :func:`winograd_input_images` and :func:`winograd_output_images` lay the tiles out with the
+images innermost, so that every step of the transforms is a run of one value per image.
 
 The loops themselves are in :mod:`cnnkit._numba_kernels`, imported at the first call that needs them (this module
 imports only NumPy); Numba caches their machine code on disk, so a process compiles them only after an install
@@ -52,7 +54,8 @@ import numpy as np
 
 __all__ = ["available", "loaded", "worth_it", "ready", "depthwise_forward", "depthwise_grad_input", "depthwise_grad_weight",
            "batch_norm_moments", "batch_norm_grad_sums", "batch_norm_apply", "batch_norm_grad_input",
-           "winograd_filters", "winograd_input", "winograd_output", "direct_forward", "direct_grad_weight",
+           "winograd_filters", "winograd_input", "winograd_output", "winograd_input_images",
+           "winograd_output_images", "direct_forward", "direct_grad_weight",
            "max_pool_grad", "max_pool_grad_2x2", "max_pool_2x2", "relu_forward", "relu_grad"]
 
 #: Use the compiled kernels (if Numba imports). ``CNNKIT_JIT=0`` in the environment, or setting this to
@@ -149,6 +152,22 @@ def winograd_output(m, stride: int, out, bias, images: slice, tile_rows: slice, 
     tiles = (images.stop - images.start) * (tile_rows.stop - tile_rows.start) * tile_cols
     _kernels[9](m, stride, tiles, images.start, out, bias, part.start, part.stop, tile_rows.start, tile_rows.stop,
                 tile_cols)
+
+
+def winograd_input_images(x, v, stride: int, pads, images: slice, tiles: tuple, channels: slice) -> None:
+    """:func:`winograd_input` with the images innermost, for many images of small maps (ResNet's 8×8 stage, where a
+    row of tiles is 4 tiles long): entry (i, j) of channel c's tile (ty, tx) of image ``images.start + n`` goes to
+    ``v[(4i + j)·stride + c·T + (ty·tw + tx)·nn + n]`` (``tiles`` = (th, tw), T = th·tw·nn, nn images). Each
+    channel's planes are gathered into one buffer with the images last, so every step of the transform is a run of
+    nn values. ``channels``: only those (threads share the channels)."""
+    _kernels[17](x, v, stride, images.start, images.stop, pads[0], pads[1], tiles[0], tiles[1], channels.start,
+                 channels.stop)
+
+
+def winograd_output_images(m, stride: int, out, bias, images: slice, tiles: tuple, channels: slice) -> None:
+    """``out`` (N, K, Ho, Wo) ← :func:`winograd_output` for tiles laid out as by :func:`winograd_input_images`,
+    output ``channels`` only."""
+    _kernels[18](m, stride, images.start, images.stop, out, bias, tiles[0], tiles[1], channels.start, channels.stop)
 
 
 def batch_norm_moments(x3, channels: slice, mean, var) -> None:

@@ -195,7 +195,8 @@ def winograd_configs(draw):
     size = tuple(max(1, 3 - 2 * pp) + draw(st.integers(0, 7)) for pp in p)      # at least one output
     return dict(n=draw(st.integers(1, 3)), c=draw(st.integers(1, 5)), k=draw(st.integers(1, 5)), size=size, p=p,
                 bias=draw(st.booleans()), dtype=draw(st.sampled_from([np.float32, np.float64])),
-                chunk=draw(st.sampled_from([1, 3000, 2**24])))       # rows of tiles, whole images, one chunk
+                chunk=draw(st.sampled_from([1, 3000, 2**24])),       # rows of tiles, whole images, one chunk
+                images=draw(st.booleans()))                          # the tiles' layout: images innermost
 
 
 @pytest.mark.skipif(not jit.available(), reason="Numba is not installed (Winograd needs the compiled transforms)")
@@ -203,10 +204,12 @@ def winograd_configs(draw):
 def test_winograd_path_matches_torch(cfg):
     # forced on small layers: odd and even sizes (a last half tile), padding 0-2 per axis, every chunking;
     # the input gradient of a stride-1 3×3 layer is itself such a convolution and takes the same path
-    names = ("WINOGRAD_MIN_CHANNELS", "WINOGRAD_MIN_WIDTH", "WINOGRAD_CHUNK_BYTES", "_winograd_forward", "DIRECT")
+    names = ("WINOGRAD_MIN_CHANNELS", "WINOGRAD_MIN_WIDTH", "WINOGRAD_CHUNK_BYTES", "_winograd_forward", "DIRECT",
+             "WINOGRAD_IMAGES_MIN", "WINOGRAD_IMAGES_MAX_WIDTH", "WINOGRAD_IMAGES_MIN_CHANNELS")
     before = [getattr(conv_mod, n) for n in names], jit.MIN_BYTES
     calls = []
-    for name, value in zip(names, (1, 1, cfg["chunk"], lambda *a: calls.append(1) or before[0][3](*a), False)):
+    images = (1, 100, 1) if cfg["images"] else (10**9, 0, 10**9)
+    for name, value in zip(names, (1, 1, cfg["chunk"], lambda *a: calls.append(1) or before[0][3](*a), False) + images):
         setattr(conv_mod, name, value)
     jit.MIN_BYTES = 0
     try:
@@ -242,10 +245,41 @@ def test_winograd_equals_the_gemm_path_on_a_vgg_sized_layer(chunk_bytes, threads
     np.testing.assert_allclose(fast, gemm, rtol=0, atol=2e-5 * np.abs(gemm).max())
 
 
+@pytest.mark.skipif(not jit.available(), reason="Numba is not installed (Winograd needs the compiled transforms)")
+@pytest.mark.parametrize("chunk_bytes", [1, 2**20, 2**24])
+def test_winograd_with_the_images_innermost_equals_the_gemm_path_on_resnets_8x8_stage(chunk_bytes, threads, rng,
+                                                                                       monkeypatch):
+    # ResNet's 64-channel 8×8 layers at a large batch (here 24 images, 7×7 maps: a last half tile), forward and the
+    # input gradient (itself such a convolution); chunks of 1 image, some images, all of them
+    monkeypatch.setattr(conv_mod, "WINOGRAD_CHUNK_BYTES", chunk_bytes)
+    x = rng.standard_normal((24, 64, 7, 7)).astype(np.float32)
+    w = (rng.standard_normal((72, 64, 3, 3)) / 24).astype(np.float32)
+    b = rng.standard_normal(72).astype(np.float32)
+    g = rng.standard_normal((24, 72, 7, 7)).astype(np.float32)
+    calls = []
+    wino = conv_mod._winograd_images_block
+    monkeypatch.setattr(conv_mod, "_winograd_images_block", lambda *a: calls.append(1) or wino(*a))
+
+    def run():
+        xt = cnnkit.tensor(x, requires_grad=True)
+        y = F.conv2d(xt, cnnkit.tensor(w), cnnkit.tensor(b), padding=1)
+        y.backward(cnnkit.tensor(g))
+        return y.data, xt.grad.data
+    fast = run()
+    assert len(calls) >= 2, "the forward and the input gradient take Winograd with the images innermost"
+    monkeypatch.setattr(conv_mod, "WINOGRAD", False)
+    gemm = run()
+    for a, e in zip(fast, gemm):
+        np.testing.assert_allclose(a, e, rtol=0, atol=2e-5 * np.abs(e).max())
+
+
 @pytest.mark.parametrize("shape,k_out,stride,dilation,taken", [
     ((2, 128, 28, 28), 128, 1, 1, True), ((2, 128, 28, 28), 64, 1, 1, False),  # too few output channels
     ((4, 64, 28, 28), 128, 1, 1, False),                                         # too few input channels
     ((8, 128, 12, 12), 128, 1, 1, False),                                        # rows of tiles too narrow
+    ((16, 64, 8, 8), 64, 1, 1, True), ((16, 64, 16, 16), 64, 1, 1, True),       # many small maps: images innermost
+    ((15, 64, 8, 8), 64, 1, 1, False), ((16, 32, 8, 8), 64, 1, 1, False),        # too few images, channels
+    ((16, 64, 18, 18), 64, 1, 1, False),                                         # maps too wide for that layout
     ((2, 128, 28, 28), 128, 2, 1, False), ((2, 128, 28, 28), 128, 1, 2, False)])  # strided, dilated
 def test_winograd_takes_wide_stride_1_layers_only(shape, k_out, stride, dilation, taken, rng, monkeypatch):
     calls = []

@@ -362,14 +362,33 @@ WINOGRAD = os.environ.get("CNNKIT_WINOGRAD", "1") not in ("0", "false", "False",
 WINOGRAD_MIN_CHANNELS = 128
 WINOGRAD_MIN_WIDTH = 14
 
+#: Many images of small maps (at least this many images, outputs at most this wide, at least this many input and
+#: output channels: ResNet's 64-channel 8×8 stage at batch 128) take Winograd with the images innermost in the
+#: tiles' layout (:func:`jit.winograd_input_images`). A row of tiles of an 8×8 map is 4 tiles long, too short for
+#: the row-wise transforms above (they took 3× the GEMMs' time); with the images innermost each step is a run of
+#: one value per image.
+WINOGRAD_IMAGES_MIN = 16
+WINOGRAD_IMAGES_MAX_WIDTH = 16
+WINOGRAD_IMAGES_MIN_CHANNELS = 64
+
+#: ... in chunks of whole images of at most this many bytes of transformed tiles, each thread taking whole chunks.
+WINOGRAD_IMAGES_CHUNK_BYTES = 2**21
+
 #: Winograd's transformed tiles (16 × channels × tiles) are made and used chunk by chunk under this size.
 WINOGRAD_CHUNK_BYTES = 8 * 2**20
 
 
 def _winograd(plan: _Plan, groups: int, k_out: int, nbytes: int, dtype) -> bool:
-    return (WINOGRAD and plan.ksize == (3, 3) and plan.stride == (1, 1) and plan.dilation == (1, 1) and groups == 1
-            and min(plan.c, k_out) >= WINOGRAD_MIN_CHANNELS and plan.out_size[1] >= WINOGRAD_MIN_WIDTH
-            and jit.worth_it(nbytes, dtype))
+    if not (WINOGRAD and plan.ksize == (3, 3) and plan.stride == (1, 1) and plan.dilation == (1, 1) and groups == 1):
+        return False
+    wide = min(plan.c, k_out) >= WINOGRAD_MIN_CHANNELS and plan.out_size[1] >= WINOGRAD_MIN_WIDTH
+    return (wide or _winograd_images(plan, k_out)) and jit.worth_it(nbytes, dtype)
+
+
+def _winograd_images(plan: _Plan, k_out: int) -> bool:
+    """Whether Winograd's tiles are laid out with the images innermost (:data:`WINOGRAD_IMAGES_MIN`)."""
+    return (plan.n >= WINOGRAD_IMAGES_MIN and plan.out_size[1] <= WINOGRAD_IMAGES_MAX_WIDTH
+            and min(plan.c, k_out) >= WINOGRAD_IMAGES_MIN_CHANNELS)
 
 
 def _all_finite(*arrays) -> bool:
@@ -430,7 +449,10 @@ def _winograd_forward(xd: np.ndarray, w2: np.ndarray, bias, plan: _Plan) -> np.n
     out = np.empty((n, k_out, ho, wo), dtype=xd.dtype)
     pads = (plan.pads[0][0], plan.pads[1][0])
     tile = 16 * max(c, k_out) * xd.itemsize                        # bytes of V (or M) per tile
-    if n * th * tw * tile <= WINOGRAD_CHUNK_BYTES:                 # small: one block of all the tiles
+    if _winograd_images(plan, k_out):                              # chunks of whole images, one at a time per thread
+        parallel.map(lambda images: _winograd_images_block(x, u, b, out, pads, images, (th, tw)),
+                     parallel.split(n, th * tw * tile, WINOGRAD_IMAGES_CHUNK_BYTES))
+    elif n * th * tw * tile <= WINOGRAD_CHUNK_BYTES:               # small: one block of all the tiles
         _winograd_tiles(x, u, b, out, pads, (0, n, 0, th), tw, split=True)
     else:                                                          # chunks, one at a time per thread
         parallel.map(lambda chunk: _winograd_tiles(x, u, b, out, pads, chunk, tw),
@@ -455,6 +477,17 @@ def _winograd_tiles(x, u, b, out, pads, chunk, tw: int, split: bool = False) -> 
     each(lambda part: jit.winograd_input(x, v_flat, vs, pads, images, rows, tw, part), x.nbytes)
     np.matmul(u, v, out=m)                                         # M[i] = U[i] @ V[i], 16 GEMMs
     each(lambda part: jit.winograd_output(m_flat, ms, out, b, images, rows, tw, part), out.nbytes)
+
+
+def _winograd_images_block(x, u, b, out, pads, images: slice, tiles: tuple) -> None:
+    """The tiles of ``images`` through :func:`_winograd_forward`'s three steps with the images innermost
+    (:func:`jit.winograd_input_images`), on the calling thread."""
+    dtype, count = x.dtype, (images.stop - images.start) * tiles[0] * tiles[1]
+    v_flat, v = _winograd_rows("cols", (u.shape[2], count), dtype)
+    m_flat, m = _winograd_rows("gemm", (u.shape[1], count), dtype)
+    jit.winograd_input_images(x, v_flat, v.strides[0] // dtype.itemsize, pads, images, tiles, slice(0, u.shape[2]))
+    np.matmul(u, v, out=m)                                         # M[i] = U[i] @ V[i], 16 GEMMs
+    jit.winograd_output_images(m_flat, m.strides[0] // dtype.itemsize, out, b, images, tiles, slice(0, u.shape[1]))
 
 
 def _winograd_rows(name: str, shape, dtype):
