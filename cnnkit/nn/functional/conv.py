@@ -357,7 +357,8 @@ def _row_shifted_forward(xd: np.ndarray, w2: np.ndarray, bias, plan: _Plan) -> n
 #: 4 images: VGG-16's layers from 128 channels at 112² to 512 at 28² 1.3–1.9x faster, 512 at 14² 1.1–1.5x;
 #: at 64 channels (224²) 1.05–1.5x, not enough to load Numba (about 90 MB) next to VGG's two largest
 #: activations; ResNet-20's (16–64 channels at 32²–8², 128 images) 1.3–1.6x slower on 2 cores, level at
-#: best on one: narrow rows of tiles cost more to transform than their 16 small GEMMs save.
+#: best on one: narrow rows of tiles cost more to transform than their 16 small GEMMs save (but see
+#: :data:`WINOGRAD_IMAGES_MIN` for the 64-channel ones).
 WINOGRAD = os.environ.get("CNNKIT_WINOGRAD", "1") not in ("0", "false", "False", "")
 WINOGRAD_MIN_CHANNELS = 128
 WINOGRAD_MIN_WIDTH = 14
