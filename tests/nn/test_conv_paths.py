@@ -205,10 +205,11 @@ def test_winograd_path_matches_torch(cfg):
     # forced on small layers: odd and even sizes (a last half tile), padding 0-2 per axis, every chunking;
     # the input gradient of a stride-1 3×3 layer is itself such a convolution and takes the same path
     names = ("WINOGRAD_MIN_CHANNELS", "WINOGRAD_MIN_WIDTH", "WINOGRAD_CHUNK_BYTES", "_winograd_forward", "DIRECT",
-             "WINOGRAD_IMAGES_MIN", "WINOGRAD_IMAGES_MAX_WIDTH", "WINOGRAD_IMAGES_MIN_CHANNELS")
+             "WINOGRAD_IMAGES_MIN", "WINOGRAD_IMAGES_MAX_WIDTH", "WINOGRAD_IMAGES_MIN_CHANNELS",
+             "WINOGRAD_IMAGES_CHUNK_BYTES")
     before = [getattr(conv_mod, n) for n in names], jit.MIN_BYTES
     calls = []
-    images = (1, 100, 1) if cfg["images"] else (10**9, 0, 10**9)
+    images = (1, 100, 1, cfg["chunk"]) if cfg["images"] else (10**9, 0, 10**9, cfg["chunk"])
     for name, value in zip(names, (1, 1, cfg["chunk"], lambda *a: calls.append(1) or before[0][3](*a), False) + images):
         setattr(conv_mod, name, value)
     jit.MIN_BYTES = 0
@@ -250,8 +251,9 @@ def test_winograd_equals_the_gemm_path_on_a_vgg_sized_layer(chunk_bytes, threads
 def test_winograd_with_the_images_innermost_equals_the_gemm_path_on_resnets_8x8_stage(chunk_bytes, threads, rng,
                                                                                        monkeypatch):
     # ResNet's 64-channel 8×8 layers at a large batch (here 24 images, 7×7 maps: a last half tile), forward and the
-    # input gradient (itself such a convolution); chunks of 1 image, some images, all of them
-    monkeypatch.setattr(conv_mod, "WINOGRAD_CHUNK_BYTES", chunk_bytes)
+    # input gradient (itself such a convolution); chunks of 1 image, of 6 images, and the 4 chunks the threads'
+    # balance asks for at least
+    monkeypatch.setattr(conv_mod, "WINOGRAD_IMAGES_CHUNK_BYTES", chunk_bytes)
     x = rng.standard_normal((24, 64, 7, 7)).astype(np.float32)
     w = (rng.standard_normal((72, 64, 3, 3)) / 24).astype(np.float32)
     b = rng.standard_normal(72).astype(np.float32)
