@@ -50,6 +50,18 @@ def test_split_by_label_and_symmetries(demo, data):
     assert sym.labels[1 + 3 * 5] == source_train.labels[1] * 8 + 5
 
 
+def test_all_source_pre_trains_on_every_image_of_0_to_4_and_none_of_5_to_9(demo, data):
+    _, source_train, target_train, target_test, source_test = data
+    digits = cnnkit.data.load("digits")
+    train, test = demo.source_sets(digits)
+    assert np.array_equal(train.images, source_train.images) and np.array_equal(test.images, source_test.images)
+    every, none = demo.source_sets(digits, all_source=True)
+    assert none is None and len(every) == len(source_train) + len(source_test) and every.classes == list("01234")
+    assert np.array_equal(np.bincount(every.labels), np.bincount(source_train.labels) + np.bincount(source_test.labels))
+    seen = set(map(bytes, every.images))
+    assert not seen & set(map(bytes, np.concatenate([target_train.images, target_test.images])))
+
+
 @pytest.mark.slow
 def test_transfer_beats_a_fairly_tuned_scratch_baseline_on_the_digits_5_to_9(demo, data):
     norm, source_train, target_train, target_test, _ = data
