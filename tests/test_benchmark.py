@@ -17,11 +17,18 @@ from cnnkit.cli import main
 
 def test_time_pair_returns_medians_for_both_engines():
     calls = []
-    a, b = benchmark.time_pair(lambda: calls.append("a"), lambda: calls.append("b"), repeats=3, warmup=1,
-                               warmup_s=0)
+    a, b = benchmark.time_pair(lambda: calls.append("a"), lambda: calls.append("b"), repeats=5, warmup=1,
+                               warmup_s=0, rounds=3, pause_s=0)
     assert a >= 0 and b >= 0
-    assert calls == ["a"] * 4 + ["b"] * 4  # each in its own block: warm-up, then the timed runs
+    # warm-up, then 5 timed runs each in 3 blocks (1, 2, 2 runs), the engines' blocks alternating a b, b a, a b
+    assert "".join(calls) == "a" + "b" + "a" + "b" + "bb" + "aa" + "aa" + "bb"
     assert benchmark.time_pair(lambda: None, None, repeats=1)[1] is None
+
+
+def test_time_pair_medians_are_each_engines_own():
+    slow, fast = (lambda: time.sleep(0.02)), (lambda: None)
+    a, b = benchmark.time_pair(slow, fast, repeats=4, warmup=1, warmup_s=0, rounds=2, pause_s=0)
+    assert a >= 19 and b < 5
 
 
 def test_time_pair_warms_up_for_at_least_warmup_s():

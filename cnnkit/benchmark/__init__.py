@@ -1,8 +1,8 @@
 """Benchmarks: cnnkit next to PyTorch in one process, same data, same thread count.
 
-Each case times cnnkit and (when it is installed) PyTorch on the same arrays, each engine in its own
-block: warm-up calls, then ``repeats`` timed calls, and the median (:func:`time_pair` says why the
-engines are not interleaved). Achieved GFLOP/s and the share of the float32 matrix-multiply peak (a 2048² NumPy
+Each case times cnnkit and (when it is installed) PyTorch on the same arrays: warm-up calls, then
+``repeats`` timed calls in a few blocks per engine, the engines' blocks alternating, and the median
+(:func:`time_pair` says why blocks and not single calls alternate). Achieved GFLOP/s and the share of the float32 matrix-multiply peak (a 2048² NumPy
 matmul timed in the same run) put the numbers on the machine's own scale. Peak memory runs each
 engine in a fresh subprocess and compares it with what :func:`cnnkit.summary` predicts.
 

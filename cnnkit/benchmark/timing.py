@@ -1,4 +1,4 @@
-"""Timing helpers: thread counts, medians of each engine timed on its own, the matmul peak."""
+"""Timing helpers: thread counts, medians of the engines timed in alternating blocks, the matmul peak."""
 from __future__ import annotations
 
 import time
@@ -27,30 +27,44 @@ def _import_torch():
     return torch
 
 
-def time_pair(fn_a, fn_b=None, repeats: int = 5, warmup: int = 1, warmup_s: float = 0.3) -> tuple:
-    """Median milliseconds of ``fn_a`` and of ``fn_b`` (``None`` when absent), each timed in its own block.
+#: :func:`time_pair` splits each engine's timed runs into this many blocks, the engines' blocks alternating.
+ROUNDS = 3
 
-    Each function warms up (``warmup`` runs and at least ``warmup_s`` seconds) and then runs ``repeats``
-    times back to back. Not interleaved: PyTorch's OpenMP threads keep spinning for a while after each
-    op, and a cnnkit run started in that window shares the two cores with them — a 16-channel
-    convolution measured 1.7× slower interleaved with PyTorch than on its own.
+#: Seconds of rest after each block: PyTorch's OpenMP threads spin for a while after an op.
+PAUSE_S = 0.05
+
+
+def time_pair(fn_a, fn_b=None, repeats: int = 5, warmup: int = 1, warmup_s: float = 0.3, rounds: int = ROUNDS,
+              pause_s: float = PAUSE_S) -> tuple:
+    """Median milliseconds of ``fn_a`` and of ``fn_b`` (``None`` when absent), timed in alternating blocks.
+
+    Each function first warms up (``warmup`` runs and at least ``warmup_s`` seconds). Its ``repeats`` timed runs
+    are then split into ``rounds`` blocks of back-to-back runs, and the engines' blocks alternate, a b, b a,
+    a b, …, with a pause of ``pause_s`` after each: on a shared machine whose speed drifts by up to 2× from
+    minute to minute, both engines then sample the same drift (one block each, as before, gave ResNet-20
+    training ratios of 0.86–1.60 within an hour). Runs are never interleaved one by one: PyTorch's OpenMP
+    threads keep spinning for a while after each op, and a cnnkit run started in that window shares the two
+    cores with them — a 16-channel convolution measured 1.7× slower interleaved with PyTorch than on its own.
     """
-    med = []
-    for f in (fn_a, fn_b):
-        if f is None:
-            med.append(None)
-            continue
+    fns = [f for f in (fn_a, fn_b) if f is not None]
+    times = {id(f): [] for f in fns}
+    for f in fns:
         start = time.perf_counter()
         for i in range(10**6):
             if i >= warmup and time.perf_counter() - start >= warmup_s:
                 break
             f()
-        ts = []
-        for _ in range(max(1, repeats)):
-            t0 = time.perf_counter()
-            f()
-            ts.append((time.perf_counter() - t0) * 1e3)
-        med.append(float(np.median(ts)))
+    repeats, rounds = max(1, repeats), max(1, min(rounds, repeats))
+    for r in range(rounds):
+        count = repeats * (r + 1) // rounds - repeats * r // rounds
+        for f in (fns if r % 2 == 0 else fns[::-1]):
+            for _ in range(count):
+                t0 = time.perf_counter()
+                f()
+                times[id(f)].append((time.perf_counter() - t0) * 1e3)
+            if len(fns) > 1 and pause_s > 0:
+                time.sleep(pause_s)
+    med = [float(np.median(times[id(f)])) if f is not None else None for f in (fn_a, fn_b)]
     return med[0], med[1]
 
 
