@@ -16,6 +16,8 @@ from collections import namedtuple
 
 import numpy as np
 
+from . import parallel
+
 __all__ = ["Tensor", "tensor", "make_op", "topological_order", "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled", "cat", "stack", "zeros", "ones", "zeros_like", "ones_like",
            "randn", "rand", "arange", "manual_seed", "get_rng", "float32", "float64", "int64"]
@@ -110,6 +112,17 @@ def _unbroadcast(g: np.ndarray, shape: tuple) -> np.ndarray:
     if axes:
         g = g.sum(axis=axes, keepdims=True)
     return g
+
+
+def _sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a + b``; two large C-contiguous arrays of one shape and dtype (a residual connection) are added on cnnkit's
+    threads, image by image: NumPy's add of ResNet-20's 8 MB blocks took about 0.7 ms on one thread."""
+    if (a.shape != b.shape or a.dtype != b.dtype or a.ndim == 0 or not (a.flags.c_contiguous and b.flags.c_contiguous)
+            or a.nbytes < parallel.MIN_PARALLEL_BYTES):
+        return a + b
+    out = np.empty_like(a)
+    parallel.run_slices(lambda rows: np.add(a[rows], b[rows], out=out[rows]), a.shape[0], a.nbytes)
+    return out
 
 
 def _as_array(data, dtype=None) -> np.ndarray:
@@ -363,7 +376,7 @@ class Tensor:
     def __add__(self, other):
         b = self._operand(other)
         sa, sb = self.shape, b.shape
-        return make_op(self.data + b.data, (self, b), lambda g: (_unbroadcast(g, sa), _unbroadcast(g, sb)))
+        return make_op(_sum(self.data, b.data), (self, b), lambda g: (_unbroadcast(g, sa), _unbroadcast(g, sb)))
 
     __radd__ = __add__
 

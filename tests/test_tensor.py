@@ -92,3 +92,17 @@ def test_manual_seed_reproduces():
     a = cnnkit.randn(4).data
     cnnkit.manual_seed(3)
     np.testing.assert_array_equal(a, cnnkit.randn(4).data)
+
+
+@pytest.mark.parametrize("shape", [(64, 16, 32, 32), (3, 65536), (5, 7)])   # threads share the rows; small: one call
+def test_adding_two_large_arrays_on_threads_equals_torch_bit_for_bit(shape, threads):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(shape, dtype=np.float32), rng.standard_normal(shape, dtype=np.float32)
+    x, y = cnnkit.tensor(a, requires_grad=True), cnnkit.tensor(b, requires_grad=True)
+    z = x + y
+    np.testing.assert_array_equal(z.data, (torch.tensor(a) + torch.tensor(b)).numpy())
+    assert z.data.dtype == np.float32 and not np.shares_memory(z.data, a) and not np.shares_memory(z.data, b)
+    g = rng.standard_normal(shape, dtype=np.float32)
+    z.backward(cnnkit.tensor(g))
+    np.testing.assert_array_equal(x.grad.data, g)
+    np.testing.assert_array_equal(y.grad.data, g)
