@@ -262,8 +262,8 @@ def _tile_outs(dst, off, a, b, c, s, k):  # dst[2x + off, n] = a[x, n] + s·b[x,
 
 
 @numba.njit(**opts)
-def wino_input_images(x, v, stride, n0, n1, pt, pl, th, tw, c0, c1):  # V[4i + j, c, (ty·tw + tx)·nn + n]
-    _, _, h, wd = x.shape
+def wino_input_images(x, v, stride, n0, n1, pt, pl, th, tw):  # V[4i + j, c, (ty·tw + tx)·nn + n]
+    _, n_ch, h, wd = x.shape
     nn, wp = n1 - n0, 2 * tw + 2
     one = np.ones(1, dtype=x.dtype)[0]
     buf = np.zeros((2 * th + 2, wp, nn), dtype=x.dtype)  # one channel of every image, padded, images last
@@ -271,7 +271,7 @@ def wino_input_images(x, v, stride, n0, n1, pt, pl, th, tw, c0, c1):  # V[4i + j
     tiles = th * tw * nn
     ylo, yhi = max(0, -pt), min(h, 2 * th + 2 - pt)
     ulo, uhi = max(0, -pl), min(wd, wp - pl)
-    for c in range(c0, c1):
+    for c in range(n_ch):
         for n in range(nn):
             for y in range(ylo, yhi):
                 for u in range(ulo, uhi):
@@ -294,15 +294,15 @@ def wino_input_images(x, v, stride, n0, n1, pt, pl, th, tw, c0, c1):  # V[4i + j
 
 
 @numba.njit(**opts)
-def wino_output_images(m, stride, n0, n1, out, bias, th, tw, k0, k1):  # wino_input_images' layout → Aᵀ·M·A + b
-    _, _, ho, wo = out.shape
+def wino_output_images(m, stride, n0, n1, out, bias, th, tw):  # wino_input_images' layout → Aᵀ·M·A + b
+    _, n_out, ho, wo = out.shape
     nn = n1 - n0
     run = tw * nn
     one, zero = np.ones(1, dtype=m.dtype)[0], np.zeros(1, dtype=m.dtype)[0]
     y = np.empty((2 * th, 2 * tw, nn), dtype=m.dtype)   # one output channel of every image, images last
     s = np.empty((2, 4, tw, nn), dtype=m.dtype)         # Aᵀ·M for one row of tiles
     tiles = th * tw * nn
-    for k in range(k0, k1):
+    for k in range(n_out):
         bk = bias[k]
         for ty in range(th):
             q = k * tiles + ty * run

@@ -154,20 +154,19 @@ def winograd_output(m, stride: int, out, bias, images: slice, tile_rows: slice, 
                 tile_cols)
 
 
-def winograd_input_images(x, v, stride: int, pads, images: slice, tiles: tuple, channels: slice) -> None:
+def winograd_input_images(x, v, stride: int, pads, images: slice, tiles: tuple) -> None:
     """:func:`winograd_input` with the images innermost, for many images of small maps (ResNet's 8×8 stage, where a
     row of tiles is 4 tiles long): entry (i, j) of channel c's tile (ty, tx) of image ``images.start + n`` goes to
     ``v[(4i + j)·stride + c·T + (ty·tw + tx)·nn + n]`` (``tiles`` = (th, tw), T = th·tw·nn, nn images). Each
     channel's planes are gathered into one buffer with the images last, so every step of the transform is a run of
-    nn values. ``channels``: only those (threads share the channels)."""
-    _kernels[17](x, v, stride, images.start, images.stop, pads[0], pads[1], tiles[0], tiles[1], channels.start,
-                 channels.stop)
+    nn values."""
+    _kernels[17](x, v, stride, images.start, images.stop, pads[0], pads[1], tiles[0], tiles[1])
 
 
-def winograd_output_images(m, stride: int, out, bias, images: slice, tiles: tuple, channels: slice) -> None:
-    """``out`` (N, K, Ho, Wo) ← :func:`winograd_output` for tiles laid out as by :func:`winograd_input_images`,
-    output ``channels`` only."""
-    _kernels[18](m, stride, images.start, images.stop, out, bias, tiles[0], tiles[1], channels.start, channels.stop)
+def winograd_output_images(m, stride: int, out, bias, images: slice, tiles: tuple) -> None:
+    """``out`` (N, K, Ho, Wo) ← :func:`winograd_output` for the tiles of ``images`` laid out as by
+    :func:`winograd_input_images`."""
+    _kernels[18](m, stride, images.start, images.stop, out, bias, tiles[0], tiles[1])
 
 
 def batch_norm_moments(x3, channels: slice, mean, var) -> None:

@@ -116,7 +116,7 @@ def _unbroadcast(g: np.ndarray, shape: tuple) -> np.ndarray:
 
 def _sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a + b``; two large C-contiguous arrays of one shape and dtype (a residual connection) are added on cnnkit's
-    threads, image by image: NumPy's add of ResNet-20's 8 MB blocks took about 0.7 ms on one thread."""
+    threads, image by image: ResNet-20's 8 MB blocks in 1.0–1.1 ms where NumPy took 1.2–1.3 (memory-bound)."""
     if (a.shape != b.shape or a.dtype != b.dtype or a.ndim == 0 or not (a.flags.c_contiguous and b.flags.c_contiguous)
             or a.nbytes < parallel.MIN_PARALLEL_BYTES):
         return a + b

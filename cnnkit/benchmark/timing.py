@@ -46,9 +46,9 @@ def time_pair(fn_a, fn_b=None, repeats: int = 5, warmup: int = 1, warmup_s: floa
     threads keep spinning for a while after each op, and a cnnkit run started in that window shares the two
     cores with them — a 16-channel convolution measured 1.7× slower interleaved with PyTorch than on its own.
     """
-    fns = [f for f in (fn_a, fn_b) if f is not None]
-    times = {id(f): [] for f in fns}
-    for f in fns:
+    fns = [(i, f) for i, f in enumerate((fn_a, fn_b)) if f is not None]
+    times = ([], [])
+    for _, f in fns:
         start = time.perf_counter()
         for i in range(10**6):
             if i >= warmup and time.perf_counter() - start >= warmup_s:
@@ -57,14 +57,14 @@ def time_pair(fn_a, fn_b=None, repeats: int = 5, warmup: int = 1, warmup_s: floa
     repeats, rounds = max(1, repeats), max(1, min(rounds, repeats))
     for r in range(rounds):
         count = repeats * (r + 1) // rounds - repeats * r // rounds
-        for f in (fns if r % 2 == 0 else fns[::-1]):
+        for i, f in (fns if r % 2 == 0 else fns[::-1]):
             for _ in range(count):
                 t0 = time.perf_counter()
                 f()
-                times[id(f)].append((time.perf_counter() - t0) * 1e3)
+                times[i].append((time.perf_counter() - t0) * 1e3)
             if len(fns) > 1 and pause_s > 0:
                 time.sleep(pause_s)
-    med = [float(np.median(times[id(f)])) if f is not None else None for f in (fn_a, fn_b)]
+    med = [float(np.median(t)) if t else None for t in times]
     return med[0], med[1]
 
 

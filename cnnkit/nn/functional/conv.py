@@ -486,9 +486,9 @@ def _winograd_images_block(x, u, b, out, pads, images: slice, tiles: tuple) -> N
     dtype, count = x.dtype, (images.stop - images.start) * tiles[0] * tiles[1]
     v_flat, v = _winograd_rows("cols", (u.shape[2], count), dtype)
     m_flat, m = _winograd_rows("gemm", (u.shape[1], count), dtype)
-    jit.winograd_input_images(x, v_flat, v.strides[0] // dtype.itemsize, pads, images, tiles, slice(0, u.shape[2]))
+    jit.winograd_input_images(x, v_flat, v.strides[0] // dtype.itemsize, pads, images, tiles)
     np.matmul(u, v, out=m)                                         # M[i] = U[i] @ V[i], 16 GEMMs
-    jit.winograd_output_images(m_flat, m.strides[0] // dtype.itemsize, out, b, images, tiles, slice(0, u.shape[1]))
+    jit.winograd_output_images(m_flat, m.strides[0] // dtype.itemsize, out, b, images, tiles)
 
 
 def _winograd_rows(name: str, shape, dtype):
