@@ -20,8 +20,13 @@ def test_time_pair_returns_medians_for_both_engines():
     a, b = benchmark.time_pair(lambda: calls.append("a"), lambda: calls.append("b"), repeats=5, warmup=1,
                                warmup_s=0, rounds=3, pause_s=0)
     assert a >= 0 and b >= 0
-    # warm-up, then 5 timed runs each in 3 blocks (1, 2, 2 runs), the engines' blocks alternating a b, b a, a b
-    assert "".join(calls) == "a" + "b" + "a" + "b" + "bb" + "aa" + "aa" + "bb"
+    # warm-up, then 5 timed runs each in 3 blocks (1, 2, 2 runs), the engines' blocks alternating a b, b a, a b,
+    # each block after the first led by one untimed run
+    assert "".join(calls) == "a" + "b" + "a" + "b" + "bbb" + "aaa" + "aaa" + "bbb"
+    calls.clear()
+    benchmark.time_pair(lambda: calls.append("a"), lambda: calls.append("b"), repeats=2, warmup=1, warmup_s=0,
+                        rounds=2, pause_s=0, rewarm=False)
+    assert "".join(calls) == "a" + "b" + "a" + "b" + "b" + "a"
     assert benchmark.time_pair(lambda: None, None, repeats=1)[1] is None
 
 

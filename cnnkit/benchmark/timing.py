@@ -30,21 +30,24 @@ def _import_torch():
 #: :func:`time_pair` splits each engine's timed runs into this many blocks, the engines' blocks alternating.
 ROUNDS = 3
 
-#: Seconds of rest after each block: PyTorch's OpenMP threads spin for a while after an op.
-PAUSE_S = 0.05
+#: Seconds of rest after each block: PyTorch's OpenMP threads spin for a while after an op (50 ms let the
+#: cores idle down: cnnkit's LeNet-5 step then ran about 20 % slower in its next block).
+PAUSE_S = 0.005
 
 
 def time_pair(fn_a, fn_b=None, repeats: int = 5, warmup: int = 1, warmup_s: float = 0.3, rounds: int = ROUNDS,
-              pause_s: float = PAUSE_S) -> tuple:
+              pause_s: float = PAUSE_S, rewarm: bool = True) -> tuple:
     """Median milliseconds of ``fn_a`` and of ``fn_b`` (``None`` when absent), timed in alternating blocks.
 
     Each function first warms up (``warmup`` runs and at least ``warmup_s`` seconds). Its ``repeats`` timed runs
     are then split into ``rounds`` blocks of back-to-back runs, and the engines' blocks alternate, a b, b a,
-    a b, …, with a pause of ``pause_s`` after each: on a shared machine whose speed drifts by up to 2× from
-    minute to minute, both engines then sample the same drift (one block each, as before, gave ResNet-20
-    training ratios of 0.86–1.60 within an hour). Runs are never interleaved one by one: PyTorch's OpenMP
-    threads keep spinning for a while after each op, and a cnnkit run started in that window shares the two
-    cores with them — a 16-channel convolution measured 1.7× slower interleaved with PyTorch than on its own.
+    a b, …, with a pause of ``pause_s`` after each and (``rewarm``) one untimed run at the start of every block
+    but the first: on a shared machine whose speed drifts by up to 2× from minute to minute, both engines then
+    sample the same drift (one block each, as before, gave ResNet-20 training ratios of 0.86–1.60 within an
+    hour). Runs are never interleaved one by one: PyTorch's OpenMP threads keep spinning for a while after each
+    op, and a cnnkit run started in that window shares the two cores with them — a 16-channel convolution
+    measured 1.7× slower interleaved with PyTorch than on its own. In a paired comparison of the methods (eight
+    rounds of each on LeNet-5's step) the ratios came out 0.77 with one block each and 0.80–0.82 with three.
     """
     fns = [(i, f) for i, f in enumerate((fn_a, fn_b)) if f is not None]
     times = ([], [])
@@ -58,6 +61,8 @@ def time_pair(fn_a, fn_b=None, repeats: int = 5, warmup: int = 1, warmup_s: floa
     for r in range(rounds):
         count = repeats * (r + 1) // rounds - repeats * r // rounds
         for i, f in (fns if r % 2 == 0 else fns[::-1]):
+            if r > 0 and rewarm:
+                f()                          # untimed: the other engine's threads may still spin, caches are cold
             for _ in range(count):
                 t0 = time.perf_counter()
                 f()
