@@ -250,14 +250,14 @@ def test_winograd_equals_the_gemm_path_on_a_vgg_sized_layer(chunk_bytes, threads
 @pytest.mark.parametrize("chunk_bytes", [1, 2**20, 2**24])
 def test_winograd_with_the_images_innermost_equals_the_gemm_path_on_resnets_8x8_stage(chunk_bytes, threads, rng,
                                                                                        monkeypatch):
-    # ResNet's 64-channel 8×8 layers at a large batch (here 24 images, 7×7 maps: a last half tile), forward and the
-    # input gradient (itself such a convolution); chunks of 1 image, of 6 images, and the 4 chunks the threads'
+    # ResNet's 64-channel 8×8 layers at a large batch (here 64 images, 7×7 maps: a last half tile), forward and the
+    # input gradient (itself such a convolution); chunks of 1 image, of 14 images, and the 4 chunks the threads'
     # balance asks for at least
     monkeypatch.setattr(conv_mod, "WINOGRAD_IMAGES_CHUNK_BYTES", chunk_bytes)
-    x = rng.standard_normal((24, 64, 7, 7)).astype(np.float32)
+    x = rng.standard_normal((64, 64, 7, 7)).astype(np.float32)
     w = (rng.standard_normal((72, 64, 3, 3)) / 24).astype(np.float32)
     b = rng.standard_normal(72).astype(np.float32)
-    g = rng.standard_normal((24, 72, 7, 7)).astype(np.float32)
+    g = rng.standard_normal((64, 72, 7, 7)).astype(np.float32)
     calls = []
     wino = conv_mod._winograd_images_block
     monkeypatch.setattr(conv_mod, "_winograd_images_block", lambda *a: calls.append(1) or wino(*a))
@@ -275,13 +275,29 @@ def test_winograd_with_the_images_innermost_equals_the_gemm_path_on_resnets_8x8_
         np.testing.assert_allclose(a, e, rtol=0, atol=2e-5 * np.abs(e).max())
 
 
+@pytest.mark.skipif(not jit.available(), reason="Numba is not installed (Winograd needs the compiled transforms)")
+@pytest.mark.parametrize("shape,layout", [
+    ((64, 64, 8, 8), "images"), ((64, 256, 8, 8), "images"),     # ResNet's 8×8 stage; too narrow for rows of tiles
+    ((16, 256, 14, 14), "rows"), ((32, 128, 16, 16), "rows"),    # wide enough for rows: those ran 1.4–2× faster
+    ((4, 256, 14, 14), "rows")])
+def test_winograd_layout_rows_of_tiles_where_wide_enough_else_images_innermost(shape, layout, rng, monkeypatch):
+    seen = []
+    for name, tag in (("_winograd_images_block", "images"), ("_winograd_tiles", "rows")):
+        monkeypatch.setattr(conv_mod, name, lambda *a, tag=tag, **k: seen.append(tag))   # only the choice matters
+    x = cnnkit.tensor(rng.standard_normal(shape).astype(np.float32))
+    w = cnnkit.tensor(rng.standard_normal((shape[1], shape[1], 3, 3)).astype(np.float32))
+    with cnnkit.no_grad():
+        F.conv2d(x, w, None, 1, 1)
+    assert seen and set(seen) == {layout}
+
+
 @pytest.mark.parametrize("shape,k_out,stride,dilation,taken", [
     ((2, 128, 28, 28), 128, 1, 1, True), ((2, 128, 28, 28), 64, 1, 1, False),  # too few output channels
     ((4, 64, 28, 28), 128, 1, 1, False),                                         # too few input channels
     ((8, 128, 12, 12), 128, 1, 1, False),                                        # rows of tiles too narrow
-    ((16, 64, 8, 8), 64, 1, 1, True), ((16, 64, 16, 16), 64, 1, 1, True),       # many small maps: images innermost
-    ((15, 64, 8, 8), 64, 1, 1, False), ((16, 32, 8, 8), 64, 1, 1, False),        # too few images, channels
-    ((16, 64, 18, 18), 64, 1, 1, False),                                         # maps too wide for that layout
+    ((64, 64, 8, 8), 64, 1, 1, True), ((64, 64, 7, 7), 64, 1, 1, True),         # many small maps: images innermost
+    ((63, 64, 8, 8), 64, 1, 1, False), ((64, 32, 8, 8), 64, 1, 1, False),        # too few images, channels
+    ((64, 64, 9, 9), 64, 1, 1, False),                                           # maps too wide for that layout
     ((2, 128, 28, 28), 128, 2, 1, False), ((2, 128, 28, 28), 128, 1, 2, False)])  # strided, dilated
 def test_winograd_takes_wide_stride_1_layers_only(shape, k_out, stride, dilation, taken, rng, monkeypatch):
     calls = []

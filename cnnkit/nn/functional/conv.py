@@ -367,9 +367,10 @@ WINOGRAD_MIN_WIDTH = 14
 #: output channels: ResNet's 64-channel 8×8 stage at batch 128) take Winograd with the images innermost in the
 #: tiles' layout (:func:`jit.winograd_input_images`). A row of tiles of an 8×8 map is 4 tiles long, too short for
 #: the row-wise transforms above (they took 3× the GEMMs' time); with the images innermost each step is a run of
-#: one value per image.
-WINOGRAD_IMAGES_MIN = 16
-WINOGRAD_IMAGES_MAX_WIDTH = 16
+#: one value per image. Against the GEMM path, paired (64 channels): 8×8 maps 0.70× the time with 128 images,
+#: 0.88× with 64, but 1.15× with 32 and 1.4× with 16; 12×12 and 16×16 maps 1.07–1.13× even with 64–128 images.
+WINOGRAD_IMAGES_MIN = 64
+WINOGRAD_IMAGES_MAX_WIDTH = 8
 WINOGRAD_IMAGES_MIN_CHANNELS = 64
 
 #: ... in chunks of whole images of at most this many bytes of transformed tiles, each thread taking whole chunks.
@@ -382,14 +383,20 @@ WINOGRAD_CHUNK_BYTES = 8 * 2**20
 def _winograd(plan: _Plan, groups: int, k_out: int, nbytes: int, dtype) -> bool:
     if not (WINOGRAD and plan.ksize == (3, 3) and plan.stride == (1, 1) and plan.dilation == (1, 1) and groups == 1):
         return False
-    wide = min(plan.c, k_out) >= WINOGRAD_MIN_CHANNELS and plan.out_size[1] >= WINOGRAD_MIN_WIDTH
-    return (wide or _winograd_images(plan, k_out)) and jit.worth_it(nbytes, dtype)
+    return (_winograd_rows_apply(plan, k_out) or _winograd_images(plan, k_out)) and jit.worth_it(nbytes, dtype)
+
+
+def _winograd_rows_apply(plan: _Plan, k_out: int) -> bool:
+    """Whether a layer is wide enough for Winograd with the tiles in rows (:data:`WINOGRAD_MIN_CHANNELS`)."""
+    return min(plan.c, k_out) >= WINOGRAD_MIN_CHANNELS and plan.out_size[1] >= WINOGRAD_MIN_WIDTH
 
 
 def _winograd_images(plan: _Plan, k_out: int) -> bool:
-    """Whether Winograd's tiles are laid out with the images innermost (:data:`WINOGRAD_IMAGES_MIN`)."""
+    """Whether Winograd's tiles are laid out with the images innermost (:data:`WINOGRAD_IMAGES_MIN`): layers that
+    the row layout does not take. On VGG's wide layers at 14² and 16² with 16–32 images the row layout, whose
+    GEMMs span all the images on all the BLAS's threads, ran 1.4–2× faster."""
     return (plan.n >= WINOGRAD_IMAGES_MIN and plan.out_size[1] <= WINOGRAD_IMAGES_MAX_WIDTH
-            and min(plan.c, k_out) >= WINOGRAD_IMAGES_MIN_CHANNELS)
+            and min(plan.c, k_out) >= WINOGRAD_IMAGES_MIN_CHANNELS and not _winograd_rows_apply(plan, k_out))
 
 
 def _all_finite(*arrays) -> bool:
