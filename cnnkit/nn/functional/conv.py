@@ -383,10 +383,10 @@ WINOGRAD_CHUNK_BYTES = 8 * 2**20
 def _winograd(plan: _Plan, groups: int, k_out: int, nbytes: int, dtype) -> bool:
     if not (WINOGRAD and plan.ksize == (3, 3) and plan.stride == (1, 1) and plan.dilation == (1, 1) and groups == 1):
         return False
-    return (_winograd_rows_apply(plan, k_out) or _winograd_images(plan, k_out)) and jit.worth_it(nbytes, dtype)
+    return (_winograd_wide(plan, k_out) or _winograd_images(plan, k_out)) and jit.worth_it(nbytes, dtype)
 
 
-def _winograd_rows_apply(plan: _Plan, k_out: int) -> bool:
+def _winograd_wide(plan: _Plan, k_out: int) -> bool:
     """Whether a layer is wide enough for Winograd with the tiles in rows (:data:`WINOGRAD_MIN_CHANNELS`)."""
     return min(plan.c, k_out) >= WINOGRAD_MIN_CHANNELS and plan.out_size[1] >= WINOGRAD_MIN_WIDTH
 
@@ -396,7 +396,7 @@ def _winograd_images(plan: _Plan, k_out: int) -> bool:
     the row layout does not take. On VGG's wide layers at 14² and 16² with 16–32 images the row layout, whose
     GEMMs span all the images on all the BLAS's threads, ran 1.4–2× faster."""
     return (plan.n >= WINOGRAD_IMAGES_MIN and plan.out_size[1] <= WINOGRAD_IMAGES_MAX_WIDTH
-            and min(plan.c, k_out) >= WINOGRAD_IMAGES_MIN_CHANNELS and not _winograd_rows_apply(plan, k_out))
+            and min(plan.c, k_out) >= WINOGRAD_IMAGES_MIN_CHANNELS and not _winograd_wide(plan, k_out))
 
 
 def _all_finite(*arrays) -> bool:
