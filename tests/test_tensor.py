@@ -1,3 +1,5 @@
+import importlib
+
 import numpy as np
 import pytest
 import torch
@@ -94,14 +96,18 @@ def test_manual_seed_reproduces():
     np.testing.assert_array_equal(a, cnnkit.randn(4).data)
 
 
-@pytest.mark.parametrize("shape", [(64, 16, 32, 32), (3, 65536), (5, 7)])   # threads share the rows; small: one call
-def test_adding_two_large_arrays_on_threads_equals_torch_bit_for_bit(shape, threads):
+@pytest.mark.parametrize("shape", [(128, 16, 32, 32), (3, 2**21), (5, 7)])   # threads share the rows; small: one call
+def test_adding_two_large_arrays_on_threads_equals_torch_bit_for_bit(shape, threads, monkeypatch):
+    calls = []
+    run_slices = cnnkit.parallel.run_slices
+    monkeypatch.setattr(cnnkit.parallel, "run_slices", lambda *a: calls.append(1) or run_slices(*a))
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal(shape, dtype=np.float32), rng.standard_normal(shape, dtype=np.float32)
     x, y = cnnkit.tensor(a, requires_grad=True), cnnkit.tensor(b, requires_grad=True)
     z = x + y
     np.testing.assert_array_equal(z.data, (torch.tensor(a) + torch.tensor(b)).numpy())
     assert z.data.dtype == np.float32 and not np.shares_memory(z.data, a) and not np.shares_memory(z.data, b)
+    assert bool(calls) == (z.data.nbytes >= importlib.import_module("cnnkit.tensor").ADD_PARALLEL_BYTES)
     g = rng.standard_normal(shape, dtype=np.float32)
     z.backward(cnnkit.tensor(g))
     np.testing.assert_array_equal(x.grad.data, g)
