@@ -122,8 +122,8 @@ ADD_PARALLEL_BYTES = 2**23
 def _sum(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a + b``; two large C-contiguous arrays of one shape and dtype (ResNet-20's residual connections in its first
     stage) are added on cnnkit's threads, image by image (:data:`ADD_PARALLEL_BYTES`)."""
-    if (a.shape != b.shape or a.dtype != b.dtype or a.ndim == 0 or not (a.flags.c_contiguous and b.flags.c_contiguous)
-            or a.nbytes < ADD_PARALLEL_BYTES):
+    if (a.shape != b.shape or a.dtype != b.dtype or not (a.flags.c_contiguous and b.flags.c_contiguous)
+            or a.nbytes < ADD_PARALLEL_BYTES):             # (a 0-d array never reaches 8 MB)
         return a + b
     out = np.empty_like(a)
     parallel.run_slices(lambda rows: np.add(a[rows], b[rows], out=out[rows]), a.shape[0], a.nbytes)
