@@ -197,3 +197,34 @@ def test_an_interrupt_while_waiting_still_waits_for_the_workers_and_the_next_reg
         timer.join()
         signal.signal(signal.SIGINT, old)
     assert parallel.run(lambda part: list(part), range(6)) == [[0, 1, 2], [3, 4, 5]]
+
+
+@pytest.mark.parametrize("mb", [2, 8])
+def test_memory_bound_passes_take_the_threads_only_from_stream_parallel_bytes(mb, monkeypatch):
+    # ReLU (in place and with its mask, and its gradient), batch norm's element-wise passes (inference's apply, the
+    # input gradient) and the residual add: one thread on 2 MB, the pool on 8 MB (the compute-bound sums of batch
+    # norm take the pool either way)
+    from cnnkit.nn import functional as F
+    if not cnnkit.jit.available():
+        pytest.skip("Numba is not installed")
+    cnnkit.set_num_threads(2)
+    regions = []
+    run = parallel.run
+    monkeypatch.setattr(parallel, "run", lambda fn, items: regions.append(1) or run(fn, items))
+    x = cnnkit.randn(128, 64 * 4 ** (mb == 8), 8, 8)                     # 2 or 8 MB of float32
+    assert x.data.nbytes == mb * 2**20 and parallel.STREAM_PARALLEL_BYTES == 4 * 2**20
+    w, b = cnnkit.ones(x.shape[1]), cnnkit.zeros(x.shape[1])
+    rm, rv = cnnkit.zeros(x.shape[1]), cnnkit.ones(x.shape[1])
+    with cnnkit.no_grad():
+        for op in (lambda: F.relu(x.clone(), inplace=True), lambda: F.batch_norm(x, rm, rv, w, b), lambda: x + x):
+            regions.clear()
+            op()
+            assert len(regions) == (mb == 8)
+    y = x.clone().requires_grad_()
+    out = F.relu(y)
+    regions.clear()
+    out.backward(x)                                                      # the gradient: one region at 8 MB
+    assert len(regions) == (mb == 8)
+    regions.clear()
+    out = F.relu(y)
+    assert len(regions) == (mb == 8)

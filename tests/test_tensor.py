@@ -1,5 +1,3 @@
-import importlib
-
 import numpy as np
 import pytest
 import torch
@@ -96,7 +94,7 @@ def test_manual_seed_reproduces():
     np.testing.assert_array_equal(a, cnnkit.randn(4).data)
 
 
-@pytest.mark.parametrize("shape", [(128, 16, 32, 32), (3, 2**21), (5, 7)])   # threads share the rows; small: one call
+@pytest.mark.parametrize("shape", [(128, 16, 32, 32), (3, 2**21), (128, 64, 8, 8), (5, 7)])  # 8 MB, 24 MB: threads; 2 MB: one
 def test_adding_two_large_arrays_on_threads_equals_torch_bit_for_bit(shape, threads, monkeypatch):
     calls = []
     run_slices = cnnkit.parallel.run_slices
@@ -107,7 +105,7 @@ def test_adding_two_large_arrays_on_threads_equals_torch_bit_for_bit(shape, thre
     z = x + y
     np.testing.assert_array_equal(z.data, (torch.tensor(a) + torch.tensor(b)).numpy())
     assert z.data.dtype == np.float32 and not np.shares_memory(z.data, a) and not np.shares_memory(z.data, b)
-    assert bool(calls) == (z.data.nbytes >= importlib.import_module("cnnkit.tensor").ADD_PARALLEL_BYTES)
+    assert bool(calls) == (z.data.nbytes >= cnnkit.parallel.STREAM_PARALLEL_BYTES > 2**21)
     g = rng.standard_normal(shape, dtype=np.float32)
     z.backward(cnnkit.tensor(g))
     np.testing.assert_array_equal(x.grad.data, g)

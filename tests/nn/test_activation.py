@@ -184,7 +184,7 @@ def test_relu_paths_match_torch(compiled, rng, monkeypatch):
     if compiled and jit.available():                     # loads them, as a convolution would
         assert jit.loaded()
     x = rng.standard_normal((3, 4, 5, 6))
-    x.flat[:5] = [0.0, -0.0, np.nan, -np.inf, np.inf]
+    x.flat[:5] = x.flat[-5:] = [0.0, -0.0, np.nan, -np.inf, np.inf]  # the in-place loop's blocks of 256 and its tail
     for dtype in (np.float32, np.float64):
         out = check_op(F.relu, TF.relu, x, dtype=dtype)[0]
         assert out.dtype == dtype
@@ -193,6 +193,7 @@ def test_relu_paths_match_torch(compiled, rng, monkeypatch):
             cx = cnnkit.tensor(x.astype(dtype))
             assert F.relu(cx, inplace=True) is cx
             np.testing.assert_array_equal(cx.data, out.data)
+            np.testing.assert_array_equal(np.signbit(cx.data), np.signbit(out.data))
     if compiled and jit.available():                     # PyTorch keeps −0 and zeroes a NaN gradient where x < 0
         np.testing.assert_array_equal(np.signbit(out.data), np.signbit(TF.relu(torch.tensor(x)).numpy()))
         t = cnnkit.tensor(np.array([-1.0, 2.0]), requires_grad=True)

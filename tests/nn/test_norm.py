@@ -65,6 +65,7 @@ def test_batch_norm_paths_on_several_threads_match_torch(training, path, threads
         compiled = jit.batch_norm_apply
         monkeypatch.setattr(jit, "batch_norm_apply", lambda *a: calls.append(1) or compiled(*a))
     monkeypatch.setattr(cnnkit.parallel, "MIN_PARALLEL_BYTES", 0)      # this small batch too
+    monkeypatch.setattr(cnnkit.parallel, "STREAM_PARALLEL_BYTES", 0)
     x = rng.standard_normal((7, 3, 4, 5)) * 3 + 10          # an offset: the centring must be exact
     rm, rv = rng.standard_normal(3), rng.random(3) + 0.5
     crm, crv, trm, trv = cnnkit.tensor(rm), cnnkit.tensor(rv), torch.tensor(rm), torch.tensor(rv)

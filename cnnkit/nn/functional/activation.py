@@ -74,7 +74,7 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
     compiled = a.flags.c_contiguous and jit.ready(a.nbytes, a.dtype)
     if inplace and not records_graph(x) and a.flags.writeable:
         if compiled:
-            _rows(lambda rows: jit.relu_forward(a[rows], a[rows]), a)
+            _rows(lambda rows: jit.relu_inplace(a[rows]), a)
         else:
             _rows(lambda rows: np.maximum(a[rows], a.dtype.type(0), out=a[rows]), a)
         return x
@@ -105,7 +105,7 @@ def _rows(fn, a: np.ndarray) -> None:
     if a.ndim == 0:
         fn(...)
     else:
-        parallel.run_slices(fn, a.shape[0], a.nbytes)
+        parallel.run_slices(fn, a.shape[0], a.nbytes, parallel.STREAM_PARALLEL_BYTES)  # memory-bound
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:

@@ -73,9 +73,13 @@ def _compiled(a3: np.ndarray) -> bool:
     return jit.worth_it(a3.nbytes, a3.dtype)
 
 
-def _by_channel(fn, n_ch: int) -> None:
-    """``fn(channels)`` for one contiguous range of channels per thread."""
-    parallel.run_slices(fn, n_ch)
+def _by_channel(fn, n_ch: int, stream_bytes: int | None = None) -> None:
+    """``fn(channels)`` for one contiguous range of channels per thread; an element-wise pass over ``stream_bytes``
+    (memory-bound) on one thread below :data:`cnnkit.parallel.STREAM_PARALLEL_BYTES`."""
+    if stream_bytes is None:
+        parallel.run_slices(fn, n_ch)
+    else:
+        parallel.run_slices(fn, n_ch, stream_bytes, parallel.STREAM_PARALLEL_BYTES)
 
 
 def _moments(a3: np.ndarray):
@@ -102,7 +106,7 @@ def _scale_shift(src: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.nd
     """``src·scale + shift`` per channel, ``scale`` and ``shift`` (C,)."""
     if _compiled(src):
         out = np.empty_like(src)
-        _by_channel(lambda ch: jit.batch_norm_apply(src, scale, shift, out, ch), src.shape[1])
+        _by_channel(lambda ch: jit.batch_norm_apply(src, scale, shift, out, ch), src.shape[1], src.nbytes)
         return out
     return _affine(src, scale[:, None], shift[:, None])
 
@@ -111,7 +115,8 @@ def _input_grad(g3, a3, mean, k, const, scale) -> np.ndarray:
     """``(g − (x − μ)·k − const)·scale`` per channel (all coefficients (C,))."""
     if _compiled(a3):
         gx = np.empty_like(a3)
-        _by_channel(lambda ch: jit.batch_norm_grad_input(g3, a3, mean, k, const, scale, gx, ch), a3.shape[1])
+        _by_channel(lambda ch: jit.batch_norm_grad_input(g3, a3, mean, k, const, scale, gx, ch), a3.shape[1],
+                    a3.nbytes)
         return gx
     return _affine(g3, scale[:, None], mean[:, None], sub=a3, k=k[:, None], c=const[:, None])
 
