@@ -3,7 +3,9 @@
 ``cnnkit bench --layers resnet20`` times every leaf module (a convolution, a batch norm, a ReLU…) of one
 inference pass with forward hooks, in both engines, on the same batch and thread count, and prints one row
 per layer and one per layer type, with the ratio cnnkit/torch. The whole-network rows of the main table
-say *whether* cnnkit is slower; this says *which layers* make the difference.
+say *whether* cnnkit is slower; this says *which layers* make the difference. With hooks on every layer,
+cnnkit does not fold batch norm into the convolution before it (:mod:`cnnkit.nn.fusion`), so each batch norm
+gets its own row and the whole pass here is slower than in the main table.
 """
 from __future__ import annotations
 
@@ -133,6 +135,7 @@ def format_layers(result: dict) -> str:
     tot = result["total"]
     lines.append(f"{'whole pass (median)':32} {'':18} {'':18} {_ms(tot['cnnkit_ms']):>9} {_ms(tot['torch_ms']):>9} "
                  f"{_ratio(tot['cnnkit_ms'], tot['torch_ms']):>6}")
-    lines.append(f"{result['threads']} thread(s); forward hooks around each leaf module, eval mode, no graph"
+    lines.append(f"{result['threads']} thread(s); forward hooks around each leaf module, eval mode, no graph "
+                 "(hooks keep batch norm out of the convolutions: cnnkit.nn.fusion)"
                  + (f"; {result['note']}" if result["note"] else ""))
     return "\n".join(lines)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from .. import nn
+from ..nn.fusion import conv_bn, run_in_order
 from ..tensor import cat, zeros
 
 __all__ = ["activation", "BasicConv2d", "InceptionBlock", "DepthwiseSeparableConv", "BasicBlock",
@@ -58,9 +59,7 @@ class BasicConv2d(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x):
-        x = self.conv(x)
-        if "bn" in self._modules:
-            x = self.bn(x)
+        x = conv_bn(self.conv, self.bn, x) if "bn" in self._modules else self.conv(x)
         return self.relu(x)
 
 
@@ -151,9 +150,7 @@ class DepthwiseSeparableConv(nn.Module):
             self.act2 = _act(activation)
 
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
+        return run_in_order(self._modules.values(), x)  # each conv + batch norm folded in inference
 
 
 def _act(name):
@@ -199,8 +196,8 @@ class BasicBlock(nn.Module):
         self.stride = stride
 
     def forward(self, x):
-        out = self.relu1(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
+        out = self.relu1(conv_bn(self.conv1, self.bn1, x))
+        out = conv_bn(self.conv2, self.bn2, out)
         identity = self.downsample(x) if "downsample" in self._modules else x
         return self.relu2(out + identity)
 
@@ -244,9 +241,9 @@ class Bottleneck(nn.Module):
         self.stride = stride
 
     def forward(self, x):
-        out = self.relu1(self.bn1(self.conv1(x)))
-        out = self.relu2(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
+        out = self.relu1(conv_bn(self.conv1, self.bn1, x))
+        out = self.relu2(conv_bn(self.conv2, self.bn2, out))
+        out = conv_bn(self.conv3, self.bn3, out)
         identity = self.downsample(x) if "downsample" in self._modules else x
         return self.relu3(out + identity)
 

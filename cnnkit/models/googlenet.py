@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from .. import nn
+from ..nn.fusion import run_in_order
 from .blocks import BasicConv2d, InceptionBlock
 from .registry import register_model
 
@@ -68,9 +69,7 @@ class InceptionAux(nn.Module):
         self.fc2 = nn.Linear(1024, num_classes)
 
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
+        return run_in_order(self._modules.values(), x)  # each conv + batch norm folded in inference
 
 
 class GoogLeNet(nn.Module):

@@ -16,6 +16,7 @@ Parameters (option A): 269,722 / 464,154 / 658,586 / 853,018 / 1,727,962 (paper:
 from __future__ import annotations
 
 from .. import nn
+from ..nn.fusion import run_in_order
 from .blocks import BasicBlock, Bottleneck, ShortcutA
 from .registry import register_model
 
@@ -73,9 +74,7 @@ class ResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
+        return run_in_order(self._modules.values(), x)  # each conv + batch norm folded in inference
 
 
 class CifarResNet(nn.Module):
@@ -125,9 +124,7 @@ class CifarResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
+        return run_in_order(self._modules.values(), x)  # each conv + batch norm folded in inference
 
 
 def _imagenet(name, block, layers):

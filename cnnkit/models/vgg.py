@@ -12,6 +12,7 @@ Every conv is 3×3/1 "same" (padding 1; the C 1×1s padding 0); every max pool 2
 from __future__ import annotations
 
 from .. import nn
+from ..nn.fusion import run_in_order
 from .registry import register_model
 
 __all__ = ["VGG", "CONFIGS", "vgg11", "vgg11_lrn", "vgg13", "vgg16_c", "vgg16", "vgg19",
@@ -82,9 +83,7 @@ class VGG(nn.Module):
         )
 
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
+        return run_in_order(self._modules.values(), x)  # each conv + batch norm folded in inference
 
 
 def _builder(name, config, doc, bn_default=False):

@@ -90,9 +90,13 @@ class _ConvNd(Module):
             c = input.shape[1]
             raise ValueError(f"{self._short()}: input has {c} channel{'s' if c != 1 else ''}, "
                              f"expected {self.in_channels}")
-        fn = (F.conv1d, F.conv2d, F.conv3d)[nd - 1]
+        return self._conv_forward(input, self.weight, self.bias)
+
+    def _conv_forward(self, input, weight, bias):
+        """This layer's convolution with ``weight`` and ``bias`` in place of its own (as PyTorch's)."""
+        fn = (F.conv1d, F.conv2d, F.conv3d)[self._nd - 1]
         try:
-            return fn(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+            return fn(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
         except ValueError as exc:
             raise ValueError(f"{self._short()}: {exc}") from None
 

@@ -333,9 +333,8 @@ class Sequential(Module):
         return self
 
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
+        from ..fusion import run_in_order  # (imports the layer modules, which import this one)
+        return run_in_order(self._modules.values(), x)  # a convolution and its batch norm folded in inference
 
 
 class ModuleList(Module):
