@@ -329,32 +329,37 @@ def _load_planes(x, buf, plane, pt, pl, wp):  # every channel of one image, zero
 
 
 @numba.njit(fastmath={"contract"}, **opts)
-def direct_forward(x, w2, bias, out, pt, pl, hp, wp, kw):  # out[n, 2q + j] = b + Σ_c,t w2[q, c, t, j]·shifted plane
+def direct_forward(x, wg, bias, out, pt, pl, hp, wp, kw):  # out[n, G·q + j] = b + Σ_c,t wg[q, c, t, j]·shifted plane
     n_img, n_ch = x.shape[:2]
     n_out, ho, wo = out.shape[1:]
-    kh = w2.shape[2] // kw
+    group = wg.shape[3]                                 # filters per pass: 4 for 3-wide kernels, 2 for 5-wide
+    kh = wg.shape[2] // kw
     size, plane = ho * wp, (hp + 1) * wp
     buf = np.zeros(n_ch * plane, dtype=x.dtype)
-    fr = np.empty((2, size), dtype=x.dtype)
-    f0, f1 = fr[0], fr[1]
+    fr = np.empty((4, size), dtype=x.dtype)
+    f0, f1, f2, f3 = fr[0], fr[1], fr[2], fr[3]
     for n in range(n_img):
         _load_planes(x[n], buf, plane, pt, pl, wp)
-        for q in range(w2.shape[0]):                    # a pair of output channels per pass over the input
-            b0, b1 = bias[2 * q], bias[2 * q + 1]
-            for v in range(size):
-                f0[v] = b0
-                f1[v] = b1
+        for q in range(wg.shape[0]):                    # a group of output channels per pass over the input
+            for j in range(group):
+                fj, bj = fr[j], bias[group * q + j]
+                for v in range(size):
+                    fj[v] = bj
             for c in range(n_ch):
                 for r in range(kh):                     # one kernel row: its kw taps in one pass
                     src = buf[c * plane + r * wp:c * plane + r * wp + size + kw - 1]
-                    wr = w2[q, c, r * kw:(r + 1) * kw]
+                    wr = wg[q, c, r * kw:(r + 1) * kw]
                     if kw == 3:
                         a0, a1, a2 = wr[0, 0], wr[1, 0], wr[2, 0]
-                        c0, c1, c2 = wr[0, 1], wr[1, 1], wr[2, 1]
+                        b0, b1, b2 = wr[0, 1], wr[1, 1], wr[2, 1]
+                        c0, c1, c2 = wr[0, 2], wr[1, 2], wr[2, 2]
+                        d0, d1, d2 = wr[0, 3], wr[1, 3], wr[2, 3]
                         for v in range(size):
                             s0, s1, s2 = src[v], src[v + 1], src[v + 2]
                             f0[v] += a0 * s0 + a1 * s1 + a2 * s2
-                            f1[v] += c0 * s0 + c1 * s1 + c2 * s2
+                            f1[v] += b0 * s0 + b1 * s1 + b2 * s2
+                            f2[v] += c0 * s0 + c1 * s1 + c2 * s2
+                            f3[v] += d0 * s0 + d1 * s1 + d2 * s2
                     else:                               # kw == 5
                         a0, a1, a2, a3, a4 = wr[0, 0], wr[1, 0], wr[2, 0], wr[3, 0], wr[4, 0]
                         c0, c1, c2, c3, c4 = wr[0, 1], wr[1, 1], wr[2, 1], wr[3, 1], wr[4, 1]
@@ -362,8 +367,8 @@ def direct_forward(x, w2, bias, out, pt, pl, hp, wp, kw):  # out[n, 2q + j] = b 
                             s0, s1, s2, s3, s4 = src[v], src[v + 1], src[v + 2], src[v + 3], src[v + 4]
                             f0[v] += a0 * s0 + a1 * s1 + a2 * s2 + a3 * s3 + a4 * s4
                             f1[v] += c0 * s0 + c1 * s1 + c2 * s2 + c3 * s3 + c4 * s4
-            for j in range(min(2, n_out - 2 * q)):      # the valid columns of the frame
-                o, fj = out[n, 2 * q + j], fr[j]
+            for j in range(min(group, n_out - group * q)):  # the valid columns of the frame
+                o, fj = out[n, group * q + j], fr[j]
                 for y in range(ho):
                     _copy(o[y], fj[y * wp:y * wp + wo])
 

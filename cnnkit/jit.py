@@ -16,10 +16,10 @@ vectorises — and the valid columns are copied out. Strided and 3-D depthwise l
 Convolutions with few inputs per output (LeNet's, ResNet-20's first two stages: ``C·kh·kw`` ≤ 288) lose
 twice on the GEMM path: products with 16–32 rows run far below the matmul peak, and the column matrix
 costs as much again. The direct kernels (``conv._direct_jit``) form no columns. Each image's channels
-are zero-padded into one flat buffer that stays in cache; each pair of output channels is then summed on
-the stride-1 frame, one pass per input channel and kernel row with that row's 3 or 5 taps together
-(``f[v] += w0·s[v] + w1·s[v+1] + w2·s[v+2]``): two outputs and three or five inputs per step, a loop the
-compiler vectorises. The weight gradient is the same walk with dot products, and the input gradient is
+are zero-padded into one flat buffer that stays in cache; each group of output channels (four for 3-wide
+kernels, two for 5-wide) is then summed on the stride-1 frame, one pass per input channel and kernel row with
+that row's 3 or 5 taps together (``f[v] += w0·s[v] + w1·s[v+1] + w2·s[v+2]``): four or two outputs and three or
+five inputs per step, a loop the compiler vectorises. The weight gradient is the same walk with dot products, and the input gradient is
 this forward loop over the padded output gradient.
 
 Batch norm's sums work channel by channel (a channel of a CIFAR batch, 128 × 32 × 32 floats, fits the L2
@@ -189,11 +189,11 @@ def batch_norm_grad_input(g3, x3, mean, k, const, scale, gx, channels: slice) ->
     _kernels[6](g3, x3, mean, k, const, scale, gx, channels.start, channels.stop)
 
 
-def direct_forward(x, w2, bias, out, pads, padded) -> None:
+def direct_forward(x, wg, bias, out, pads, padded) -> None:
     """``out`` (N, K, Ho, Wo) ← the stride-1 correlation of ``x`` (N, C, H, W), zero-padded by ``pads`` ((top, bottom),
-    (left, right)) to ``padded``, with the filters in pairs ``w2`` (⌈K/2⌉, C, kh·kw, 2) (kw 3 or 5; an odd K's last
-    partner all zero), plus ``bias`` (2·⌈K/2⌉,)."""
-    _kernels[10](x, w2, bias, out, pads[0][0], pads[1][0], padded[0], padded[1], _kernel_width(padded, out))
+    (left, right)) to ``padded``, with the filters in groups ``wg`` (⌈K/G⌉, C, kh·kw, G): G = 4 for kw = 3, 2 for
+    kw = 5 (missing filters of the last group all zero), plus ``bias`` (G·⌈K/G⌉,)."""
+    _kernels[10](x, wg, bias, out, pads[0][0], pads[1][0], padded[0], padded[1], _kernel_width(padded, out))
 
 
 def direct_grad_weight(g, x, gw2, pads, padded) -> None:
