@@ -374,40 +374,55 @@ def direct_forward(x, wg, bias, out, pt, pl, hp, wp, kw):  # out[n, G·q + j] = 
 
 
 @numba.njit(fastmath={"contract", "reassoc"}, **opts)  # reassociation lets the dot products vectorise
-def direct_grad_weight(g, x, gw2, pt, pl, hp, wp, kw):  # gw2[q, c, t, j] += Σ frame-gradient · shifted plane
+def direct_grad_weight(g, x, gwg, pt, pl, hp, wp, kw):  # gwg[q, c, t, j] += Σ frame-gradient · shifted plane
     n_img, n_ch = x.shape[:2]
     n_out, ho, wo = g.shape[1:]
-    kh = gw2.shape[2] // kw
+    group = gwg.shape[3]                                # as direct_forward: 4 filters per pass (kw 3), 2 (kw 5)
+    kh = gwg.shape[2] // kw
     size, plane = ho * wp, (hp + 1) * wp
     buf = np.zeros(n_ch * plane, dtype=x.dtype)
-    fr = np.zeros((2 * gw2.shape[0], size), dtype=g.dtype)  # an odd last channel's partner stays 0
+    fr = np.zeros((group * gwg.shape[0], size), dtype=g.dtype)  # the last group's missing channels stay 0
     zero = np.zeros(1, dtype=g.dtype)[0]
     for n in range(n_img):
         _load_planes(x[n], buf, plane, pt, pl, wp)
         for k in range(n_out):
             _frame(g[n, k], fr[k], wp)
-        for q in range(gw2.shape[0]):
-            g0, g1 = fr[2 * q], fr[2 * q + 1]
+        for q in range(gwg.shape[0]):
+            g0, g1 = fr[group * q], fr[group * q + 1]
             for c in range(n_ch):
                 for r in range(kh):
                     src = buf[c * plane + r * wp:c * plane + r * wp + size + kw - 1]
-                    acc = gw2[q, c, r * kw:(r + 1) * kw]
+                    acc = gwg[q, c, r * kw:(r + 1) * kw]
                     if kw == 3:
-                        a0 = a1 = a2 = c0 = c1 = c2 = zero
+                        g2, g3 = fr[group * q + 2], fr[group * q + 3]
+                        a0 = a1 = a2 = b0 = b1 = b2 = c0 = c1 = c2 = d0 = d1 = d2 = zero
                         for v in range(size):
-                            s0, s1, s2, h0, h1 = src[v], src[v + 1], src[v + 2], g0[v], g1[v]
+                            s0, s1, s2 = src[v], src[v + 1], src[v + 2]
+                            h0, h1, h2, h3 = g0[v], g1[v], g2[v], g3[v]
                             a0 += h0 * s0
                             a1 += h0 * s1
                             a2 += h0 * s2
-                            c0 += h1 * s0
-                            c1 += h1 * s1
-                            c2 += h1 * s2
+                            b0 += h1 * s0
+                            b1 += h1 * s1
+                            b2 += h1 * s2
+                            c0 += h2 * s0
+                            c1 += h2 * s1
+                            c2 += h2 * s2
+                            d0 += h3 * s0
+                            d1 += h3 * s1
+                            d2 += h3 * s2
                         acc[0, 0] += a0
                         acc[1, 0] += a1
                         acc[2, 0] += a2
-                        acc[0, 1] += c0
-                        acc[1, 1] += c1
-                        acc[2, 1] += c2
+                        acc[0, 1] += b0
+                        acc[1, 1] += b1
+                        acc[2, 1] += b2
+                        acc[0, 2] += c0
+                        acc[1, 2] += c1
+                        acc[2, 2] += c2
+                        acc[0, 3] += d0
+                        acc[1, 3] += d1
+                        acc[2, 3] += d2
                     else:                               # kw == 5
                         a0 = a1 = a2 = a3 = a4 = c0 = c1 = c2 = c3 = c4 = zero
                         for v in range(size):

@@ -196,9 +196,9 @@ def direct_forward(x, wg, bias, out, pads, padded) -> None:
     _kernels[10](x, wg, bias, out, pads[0][0], pads[1][0], padded[0], padded[1], _kernel_width(padded, out))
 
 
-def direct_grad_weight(g, x, gw2, pads, padded) -> None:
-    """``gw2`` (⌈K/2⌉, C, kh·kw, 2) += the weight gradient of :func:`direct_forward` for the output gradient ``g``."""
-    _kernels[11](g, x, gw2, pads[0][0], pads[1][0], padded[0], padded[1], _kernel_width(padded, g))
+def direct_grad_weight(g, x, gwg, pads, padded) -> None:
+    """``gwg`` (⌈K/G⌉, C, kh·kw, G) += the weight gradient of :func:`direct_forward` for the output gradient ``g``."""
+    _kernels[11](g, x, gwg, pads[0][0], pads[1][0], padded[0], padded[1], _kernel_width(padded, g))
 
 
 def _kernel_width(padded, out) -> int:

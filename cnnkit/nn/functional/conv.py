@@ -754,9 +754,10 @@ def _direct(plan: _Plan, groups: int, k_out: int, nbytes: int, dtype) -> bool:
             and jit.worth_it(nbytes, dtype, DIRECT_MIN_BYTES))
 
 
-#: Filters per pass of the direct forward loop (:func:`jit.direct_forward`) by kernel width: four 3-wide filters
-#: (12 weights in registers) ran 0.91–0.93× the time of two in ResNet-20's inference (paired, batch 128, two
-#: threads); a 5-wide kernel keeps pairs (20 weights would not fit the 16 vector registers).
+#: Filters per pass of the direct loops (:func:`jit.direct_forward`, :func:`jit.direct_grad_weight`) by kernel width.
+#: Four 3-wide filters (12 weights in registers) ran 0.91–0.93× the time of two in ResNet-20's inference (paired,
+#: batch 128, two threads), and their weight gradient 0.78–0.81× alone; 5-wide kernels keep pairs (20 weights
+#: would not fit the 16 vector registers).
 DIRECT_GROUP = {3: 4, 5: 2}
 
 
@@ -794,11 +795,11 @@ def _direct_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
         g4 = np.ascontiguousarray(g, dtype=dtype)
         if weight.requires_grad:
             def weight_part(blk):
-                part = np.zeros((-(-k_out // 2), c, plan.taps, 2), dtype=dtype)  # pairs (jit.direct_grad_weight)
+                part = np.zeros_like(wg)
                 jit.direct_grad_weight(g4[blk], xd[blk], part, plan.pads, plan.padded)
                 return part
-            gw2 = sum(parallel.run_slices(weight_part, n))
-            gw = gw2.transpose(0, 3, 1, 2).reshape(-1, c, plan.taps)[:k_out].reshape(weight.shape)
+            gwg = sum(parallel.run_slices(weight_part, n))
+            gw = gwg.transpose(0, 3, 1, 2).reshape(-1, c, plan.taps)[:k_out].reshape(weight.shape)
         if x.requires_grad:
             pads = _grad_input_pads(plan)
             padded = tuple(o + lo + hi for o, (lo, hi) in zip(plan.out_size, pads))
