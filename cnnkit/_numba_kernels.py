@@ -557,6 +557,14 @@ def relu_inplace(x):  # x = 0 where x < 0, 256 values at a time through a buffer
 
 
 @numba.njit(**opts)
+def add_relu_inplace(a, b):  # a = max(a + b, 0) (NaN and −0 kept, as PyTorch's relu(a + b)): a residual connection
+    zero = np.zeros(1, dtype=a.dtype)[0]
+    for i in range(a.shape[0]):
+        v = a[i] + b[i]
+        a[i] = zero if v < zero else v
+
+
+@numba.njit(**opts)
 def relu_grad(g, mask, gx):  # gx = g where the input was positive, else 0 (also where g is NaN, as PyTorch)
     zero = np.zeros(1, dtype=g.dtype)[0]
     for i in range(g.shape[0]):
@@ -567,4 +575,4 @@ def relu_grad(g, mask, gx):  # gx = g where the input was positive, else 0 (also
 KERNELS = (forward, grad_input, grad_weight, bn_moments, bn_grad_sums, bn_apply, bn_grad_input,
            wino_filters, wino_input, wino_output, direct_forward, direct_grad_weight, max_pool_grad,
            relu_forward, relu_grad, max_pool_grad_2x2, max_pool_2x2, wino_input_images, wino_output_images,
-           relu_inplace)
+           relu_inplace, add_relu_inplace)

@@ -56,7 +56,8 @@ __all__ = ["available", "loaded", "worth_it", "ready", "depthwise_forward", "dep
            "batch_norm_moments", "batch_norm_grad_sums", "batch_norm_apply", "batch_norm_grad_input",
            "winograd_filters", "winograd_input", "winograd_output", "winograd_input_images",
            "winograd_output_images", "direct_forward", "direct_grad_weight",
-           "max_pool_grad", "max_pool_grad_2x2", "max_pool_2x2", "relu_forward", "relu_inplace", "relu_grad"]
+           "max_pool_grad", "max_pool_grad_2x2", "max_pool_2x2", "relu_forward", "relu_inplace", "add_relu_inplace",
+           "relu_grad"]
 
 #: Use the compiled kernels (if Numba imports). ``CNNKIT_JIT=0`` in the environment, or setting this to
 #: False, sends everything through the NumPy paths.
@@ -239,6 +240,11 @@ def relu_inplace(x) -> None:
     """``x`` ← ``max(x, 0)`` in place (NaN and −0 kept), C-contiguous. :func:`relu_forward` with ``out`` = ``x`` runs
     2–4× slower: the compiler turns that loop into masked stores."""
     _kernels[19](x.reshape(-1))
+
+
+def add_relu_inplace(a, b) -> None:
+    """``a`` ← ``max(a + b, 0)`` in place (NaN and −0 kept); C-contiguous arrays of one shape and dtype."""
+    _kernels[20](a.reshape(-1), b.reshape(-1))
 
 
 def relu_grad(g, mask, gx) -> None:

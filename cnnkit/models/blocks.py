@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from .. import nn
-from ..nn.fusion import conv_bn, run_in_order
+from ..nn.fusion import conv_bn, foldable, residual_relu, run_in_order
 from ..tensor import cat, zeros
 
 __all__ = ["activation", "BasicConv2d", "InceptionBlock", "DepthwiseSeparableConv", "BasicBlock",
@@ -197,9 +197,10 @@ class BasicBlock(nn.Module):
 
     def forward(self, x):
         out = self.relu1(conv_bn(self.conv1, self.bn1, x))
+        own = foldable(self.conv2, self.bn2, out)          # then the next output is this block's alone
         out = conv_bn(self.conv2, self.bn2, out)
         identity = self.downsample(x) if "downsample" in self._modules else x
-        return self.relu2(out + identity)
+        return residual_relu(out, identity, self.relu2, own)
 
 
 class Bottleneck(nn.Module):
@@ -243,9 +244,10 @@ class Bottleneck(nn.Module):
     def forward(self, x):
         out = self.relu1(conv_bn(self.conv1, self.bn1, x))
         out = self.relu2(conv_bn(self.conv2, self.bn2, out))
+        own = foldable(self.conv3, self.bn3, out)
         out = conv_bn(self.conv3, self.bn3, out)
         identity = self.downsample(x) if "downsample" in self._modules else x
-        return self.relu3(out + identity)
+        return residual_relu(out, identity, self.relu3, own)
 
 
 class ShortcutA(nn.Module):

@@ -149,3 +149,64 @@ def test_zoo_models_fold_every_batch_norm_after_a_conv(build, monkeypatch):
     unfolded = model(x).data                                          # a graph: the batch norms run
     assert len(calls) == sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     np.testing.assert_allclose(folded, unfolded, rtol=1e-5, atol=1e-5 * np.abs(unfolded).max())
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["numba", "numpy"])
+@pytest.mark.parametrize("shape", [(3, 5, 7), (128, 16, 32, 32)])     # one thread; 8 MB: the pool's threads
+def test_residual_relu_in_place_equals_pytorchs_relu_of_the_sum(compiled, shape, threads, monkeypatch):
+    from cnnkit import jit
+    monkeypatch.setattr(jit, "ENABLED", compiled and jit.ENABLED)
+    monkeypatch.setattr(jit, "MIN_BYTES", 0)
+    if compiled:
+        jit.available()
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(shape, dtype=np.float32), rng.standard_normal(shape, dtype=np.float32)
+    a.flat[:6], b.flat[:6] = [np.nan, -0.0, 0.0, -np.inf, np.inf, 1.0], [1.0, -0.0, -0.0, 1.0, 1.0, np.nan]
+    a.flat[-3:], b.flat[-3:] = [-0.0, np.nan, -2.0], [-0.0, 0.0, 1.0]
+    expected = torch.relu(torch.tensor(a) + torch.tensor(b)).numpy()
+    out = cnnkit.tensor(a.copy())
+    with cnnkit.no_grad():
+        got = fusion.residual_relu(out, cnnkit.tensor(b), nn.ReLU(inplace=True), own=True)
+    assert got is out                                                  # in place: no new array
+    np.testing.assert_array_equal(got.data, expected)
+    np.testing.assert_array_equal(np.signbit(got.data), np.signbit(expected))
+
+
+def test_residual_relu_runs_as_written_where_the_difference_shows():
+    # not its own tensor, a graph to record, hooks on the ReLU, another activation: a new tensor, out untouched
+    a, b = np.array([-1.0, 2.0, -3.0], np.float32), np.array([0.5, 0.5, 4.0], np.float32)
+    relu = nn.ReLU()
+    cases = [dict(own=False), dict(grad=True), dict(hook=True), dict(act=nn.LeakyReLU(0.1))]
+    for case in cases:
+        out = cnnkit.tensor(a.copy(), requires_grad=case.get("grad", False))
+        act = case.get("act", relu)
+        seen = []
+        handle = act.register_forward_hook(lambda m, i, o: seen.append(o.data.copy())) if case.get("hook") else None
+        if case.get("grad"):
+            got = fusion.residual_relu(out, cnnkit.tensor(b), act, own=True)
+        else:
+            with cnnkit.no_grad():
+                got = fusion.residual_relu(out, cnnkit.tensor(b), act, own=case.get("own", True))
+        assert got is not out, case
+        np.testing.assert_array_equal(out.data, a)
+        want = torch.nn.functional.leaky_relu(torch.tensor(a + b), 0.1) if "act" in case else torch.relu(torch.tensor(a + b))
+        np.testing.assert_allclose(got.data, want.numpy())
+        if handle is not None:
+            assert len(seen) == 1
+            handle.remove()
+
+
+def test_resnet_blocks_end_in_one_pass_in_inference(monkeypatch):
+    # ResNet-20's nine basic blocks and ResNet-50's bottlenecks: the residual add and ReLU in place, the logits as
+    # the graph-recording pass (which adds and applies ReLU as written)
+    calls = []
+    residual_relu = fusion.residual_relu
+    import cnnkit.models.blocks as blocks
+    monkeypatch.setattr(blocks, "residual_relu", lambda out, *a: calls.append(id(out)) or residual_relu(out, *a))
+    for model, blocks_count in ((M.resnet20().eval(), 9), (M.resnet50(num_classes=10).eval(), 16)):
+        x = cnnkit.randn(2, 3, 32, 32)
+        calls.clear()
+        with cnnkit.no_grad():
+            got = model(x)
+        assert len(calls) == blocks_count
+        np.testing.assert_allclose(got.data, model(x).data, rtol=1e-5, atol=1e-5 * np.abs(got.data).max())
