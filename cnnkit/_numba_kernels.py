@@ -37,14 +37,50 @@ def _frame(g, fr, wp):  # the output gradient on the frame: 0 in the wrap-around
 
 
 @numba.njit(**opts)
-def forward(x, w, out, pt, pl, hp, wp, offsets):  # out[n, c] = Σ_t w[c, t]·padded[n, c][offsets[t] + frame]
+def _load_phases(plane, buf, pt, pl, sh, sw, hq, wq):  # the zero-padded plane split for stride (sh, sw): padded
+    if sh == 1 and sw == 1:                             # row Y, column X goes to phase (Y % sh, X % sw), a plane
+        _load(plane, buf, pt, pl, wq)                   # of (hq + 1) × wq of its own, at row Y // sh, column X // sw
+        return
+    h, w = plane.shape
+    size = (hq + 1) * wq
+    for y in range(h):
+        yy = y + pt
+        row = plane[y]
+        for b in range(sw):
+            x0 = (b - pl) % sw                          # the plane's first column in phase b
+            base = ((yy % sh) * sw + b) * size + (yy // sh) * wq + (x0 + pl) // sw
+            for i in range((w - x0 + sw - 1) // sw):
+                buf[base + i] = row[x0 + i * sw]
+
+
+@numba.njit(**opts)
+def _store_phases(buf, plane, pt, pl, sh, sw, hq, wq):  # plane ← its values in _load_phases' layout (cropped)
+    h, w = plane.shape
+    if sh == 1 and sw == 1:
+        for y in range(h):
+            base = (y + pt) * wq + pl
+            _copy(plane[y], buf[base:base + w])
+        return
+    size = (hq + 1) * wq
+    for y in range(h):
+        yy = y + pt
+        row = plane[y]
+        for b in range(sw):
+            x0 = (b - pl) % sw
+            base = ((yy % sh) * sw + b) * size + (yy // sh) * wq + (x0 + pl) // sw
+            for i in range((w - x0 + sw - 1) // sw):
+                row[x0 + i * sw] = buf[base + i]
+
+
+@numba.njit(**opts)
+def forward(x, w, out, pt, pl, sh, sw, hq, wq, offsets):  # out[n, c] = Σ_t w[c, t]·phases[n, c][offsets[t] + frame]
     n_img, n_ch, ho, wo = out.shape
-    size = ho * wp
-    buf = np.zeros((hp + 1) * wp, dtype=x.dtype)
+    size = ho * wq
+    buf = np.zeros(sh * sw * (hq + 1) * wq, dtype=x.dtype)
     fr = np.empty(size, dtype=x.dtype)
     for n in range(n_img):
         for c in range(n_ch):
-            _load(x[n, c], buf, pt, pl, wp)
+            _load_phases(x[n, c], buf, pt, pl, sh, sw, hq, wq)
             for t in range(offsets.shape[0]):  # taps in order: the NumPy path's sum
                 wv, src = w[c, t], buf[offsets[t]:offsets[t] + size]
                 if t == 0:
@@ -55,41 +91,37 @@ def forward(x, w, out, pt, pl, hp, wp, offsets):  # out[n, c] = Σ_t w[c, t]·pa
                         fr[v] += wv * src[v]
             o = out[n, c]
             for y in range(ho):
-                _copy(o[y], fr[y * wp:y * wp + wo])
+                _copy(o[y], fr[y * wq:y * wq + wo])
 
 
 @numba.njit(**opts)
-def grad_input(g, w, gx, pt, pl, hp, wp, offsets):  # the adjoint of forward, cropped to the input
+def grad_input(g, w, gx, pt, pl, sh, sw, hq, wq, offsets):  # the adjoint of forward, cropped to the input
     n_img, n_ch, ho, wo = g.shape
-    h, wd = gx.shape[2], gx.shape[3]
-    size = ho * wp
-    buf = np.empty((hp + 1) * wp, dtype=g.dtype)
+    size = ho * wq
+    buf = np.empty(sh * sw * (hq + 1) * wq, dtype=g.dtype)
     fr = np.empty(size, dtype=g.dtype)
     for n in range(n_img):
         for c in range(n_ch):
-            _frame(g[n, c], fr, wp)
+            _frame(g[n, c], fr, wq)
             buf[:] = 0
             for t in range(offsets.shape[0]):
                 wv, dst = w[c, t], buf[offsets[t]:offsets[t] + size]
                 for v in range(size):
                     dst[v] += wv * fr[v]
-            out = gx[n, c]
-            for y in range(h):
-                base = (y + pt) * wp + pl
-                _copy(out[y], buf[base:base + wd])
+            _store_phases(buf, gx[n, c], pt, pl, sh, sw, hq, wq)
 
 
 @numba.njit(fastmath={"reassoc"}, **opts)  # reassociation lets the dot products vectorise
-def grad_weight(g, x, gw, pt, pl, hp, wp, offsets):  # gw[c, t] += Σ frame-gradient · shifted padded input
+def grad_weight(g, x, gw, pt, pl, sh, sw, hq, wq, offsets):  # gw[c, t] += Σ frame-gradient · shifted phases
     n_img, n_ch, ho, wo = g.shape
-    size = ho * wp
-    buf = np.zeros((hp + 1) * wp, dtype=x.dtype)
+    size = ho * wq
+    buf = np.zeros(sh * sw * (hq + 1) * wq, dtype=x.dtype)
     fr = np.empty(size, dtype=g.dtype)
     zero = np.zeros(1, dtype=gw.dtype)[0]                # (gw[c, t] * 0 would be float64: Numba's promotion)
     for n in range(n_img):
         for c in range(n_ch):
-            _load(x[n, c], buf, pt, pl, wp)
-            _frame(g[n, c], fr, wp)
+            _load_phases(x[n, c], buf, pt, pl, sh, sw, hq, wq)
+            _frame(g[n, c], fr, wq)
             for t in range(offsets.shape[0]):
                 src = buf[offsets[t]:offsets[t] + size]
                 acc = zero

@@ -7,11 +7,13 @@ whole-array operations (``conv._depthwise``) and runs about 3–5× slower than 
 the same sum, compiled, and run on cnnkit's threads (``nogil``, a block of images per thread). The
 NumPy path stays, is tested against this one, and runs whenever Numba is missing or ``CNNKIT_JIT=0``.
 
-The kernels take stride-1 2-D depthwise convolutions (1-D ones as 2-D with one row). Each (image,
-channel) plane is zero-padded into a small flat buffer that stays in cache; tap ``t`` of every output
-position is then the contiguous run starting at ``offsets[t]`` (``kernels.flat_offsets``), computed on
-the frame that :func:`cnnkit.kernels.flat_windows` describes — long contiguous loops that the compiler
-vectorises — and the valid columns are copied out. Strided and 3-D depthwise layers stay on NumPy.
+The kernels take 2-D depthwise convolutions (1-D ones as 2-D with one row). Each (image, channel) plane
+is zero-padded into a small flat buffer that stays in cache; tap ``t`` of every output position is then
+the contiguous run starting at ``offsets[t]``, computed on the frame that :func:`cnnkit.kernels.flat_windows`
+describes — long contiguous loops that the compiler vectorises — and the valid columns are copied out.
+A strided layer (MobileNet's stride-2 ones) first splits the padded plane into its stride's phases (for
+stride 2: even rows and even columns, even rows and odd columns, …); every tap then reads one phase at a
+shift, so the same contiguous loops compute only the outputs kept. 3-D depthwise layers stay on NumPy.
 
 Convolutions with few inputs per output (LeNet's, ResNet-20's first two stages: ``C·kh·kw`` ≤ 288) lose
 twice on the GEMM path: products with 16–32 rows run far below the matmul peak, and the column matrix
@@ -109,21 +111,23 @@ def ready(nbytes: int, dtype) -> bool:
     return nbytes >= MIN_BYTES and np.dtype(dtype) in DTYPES and loaded()
 
 
-def depthwise_forward(x, w, out, pads, padded, offsets) -> None:
-    """``out`` (N, C, Ho, Wo) ← the stride-1 depthwise correlation of ``x`` (N, C, H, W) with ``w`` (C, T):
-    each plane is zero-padded by ``pads`` ((top, bottom), (left, right)) into a small flat buffer (rows of
-    ``padded[1]``), tap ``t`` reads it from ``offsets[t]`` on (:func:`cnnkit.kernels.flat_offsets`)."""
-    _kernels[0](x, w, out, pads[0][0], pads[1][0], padded[0], padded[1], offsets)
+def depthwise_forward(x, w, out, pads, stride, phase, offsets) -> None:
+    """``out`` (N, C, Ho, Wo) ← the depthwise correlation of ``x`` (N, C, H, W) with ``w`` (C, T) at ``stride``
+    (sh, sw): each plane is zero-padded by ``pads`` ((top, bottom), (left, right)) and split into sh·sw phase
+    planes (padded row Y, column X into phase (Y % sh, X % sw) at (Y // sh, X // sw)) of ``phase`` = (hq, wq)
+    plus one row, one flat buffer; tap ``t`` reads it from ``offsets[t]`` on, over the frame of Ho rows of wq
+    (:func:`cnnkit.nn.functional.conv._depthwise_phases`). Stride 1 is one phase, the padded plane itself."""
+    _kernels[0](x, w, out, pads[0][0], pads[1][0], stride[0], stride[1], phase[0], phase[1], offsets)
 
 
-def depthwise_grad_input(g, w, gx, pads, padded, offsets) -> None:
+def depthwise_grad_input(g, w, gx, pads, stride, phase, offsets) -> None:
     """``gx`` (N, C, H, W) ← the input gradient of :func:`depthwise_forward` for the output gradient ``g``."""
-    _kernels[1](g, w, gx, pads[0][0], pads[1][0], padded[0], padded[1], offsets)
+    _kernels[1](g, w, gx, pads[0][0], pads[1][0], stride[0], stride[1], phase[0], phase[1], offsets)
 
 
-def depthwise_grad_weight(g, x, gw, pads, padded, offsets) -> None:
+def depthwise_grad_weight(g, x, gw, pads, stride, phase, offsets) -> None:
     """``gw`` (C, T) += the weight gradient of :func:`depthwise_forward` for the output gradient ``g``."""
-    _kernels[2](g, x, gw, pads[0][0], pads[1][0], padded[0], padded[1], offsets)
+    _kernels[2](g, x, gw, pads[0][0], pads[1][0], stride[0], stride[1], phase[0], phase[1], offsets)
 
 
 def winograd_filters(w, u, stride: int) -> None:

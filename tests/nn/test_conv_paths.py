@@ -134,15 +134,17 @@ def test_float32_stays_float32(rng):
 
 @pytest.mark.skipif(not jit.available(), reason="Numba is not installed (the NumPy path is the only one)")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("nd,size,k,dilation,padding", [
-    (1, (11,), (3,), (2,), 1), (2, (9, 8), (3, 3), (1, 1), 1), (2, (7, 10), (3, 2), (2, 1), "same"),
-    (2, (8, 8), (5, 5), (1, 1), 2), (1, (9,), (4,), (1,), "same")])
-def test_compiled_depthwise_equals_the_numpy_tap_sums(nd, size, k, dilation, padding, dtype, threads, rng,
+@pytest.mark.parametrize("nd,size,k,dilation,padding,stride", [
+    (1, (11,), (3,), (2,), 1, 1), (2, (9, 8), (3, 3), (1, 1), 1, 1), (2, (7, 10), (3, 2), (2, 1), "same", 1),
+    (2, (8, 8), (5, 5), (1, 1), 2, 1), (1, (9,), (4,), (1,), "same", 1),
+    (2, (9, 8), (3, 3), (1, 1), 1, 2), (2, (12, 11), (3, 3), (1, 1), (0, 1), 2),     # MobileNet's: odd, even sizes
+    (2, (13, 14), (5, 3), (1, 2), 2, (2, 3)), (1, (17,), (3,), (2,), 1, 3), (2, (9, 9), (3, 3), (2, 2), 2, 2)])
+def test_compiled_depthwise_equals_the_numpy_tap_sums(nd, size, k, dilation, padding, stride, dtype, threads, rng,
                                                      monkeypatch):
     monkeypatch.setattr(jit, "MIN_BYTES", 0)                               # these small inputs too
     c = 4
     x, w, b = rng.standard_normal((5, c) + size), rng.standard_normal((c, 1) + k), rng.standard_normal(c)
-    args = (1, padding, dilation, c)
+    args = (stride, padding, dilation, c)
     g = rng.standard_normal(CN[nd](cnnkit.tensor(x), cnnkit.tensor(w), None, *args).shape).astype(dtype)
     calls = []
     compiled = conv_mod._depthwise_jit

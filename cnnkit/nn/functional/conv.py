@@ -81,7 +81,7 @@ def _convnd(x: Tensor, weight: Tensor, bias, stride, padding, dilation, groups: 
     dtype = np.result_type(x.data, weight.data)
     compute = _gemm
     if _depthwise_layer(groups, c, k_out):
-        compute = _depthwise_jit if plan.flat and nd <= 2 and jit.worth_it(x.data.nbytes, dtype) else _depthwise
+        compute = _depthwise_jit if _depthwise_compiled(plan, x.data.nbytes, dtype) else _depthwise
     elif _direct(plan, groups, k_out, x.data.nbytes, dtype):
         compute = _direct_jit
     out, backward = compute(x, weight, bias, groups, plan)
@@ -687,22 +687,48 @@ def _depthwise(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
     return out, backward
 
 
+def _two(plan: _Plan, t, one):
+    """A 1-D layer's ``t`` as 2-D with one row (``one`` the row's value); a 2-D layer's as it is."""
+    return (one,) + tuple(t) if len(plan.ksize) == 1 else tuple(t)
+
+
+def _depthwise_phases(plan: _Plan):
+    """The compiled depthwise loops' geometry: ``(phase, offsets)``. The padded plane is split into the stride's
+    phases, each ``phase`` = (hq, wq) plus one row (stride 1: the padded plane); tap (r, s) reads phase
+    (r·dh % sh, s·dw % sw) shifted by (r·dh // sh, s·dw // sw): ``offsets[t]``, in the flat buffer of phases."""
+    (kh, kw), (dh, dw), (sh, sw) = _two(plan, plan.ksize, 1), _two(plan, plan.dilation, 1), _two(plan, plan.stride, 1)
+    hp, wp = _two(plan, plan.padded, 1)
+    hq, wq = -(-hp // sh), -(-wp // sw)
+    offsets = [((r * dh % sh) * sw + s * dw % sw) * (hq + 1) * wq + (r * dh // sh) * wq + s * dw // sw
+               for r in range(kh) for s in range(kw)]
+    return (hq, wq), np.array(offsets, dtype=np.int64)
+
+
+def _depthwise_compiled(plan: _Plan, nbytes: int, dtype) -> bool:
+    """Whether a depthwise layer takes the compiled loops: 1-D or 2-D, and a frame (Ho rows of wq) at most
+    :data:`FLAT_FRAME_MAX` times the output (a 5×5 kernel on a 5×5 map: one output, a 1×9 frame)."""
+    if len(plan.ksize) > 2 or not jit.worth_it(nbytes, dtype):
+        return False
+    (_, wq), _ = _depthwise_phases(plan)
+    return wq <= FLAT_FRAME_MAX * _two(plan, plan.out_size, 1)[1]
+
+
 def _depthwise_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
-    """Stride-1 2-D depthwise convolution (1-D as one row) with the compiled loops of :mod:`cnnkit.jit`: the
-    same tap sum as :func:`_depthwise` on the same output frame, each plane padded in cache, a block of
-    images per thread."""
-    n, c, nd = plan.n, plan.c, len(plan.ksize)
+    """2-D depthwise convolution (1-D as one row) with the compiled loops of :mod:`cnnkit.jit`: the same tap sum as
+    :func:`_depthwise`, each plane padded (and split into its stride's phases) in cache, a block of images per
+    thread."""
+    n, c = plan.n, plan.c
+    nd = len(plan.ksize)
     dtype = np.result_type(x.data, weight.data)
-    two = (lambda t, one: (one,) + tuple(t)) if nd == 1 else (lambda t, one: tuple(t))  # 1-D as (1, L)
-    ksize, dil, pads = two(plan.ksize, 1), two(plan.dilation, 1), two(plan.pads, (0, 0))
-    padded, out_size = two(plan.padded, 1), two(plan.out_size, 1)
+    two = (lambda t, one: _two(plan, t, one))
+    pads, stride, out_size = two(plan.pads, (0, 0)), two(plan.stride, 1), two(plan.out_size, 1)
+    phase, offsets = _depthwise_phases(plan)
     w = np.ascontiguousarray(weight.data.reshape(c, plan.taps), dtype=dtype)   # (C, T)
-    offsets = np.array(kernels.flat_offsets(ksize, dil, padded), dtype=np.int64)
     xd = np.ascontiguousarray(x.data, dtype=dtype).reshape((n, c) + two(plan.in_size, 1))  # (N, C, H, W)
     out = np.empty((n, c) + out_size, dtype=dtype)
 
     def forward(blk):  # a contiguous block of images per thread: C-contiguous slices for the compiled loops
-        jit.depthwise_forward(xd[blk], w, out[blk], pads, padded, offsets)
+        jit.depthwise_forward(xd[blk], w, out[blk], pads, stride, phase, offsets)
         if bias is not None:
             out[blk] += bias.data.astype(dtype, copy=False).reshape(c, 1, 1)
     parallel.run_slices(forward, n)
@@ -716,12 +742,12 @@ def _depthwise_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
         if weight.requires_grad:
             def weight_part(blk):
                 gw = np.zeros_like(w)
-                jit.depthwise_grad_weight(g4[blk], xd[blk], gw, pads, padded, offsets)
+                jit.depthwise_grad_weight(g4[blk], xd[blk], gw, pads, stride, phase, offsets)
                 return gw
             gw = sum(parallel.run_slices(weight_part, n)).reshape(weight.shape)
         if x.requires_grad:
             gx = np.empty(xd.shape, dtype=dtype)
-            parallel.run_slices(lambda blk: jit.depthwise_grad_input(g4[blk], w, gx[blk], pads, padded, offsets), n)
+            parallel.run_slices(lambda blk: jit.depthwise_grad_input(g4[blk], w, gx[blk], pads, stride, phase, offsets), n)
             gx = gx.reshape(x.shape)
         return gx, gw, gb
     return out.reshape(shape), backward
