@@ -75,20 +75,25 @@ def _store_phases(buf, plane, pt, pl, sh, sw, hq, wq):  # plane ← its values i
 @numba.njit(**opts)
 def forward(x, w, out, pt, pl, sh, sw, hq, wq, offsets):  # out[n, c] = Σ_t w[c, t]·phases[n, c][offsets[t] + frame]
     n_img, n_ch, ho, wo = out.shape
-    size = ho * wq
+    size, taps = ho * wq, offsets.shape[0]
     buf = np.zeros(sh * sw * (hq + 1) * wq, dtype=x.dtype)
     fr = np.empty(size, dtype=x.dtype)
     for n in range(n_img):
         for c in range(n_ch):
             _load_phases(x[n, c], buf, pt, pl, sh, sw, hq, wq)
-            for t in range(offsets.shape[0]):  # taps in order: the NumPy path's sum
+            for v in range(size):
+                fr[v] = 0
+            for t in range(0, taps - taps % 3, 3):      # three taps per pass over the frame (a 3×3 kernel's row)
+                w0, w1, w2 = w[c, t], w[c, t + 1], w[c, t + 2]
+                s0 = buf[offsets[t]:offsets[t] + size]
+                s1 = buf[offsets[t + 1]:offsets[t + 1] + size]
+                s2 = buf[offsets[t + 2]:offsets[t + 2] + size]
+                for v in range(size):
+                    fr[v] += w0 * s0[v] + w1 * s1[v] + w2 * s2[v]
+            for t in range(taps - taps % 3, taps):
                 wv, src = w[c, t], buf[offsets[t]:offsets[t] + size]
-                if t == 0:
-                    for v in range(size):
-                        fr[v] = wv * src[v]
-                else:
-                    for v in range(size):
-                        fr[v] += wv * src[v]
+                for v in range(size):
+                    fr[v] += wv * src[v]
             o = out[n, c]
             for y in range(ho):
                 _copy(o[y], fr[y * wq:y * wq + wo])
@@ -114,7 +119,7 @@ def grad_input(g, w, gx, pt, pl, sh, sw, hq, wq, offsets):  # the adjoint of for
 @numba.njit(fastmath={"reassoc"}, **opts)  # reassociation lets the dot products vectorise
 def grad_weight(g, x, gw, pt, pl, sh, sw, hq, wq, offsets):  # gw[c, t] += Σ frame-gradient · shifted phases
     n_img, n_ch, ho, wo = g.shape
-    size = ho * wq
+    size, taps = ho * wq, offsets.shape[0]
     buf = np.zeros(sh * sw * (hq + 1) * wq, dtype=x.dtype)
     fr = np.empty(size, dtype=g.dtype)
     zero = np.zeros(1, dtype=gw.dtype)[0]                # (gw[c, t] * 0 would be float64: Numba's promotion)
@@ -122,7 +127,20 @@ def grad_weight(g, x, gw, pt, pl, sh, sw, hq, wq, offsets):  # gw[c, t] += Σ fr
         for c in range(n_ch):
             _load_phases(x[n, c], buf, pt, pl, sh, sw, hq, wq)
             _frame(g[n, c], fr, wq)
-            for t in range(offsets.shape[0]):
+            for t in range(0, taps - taps % 3, 3):      # three taps per pass, as forward
+                s0 = buf[offsets[t]:offsets[t] + size]
+                s1 = buf[offsets[t + 1]:offsets[t + 1] + size]
+                s2 = buf[offsets[t + 2]:offsets[t + 2] + size]
+                a0 = a1 = a2 = zero
+                for v in range(size):
+                    f = fr[v]
+                    a0 += f * s0[v]
+                    a1 += f * s1[v]
+                    a2 += f * s2[v]
+                gw[c, t] += a0
+                gw[c, t + 1] += a1
+                gw[c, t + 2] += a2
+            for t in range(taps - taps % 3, taps):
                 src = buf[offsets[t]:offsets[t] + size]
                 acc = zero
                 for v in range(size):
