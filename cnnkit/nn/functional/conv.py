@@ -717,14 +717,12 @@ def _depthwise_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
     """2-D depthwise convolution (1-D as one row) with the compiled loops of :mod:`cnnkit.jit`: the same tap sum as
     :func:`_depthwise`, each plane padded (and split into its stride's phases) in cache, a block of images per
     thread."""
-    n, c = plan.n, plan.c
-    nd = len(plan.ksize)
+    n, c, nd = plan.n, plan.c, len(plan.ksize)
     dtype = np.result_type(x.data, weight.data)
-    two = (lambda t, one: _two(plan, t, one))
-    pads, stride, out_size = two(plan.pads, (0, 0)), two(plan.stride, 1), two(plan.out_size, 1)
+    pads, stride, out_size = _two(plan, plan.pads, (0, 0)), _two(plan, plan.stride, 1), _two(plan, plan.out_size, 1)
     phase, offsets = _depthwise_phases(plan)
     w = np.ascontiguousarray(weight.data.reshape(c, plan.taps), dtype=dtype)   # (C, T)
-    xd = np.ascontiguousarray(x.data, dtype=dtype).reshape((n, c) + two(plan.in_size, 1))  # (N, C, H, W)
+    xd = np.ascontiguousarray(x.data, dtype=dtype).reshape((n, c) + _two(plan, plan.in_size, 1))  # (N, C, H, W)
     out = np.empty((n, c) + out_size, dtype=dtype)
 
     def forward(blk):  # a contiguous block of images per thread: C-contiguous slices for the compiled loops
@@ -747,7 +745,8 @@ def _depthwise_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
             gw = sum(parallel.run_slices(weight_part, n)).reshape(weight.shape)
         if x.requires_grad:
             gx = np.empty(xd.shape, dtype=dtype)
-            parallel.run_slices(lambda blk: jit.depthwise_grad_input(g4[blk], w, gx[blk], pads, stride, phase, offsets), n)
+            parallel.run_slices(
+                lambda blk: jit.depthwise_grad_input(g4[blk], w, gx[blk], pads, stride, phase, offsets), n)
             gx = gx.reshape(x.shape)
         return gx, gw, gb
     return out.reshape(shape), backward
@@ -799,8 +798,8 @@ def _filter_groups(w: np.ndarray, group: int) -> np.ndarray:
 def _direct_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
     """Stride-1 convolution with few inputs per output by the compiled loops of :mod:`cnnkit.jit`, no column matrix:
     each image's channels are zero-padded into a buffer that stays in cache, and every output channel (four at a
-    time for 3-wide kernels, two for 5-wide: :data:`DIRECT_GROUP`) is the sum over channels and kernel rows of the row's taps × the shifted input, computed on the stride-1
-    frame. ``dX`` is the same loop over ``dY`` padded by ``k − 1 − p`` with the flipped kernel, channels swapped;
+    time for 3-wide kernels, two for 5-wide: :data:`DIRECT_GROUP`) is the sum over channels and kernel rows of the
+    row's taps × the shifted input, computed on the stride-1 frame. ``dX`` is the same loop over ``dY`` padded by ``k − 1 − p`` with the flipped kernel, channels swapped;
     ``dW`` the frame-gradient's dot products with the shifted input. A block of images per thread."""
     n, c, k_out = plan.n, plan.c, weight.shape[0]
     dtype = np.result_type(x.data, weight.data)
