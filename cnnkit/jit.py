@@ -18,11 +18,11 @@ shift, so the same contiguous loops compute only the outputs kept. 3-D depthwise
 Convolutions with few inputs per output (LeNet's, ResNet-20's first two stages: ``C·kh·kw`` ≤ 288) lose
 twice on the GEMM path: products with 16–32 rows run far below the matmul peak, and the column matrix
 costs as much again. The direct kernels (``conv._direct_jit``) form no columns. Each image's channels
-are zero-padded into one flat buffer that stays in cache; each group of output channels (four for 3-wide
-kernels, two for 5-wide) is then summed on the stride-1 frame, one pass per input channel and kernel row with
-that row's 3 or 5 taps together (``f[v] += w0·s[v] + w1·s[v+1] + w2·s[v+2]``): four or two outputs and three or
-five inputs per step, a loop the compiler vectorises. The weight gradient is the same walk with dot products, and the input gradient is
-this forward loop over the padded output gradient.
+are zero-padded into one flat buffer that stays in cache; each group of four output channels is then summed
+on the stride-1 frame, one pass per input channel and kernel row with that row's 3 or 5 taps together
+(``f[v] += w0·s[v] + w1·s[v+1] + w2·s[v+2]``): four outputs and three or five inputs per step, a loop the
+compiler vectorises. The weight gradient is the same walk with dot products (four filters at a time for 3-wide
+kernels, two for 5-wide), and the input gradient is this forward loop over the padded output gradient.
 
 Batch norm's sums work channel by channel (a channel of a CIFAR batch, 128 × 32 × 32 floats, fits the L2
 cache): the variance pass and the backward's second pass re-read the channel from cache instead of
@@ -196,13 +196,14 @@ def batch_norm_grad_input(g3, x3, mean, k, const, scale, gx, channels: slice) ->
 
 def direct_forward(x, wg, bias, out, pads, padded) -> None:
     """``out`` (N, K, Ho, Wo) ← the stride-1 correlation of ``x`` (N, C, H, W), zero-padded by ``pads`` ((top, bottom),
-    (left, right)) to ``padded``, with the filters in groups ``wg`` (⌈K/G⌉, C, kh·kw, G): G = 4 for kw = 3, 2 for
-    kw = 5 (missing filters of the last group all zero), plus ``bias`` (G·⌈K/G⌉,)."""
+    (left, right)) to ``padded``, with the filters in groups ``wg`` (⌈K/G⌉, C, kh·kw, G), G = 4 (missing filters of the
+    last group all zero), plus ``bias`` (G·⌈K/G⌉,)."""
     _kernels[10](x, wg, bias, out, pads[0][0], pads[1][0], padded[0], padded[1], _kernel_width(padded, out))
 
 
 def direct_grad_weight(g, x, gwg, pads, padded) -> None:
-    """``gwg`` (⌈K/G⌉, C, kh·kw, G) += the weight gradient of :func:`direct_forward` for the output gradient ``g``."""
+    """``gwg`` (⌈K/G⌉, C, kh·kw, G) += the weight gradient of :func:`direct_forward` for the output gradient ``g``
+    (G = 4 for kw = 3, 2 for kw = 5)."""
     _kernels[11](g, x, gwg, pads[0][0], pads[1][0], padded[0], padded[1], _kernel_width(padded, g))
 
 

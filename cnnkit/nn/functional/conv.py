@@ -779,11 +779,13 @@ def _direct(plan: _Plan, groups: int, k_out: int, nbytes: int, dtype) -> bool:
             and jit.worth_it(nbytes, dtype, DIRECT_MIN_BYTES))
 
 
-#: Filters per pass of the direct loops (:func:`jit.direct_forward`, :func:`jit.direct_grad_weight`) by kernel width.
-#: Four 3-wide filters (12 weights in registers) ran 0.91–0.93× the time of two in ResNet-20's inference (paired,
-#: batch 128, two threads), and their weight gradient 0.78–0.81× alone; 5-wide kernels keep pairs (20 weights
-#: would not fit the 16 vector registers).
-DIRECT_GROUP = {3: 4, 5: 2}
+#: Filters per pass of the direct forward loop (:func:`jit.direct_forward`, also the input gradient's) and of the
+#: weight gradient's (:func:`jit.direct_grad_weight`), by kernel width. Four 3-wide filters (12 weights in registers)
+#: ran 0.91–0.93× the time of two in ResNet-20's inference (paired, batch 128, two threads), their weight gradient
+#: 0.78–0.81× alone. Four 5-wide filters (20 weights, some spilled) 0.87–0.89× alone on LeNet's C1 and C3; their
+#: weight gradient keeps pairs (20 sums in registers would not fit).
+DIRECT_GROUP = {3: 4, 5: 4}
+DIRECT_GRAD_GROUP = {3: 4, 5: 2}
 
 
 def _filter_groups(w: np.ndarray, group: int) -> np.ndarray:
@@ -798,14 +800,14 @@ def _filter_groups(w: np.ndarray, group: int) -> np.ndarray:
 def _direct_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
     """Stride-1 convolution with few inputs per output by the compiled loops of :mod:`cnnkit.jit`, no column matrix:
     each image's channels are zero-padded into a buffer that stays in cache, and every output channel (four at a
-    time for 3-wide kernels, two for 5-wide: :data:`DIRECT_GROUP`) is the sum over channels and kernel rows of the
+    time: :data:`DIRECT_GROUP`) is the sum over channels and kernel rows of the
     row's taps × the shifted input, computed on the stride-1 frame. ``dX`` is the same loop over ``dY`` padded by ``k − 1 − p`` with the flipped kernel, channels swapped;
     ``dW`` the frame-gradient's dot products with the shifted input. A block of images per thread."""
     n, c, k_out = plan.n, plan.c, weight.shape[0]
     dtype = np.result_type(x.data, weight.data)
     xd = np.ascontiguousarray(x.data, dtype=dtype)
     wd = weight.data.astype(dtype, copy=False)
-    group = DIRECT_GROUP[wd.shape[3]]
+    group, grad_group = DIRECT_GROUP[wd.shape[3]], DIRECT_GRAD_GROUP[wd.shape[3]]
     wg = _filter_groups(wd, group)
     b = np.zeros(group * wg.shape[0], dtype=dtype)
     if bias is not None:
@@ -820,7 +822,7 @@ def _direct_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
         g4 = np.ascontiguousarray(g, dtype=dtype)
         if weight.requires_grad:
             def weight_part(blk):
-                part = np.zeros_like(wg)
+                part = np.zeros((-(-k_out // grad_group), c, plan.taps, grad_group), dtype=dtype)
                 jit.direct_grad_weight(g4[blk], xd[blk], part, plan.pads, plan.padded)
                 return part
             gwg = sum(parallel.run_slices(weight_part, n))
