@@ -621,8 +621,10 @@ def add_relu_inplace(a, b):  # a = max(a + b, 0) (NaN and −0 kept, as PyTorch'
 @numba.njit(**opts)
 def relu_grad(g, mask, gx):  # gx = g where the input was positive, else 0 (also where g is NaN, as PyTorch)
     zero = np.zeros(1, dtype=g.dtype)[0]
-    for i in range(g.shape[0]):
-        gx[i] = g[i] if mask[i] else zero
+    m8 = mask.view(np.uint8)                            # the mask as bytes, g loaded whatever it says: read as
+    for i in range(g.shape[0]):                         # booleans, LLVM loaded g under the mask (vmaskmovps),
+        v = g[i]                                        # 1.3-1.8x slower
+        gx[i] = v if m8[i] != 0 else zero
 
 
 #: The kernels in the order :mod:`cnnkit.jit` indexes them.
