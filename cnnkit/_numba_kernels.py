@@ -81,16 +81,30 @@ def forward(x, w, out, pt, pl, sh, sw, hq, wq, offsets):  # out[n, c] = Σ_t w[c
     for n in range(n_img):
         for c in range(n_ch):
             _load_phases(x[n, c], buf, pt, pl, sh, sw, hq, wq)
-            for v in range(size):
-                fr[v] = 0
-            for t in range(0, taps - taps % 3, 3):      # three taps per pass over the frame (a 3×3 kernel's row)
+            if taps == 9:                               # a 3×3 kernel: all nine taps in one pass (9 weights in
+                o0, o1, o2, o3, o4 = offsets[0], offsets[1], offsets[2], offsets[3], offsets[4]  # registers)
+                o5, o6, o7, o8 = offsets[5], offsets[6], offsets[7], offsets[8]
+                w0, w1, w2, w3, w4 = w[c, 0], w[c, 1], w[c, 2], w[c, 3], w[c, 4]
+                w5, w6, w7, w8 = w[c, 5], w[c, 6], w[c, 7], w[c, 8]
+                s0, s1, s2 = buf[o0:o0 + size], buf[o1:o1 + size], buf[o2:o2 + size]
+                s3, s4, s5 = buf[o3:o3 + size], buf[o4:o4 + size], buf[o5:o5 + size]
+                s6, s7, s8 = buf[o6:o6 + size], buf[o7:o7 + size], buf[o8:o8 + size]
+                for v in range(size):
+                    fr[v] = ((w0 * s0[v] + w1 * s1[v] + w2 * s2[v]) + (w3 * s3[v] + w4 * s4[v] + w5 * s5[v])
+                             + (w6 * s6[v] + w7 * s7[v] + w8 * s8[v]))
+                taps_left = 0
+            else:
+                for v in range(size):
+                    fr[v] = 0
+                taps_left = taps
+            for t in range(0, taps_left - taps_left % 3, 3):  # three taps per pass over the frame (a kernel row)
                 w0, w1, w2 = w[c, t], w[c, t + 1], w[c, t + 2]
                 s0 = buf[offsets[t]:offsets[t] + size]
                 s1 = buf[offsets[t + 1]:offsets[t + 1] + size]
                 s2 = buf[offsets[t + 2]:offsets[t + 2] + size]
                 for v in range(size):
                     fr[v] += w0 * s0[v] + w1 * s1[v] + w2 * s2[v]
-            for t in range(taps - taps % 3, taps):
+            for t in range(taps_left - taps_left % 3, taps_left):
                 wv, src = w[c, t], buf[offsets[t]:offsets[t] + size]
                 for v in range(size):
                     fr[v] += wv * src[v]
