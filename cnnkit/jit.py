@@ -11,7 +11,8 @@ The kernels take 2-D depthwise convolutions (1-D ones as 2-D with one row). Each
 is zero-padded into a small flat buffer that stays in cache; tap ``t`` of every output position is then
 the contiguous run starting at ``offsets[t]``, computed on the frame that :func:`cnnkit.kernels.flat_windows`
 describes — long contiguous loops that the compiler vectorises — and the valid columns are copied out.
-A strided layer (MobileNet's stride-2 ones) first splits the padded plane into its stride's phases (for
+The forward sums a 3×3 kernel's nine taps in one pass over the frame (other kernels three taps a pass),
+so the frame is written once. A strided layer (MobileNet's stride-2 ones) first splits the padded plane into its stride's phases (for
 stride 2: even rows and even columns, even rows and odd columns, …); every tap then reads one phase at a
 shift, so the same contiguous loops compute only the outputs kept. 3-D depthwise layers stay on NumPy.
 
