@@ -709,7 +709,7 @@ def _depthwise_compiled(plan: _Plan, nbytes: int, dtype) -> bool:
     :data:`FLAT_FRAME_MAX` times the output (a 5×5 kernel on a 5×5 map: one output, a 1×9 frame)."""
     if len(plan.ksize) > 2 or not jit.worth_it(nbytes, dtype):
         return False
-    (_, wq), _ = _depthwise_phases(plan)
+    wq = -(-_two(plan, plan.padded, 1)[1] // _two(plan, plan.stride, 1)[1])    # as _depthwise_phases
     return wq <= FLAT_FRAME_MAX * _two(plan, plan.out_size, 1)[1]
 
 
