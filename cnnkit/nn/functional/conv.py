@@ -780,11 +780,11 @@ def _direct(plan: _Plan, groups: int, k_out: int, nbytes: int, dtype) -> bool:
 
 
 #: Filters per pass of the direct forward loop (:func:`jit.direct_forward`, also the input gradient's) and of the
-#: weight gradient's (:func:`jit.direct_grad_weight`), by kernel width. Four 3-wide filters (12 weights in registers)
+#: weight gradient's (:func:`jit.direct_grad_weight`, by kernel width). Four 3-wide filters (12 weights in registers)
 #: ran 0.91–0.93× the time of two in ResNet-20's inference (paired, batch 128, two threads), their weight gradient
 #: 0.78–0.81× alone. Four 5-wide filters (20 weights, some spilled) 0.87–0.89× alone on LeNet's C1 and C3; their
 #: weight gradient keeps pairs (20 sums in registers would not fit).
-DIRECT_GROUP = {3: 4, 5: 4}
+DIRECT_GROUP = 4
 DIRECT_GRAD_GROUP = {3: 4, 5: 2}
 
 
@@ -807,7 +807,7 @@ def _direct_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
     dtype = np.result_type(x.data, weight.data)
     xd = np.ascontiguousarray(x.data, dtype=dtype)
     wd = weight.data.astype(dtype, copy=False)
-    group, grad_group = DIRECT_GROUP[wd.shape[3]], DIRECT_GRAD_GROUP[wd.shape[3]]
+    group, grad_group = DIRECT_GROUP, DIRECT_GRAD_GROUP[wd.shape[3]]
     wg = _filter_groups(wd, group)
     b = np.zeros(group * wg.shape[0], dtype=dtype)
     if bias is not None:
