@@ -195,17 +195,20 @@ def batch_norm_grad_input(g3, x3, mean, k, const, scale, gx, channels: slice) ->
     _kernels[6](g3, x3, mean, k, const, scale, gx, channels.start, channels.stop)
 
 
-def direct_forward(x, wg, bias, out, pads, padded) -> None:
+def direct_forward(x, wg, bias, out, pads, padded, counter) -> None:
     """``out`` (N, K, Ho, Wo) ← the stride-1 correlation of ``x`` (N, C, H, W), zero-padded by ``pads`` ((top, bottom),
     (left, right)) to ``padded``, with the filters in groups ``wg`` (⌈K/G⌉, C, kh·kw, G), G = 4 (missing filters of the
-    last group all zero), plus ``bias`` (G·⌈K/G⌉,)."""
-    _kernels[10](x, wg, bias, out, pads[0][0], pads[1][0], padded[0], padded[1], _kernel_width(padded, out))
+    last group all zero), plus ``bias`` (G·⌈K/G⌉,). Image by image, each the next one claimed from ``counter`` (int64
+    (1,), from 0): threads that call this with one counter share the images, each taking a new one as it finishes one."""
+    _kernels[10](x, wg, bias, out, pads[0][0], pads[1][0], padded[0], padded[1], _kernel_width(padded, out), counter)
 
 
-def direct_grad_weight(g, x, gwg, pads, padded) -> None:
-    """``gwg`` (⌈K/G⌉, C, kh·kw, G) += the weight gradient of :func:`direct_forward` for the output gradient ``g``
-    (G = 4 for kw = 3, 2 for kw = 5)."""
-    _kernels[11](g, x, gwg, pads[0][0], pads[1][0], padded[0], padded[1], _kernel_width(padded, g))
+def direct_grad_weight(g, x, parts, starts, pads, padded, counter) -> None:
+    """``parts[b]`` (⌈K/G⌉, C, kh·kw, G) += the weight gradient of :func:`direct_forward` for the output gradient ``g``
+    and the images ``starts[b]:starts[b + 1]`` (G = 4 for kw = 3, 2 for kw = 5); block by block, claimed from
+    ``counter`` as :func:`direct_forward`'s images. Which thread does a block changes nothing in it: the sum of the
+    parts in block order is the same for any number of threads."""
+    _kernels[11](g, x, parts, starts, pads[0][0], pads[1][0], padded[0], padded[1], _kernel_width(padded, g), counter)
 
 
 def _kernel_width(padded, out) -> int:

@@ -99,6 +99,19 @@ def test_map_returns_results_in_item_order_whatever_the_timing(threads):
     assert parallel.map(slow_first, []) == []
 
 
+def test_run_claimed_gives_every_thread_one_shared_counter(threads):
+    calls = []
+    parallel.run_claimed(lambda counter: calls.append((threading.get_ident(), counter)), 5)
+    assert len(calls) == min(threads, 5)
+    assert len({t for t, _ in calls}) == len(calls)                       # one call per thread, each on its own
+    assert all(c is calls[0][1] for _, c in calls)                        # ... all with the same counter
+    assert calls[0][1].dtype == np.int64 and calls[0][1].shape == (1,) and calls[0][1][0] == 0
+    for n, nbytes in ((1, None), (5, parallel.MIN_PARALLEL_BYTES - 1)):     # one piece, or too little work: here
+        calls.clear()
+        parallel.run_claimed(lambda counter: calls.append(threading.get_ident()), n, nbytes)
+        assert calls == [threading.get_ident()]
+
+
 def test_matmul_equals_numpys_and_leaves_the_blas_as_it_found_it(rng, monkeypatch):
     cnnkit.set_num_threads(2)
     a, b = rng.standard_normal((30, 40)), rng.standard_normal((40, 20))

@@ -438,11 +438,36 @@ def test_float16_runs_on_the_numpy_paths(rng):
     np.testing.assert_allclose(np.abs(t.grad.data.astype(np.float32)).sum(), np.abs(want_grad).sum(), rtol=0.02)
 
 @pytest.mark.skipif(not jit.available(), reason="Numba is not installed (the direct path is compiled)")
+@pytest.mark.parametrize("c,kernel,padding", [(16, 3, 1), (6, 5, 0)])
+def test_direct_path_gives_the_same_bits_for_any_thread_count(c, kernel, padding, rng):
+    # the threads claim images (and the weight gradient's blocks) as they go, so which thread does which changes
+    # from run to run; every image's output and every block's partial sum must not depend on it
+    x = rng.standard_normal((37, c, 20, 20)).astype(np.float32)
+    w = (rng.standard_normal((10, c, kernel, kernel)) / 8).astype(np.float32)
+    side = 20 + 2 * padding - kernel + 1
+    g = rng.standard_normal((37, 10, side, side)).astype(np.float32)
+    before, results = cnnkit.get_num_threads(), []
+    try:
+        for n in (1, 2, 3, 2):
+            cnnkit.set_num_threads(n)
+            t, tw = cnnkit.tensor(x, requires_grad=True), cnnkit.tensor(w, requires_grad=True)
+            y = F.conv2d(t, tw, padding=padding)
+            y.backward(cnnkit.tensor(g))
+            results.append((y.data, t.grad.data, tw.grad.data))
+    finally:
+        cnnkit.set_num_threads(before)
+    assert conv_mod.conv2d_path(x.shape, w.shape, 1, padding, 1, 1) == "direct"
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(not jit.available(), reason="Numba is not installed (the direct path is compiled)")
 def test_direct_kernels_refuse_a_width_they_are_not_written_for():
     x, out = np.zeros((1, 1, 4, 6), np.float32), np.zeros((1, 2, 1, 3), np.float32)
     with pytest.raises(ValueError, match="kernel width must be 3 or 5, got 4"):
         jit.direct_forward(x, np.zeros((1, 1, 16, 2), np.float32), np.zeros(2, np.float32), out, ((0, 0), (0, 0)),
-                           (4, 6))
+                           (4, 6), np.zeros(1, np.int64))
 
 
 @pytest.mark.parametrize("shape,weight,stride,padding,groups,expected", [

@@ -787,6 +787,10 @@ def _direct(plan: _Plan, groups: int, k_out: int, nbytes: int, dtype) -> bool:
 DIRECT_GROUP = 4
 DIRECT_GRAD_GROUP = {3: 4, 5: 2}
 
+#: The direct loops' threads claim the images one at a time (:func:`parallel.run_claimed`); the weight gradient's in
+#: this many blocks, each with its own partial sum, so that the gradient does not depend on which thread did what.
+DIRECT_GRAD_BLOCKS = 16
+
 
 def _filter_groups(w: np.ndarray, group: int) -> np.ndarray:
     """Filters ``(K, C, kh, kw)`` as the direct loops take them: ``(⌈K/G⌉, C, kh·kw, G)``, ``group`` = G output
@@ -802,7 +806,8 @@ def _direct_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
     each image's channels are zero-padded into a buffer that stays in cache, and every output channel (four at a
     time: :data:`DIRECT_GROUP`) is the sum over channels and kernel rows of the
     row's taps × the shifted input, computed on the stride-1 frame. ``dX`` is the same loop over ``dY`` padded by ``k − 1 − p`` with the flipped kernel, channels swapped;
-    ``dW`` the frame-gradient's dot products with the shifted input. A block of images per thread."""
+    ``dW`` the frame-gradient's dot products with the shifted input. The threads take the images one at a time
+    (:func:`parallel.run_claimed`)."""
     n, c, k_out = plan.n, plan.c, weight.shape[0]
     dtype = np.result_type(x.data, weight.data)
     xd = np.ascontiguousarray(x.data, dtype=dtype)
@@ -813,19 +818,20 @@ def _direct_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
     if bias is not None:
         b[:k_out] = bias.data
     out = np.empty((n, k_out) + tuple(plan.out_size), dtype=dtype)
-    parallel.run_slices(lambda blk: jit.direct_forward(xd[blk], wg, b, out[blk], plan.pads, plan.padded), n)
+    parallel.run_claimed(lambda counter: jit.direct_forward(xd, wg, b, out, plan.pads, plan.padded, counter), n)
 
     def backward(g):
         gx = gw = gb = None
         if bias is not None and bias.requires_grad:
             gb = g.sum(axis=(0, 2, 3))
         g4 = np.ascontiguousarray(g, dtype=dtype)
-        if weight.requires_grad:
-            def weight_part(blk):
-                part = np.zeros((-(-k_out // grad_group), c, plan.taps, grad_group), dtype=dtype)
-                jit.direct_grad_weight(g4[blk], xd[blk], part, plan.pads, plan.padded)
-                return part
-            gwg = sum(parallel.run_slices(weight_part, n))
+        if weight.requires_grad:  # a partial sum per block of images, added in block order: the same bits for
+            blocks = min(n, DIRECT_GRAD_BLOCKS)                    # any thread count
+            starts = np.array([n * i // blocks for i in range(blocks + 1)], dtype=np.int64)
+            parts = np.zeros((blocks, -(-k_out // grad_group), c, plan.taps, grad_group), dtype=dtype)
+            parallel.run_claimed(
+                lambda counter: jit.direct_grad_weight(g4, xd, parts, starts, plan.pads, plan.padded, counter), blocks)
+            gwg = parts.sum(axis=0)
             gw = gwg.transpose(0, 3, 1, 2).reshape(-1, c, plan.taps)[:k_out].reshape(weight.shape)
         if x.requires_grad:
             pads = _grad_input_pads(plan)
@@ -833,7 +839,7 @@ def _direct_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
             wtg = _filter_groups(wd.swapaxes(0, 1)[:, :, ::-1, ::-1], group)
             zero = np.zeros(group * wtg.shape[0], dtype=dtype)
             gx = np.empty(xd.shape, dtype=dtype)
-            parallel.run_slices(lambda blk: jit.direct_forward(g4[blk], wtg, zero, gx[blk], pads, padded), n)
+            parallel.run_claimed(lambda counter: jit.direct_forward(g4, wtg, zero, gx, pads, padded, counter), n)
         return gx, gw, gb
     return out, backward
 
