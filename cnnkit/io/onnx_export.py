@@ -57,8 +57,8 @@ class _Builder:
         return name
 
     def constant(self, t: Tensor) -> str:
-        """A constant; zeros made for a batch of the traced size (e.g. the zero channels of ResNet's option-A
-        shortcut) follow the input's batch size at run time."""
+        """A constant; zeros made for a batch of the traced size (zero channels concatenated to a batch, say)
+        follow the input's batch size at run time."""
         if t.ndim and t.shape[0] == self.x.shape[0] and not np.any(t.data):
             batch = self.node("Shape", ["input"], start=0, end=1)
             rest = self.init("shape", np.array(t.shape[1:], dtype=np.int64))
@@ -112,6 +112,8 @@ class _Builder:
             return self.slice_node(t, _closure(fn)["index"])
         if qual.startswith("relu."):
             return self.node("Relu", [self.name_of(parents[0])])
+        if qual.startswith("pad."):
+            return self.pad_node(t, _closure(fn))
         raise ValueError(f"export_onnx: the op {qual.split('.<locals>')[0]!r} (output shape {t.shape}) has no "
                          f"ONNX translation in cnnkit; use layers (nn modules) for it")
 
@@ -137,6 +139,19 @@ class _Builder:
         ins = [self.name_of(src)] + [self.init(n, np.array(v, dtype=np.int64)) for n, v in
                                      (("starts", starts), ("ends", ends), ("axes", axes), ("steps", steps))]
         return self.node("Slice", ins)
+
+    def pad_node(self, t: Tensor, cells: dict) -> str:
+        """``F.pad`` as ONNX's Pad: each axis' amounts from the slices the op copied (``src`` of the input to ``dst``
+        of the output; negative amounts crop), the fill value read back from a padded place of the traced output."""
+        (src,) = t._parents
+        begins = [d.start - s.start for s, d in zip(cells["src"], cells["dst"])]
+        ends = [(o - d.stop) - (i - s.stop) for s, d, i, o in zip(cells["src"], cells["dst"], src.shape, t.shape)]
+        axis = next((a for a, (d, o) in enumerate(zip(cells["dst"], t.shape)) if d.start or d.stop < o), None)
+        value = 0.0 if axis is None else float(t.data[(0,) * axis + (0 if cells["dst"][axis].start else -1,)]
+                                                .reshape(-1)[0])
+        pads = self.init("pads", np.array(begins + ends, dtype=np.int64))
+        fill = self.init("value", np.array(value, dtype=np.float32))
+        return self.node("Pad", [self.name_of(src), pads, fill], mode="constant")
 
     def module_node(self, m: nn.Module, x: str, inp: Tensor) -> str:
         window = dict()
@@ -236,7 +251,7 @@ def export_onnx(model: nn.Module, input_size, path, opset: int = OPSET, check: b
     Returns:
         the ``onnx.ModelProto``. Layers: Conv (strides, pads, dilations, group), MaxPool, AveragePool,
         GlobalAveragePool, Gemm, Relu, LeakyRelu, Sigmoid, Tanh, BatchNormalization, LRN, Concat, Add,
-        Slice, Softmax, Flatten, Dropout (as Identity).
+        Slice, Pad (``F.pad``), Softmax, Flatten, Dropout (as Identity).
     """
     input_size = tuple(int(v) for v in input_size)
     was_training = model.training

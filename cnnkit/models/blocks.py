@@ -9,8 +9,9 @@
 from __future__ import annotations
 
 from .. import nn
+from ..nn import functional as F
 from ..nn.fusion import conv_bn, foldable, residual_relu, run_in_order
-from ..tensor import cat, zeros
+from ..tensor import cat
 
 __all__ = ["activation", "BasicConv2d", "InceptionBlock", "DepthwiseSeparableConv", "BasicBlock",
            "Bottleneck", "ShortcutA"]
@@ -279,8 +280,4 @@ class ShortcutA(nn.Module):
         extra = self.out_channels - self.in_channels
         if extra == 0:
             return x
-        n, _, h, w = x.shape
-        before = extra // 2
-        parts = [zeros(n, before, h, w, dtype=x.dtype)] if before else []
-        parts += [x, zeros(n, extra - before, h, w, dtype=x.dtype)]
-        return cat(parts, 1)                                             # (N, Cout, Ho, Wo)
+        return F.pad(x, (0, 0, 0, 0, extra // 2, extra - extra // 2))    # (N, Cout, Ho, Wo)

@@ -55,6 +55,30 @@ def test_residual_add_and_concat_glue(tmp_path):
     assert {"Add", "Concat", "GlobalAveragePool"} <= {n.op_type for n in proto.graph.node}
 
 
+@pytest.mark.parametrize("pad,value", [((0, 0, 0, 0, 1, 2), None), ((1, -1, 2, 0), -2.5), ((-1, -2), 3.0),
+                                       ((0, 0), 1.0)])
+def test_pad_exports_as_onnx_pad(pad, value, tmp_path):
+    class Padded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+
+        def forward(self, x):
+            kw = {} if value is None else {"value": value}
+            return nn.functional.pad(self.conv(x)[:, :, ::2, :], pad, **kw)
+    cnnkit.manual_seed(2)
+    proto = _compare(Padded(), (3, 9, 8), tmp_path, batch=3)
+    assert "Pad" in {n.op_type for n in proto.graph.node}
+
+
+def test_zeros_made_for_the_batch_follow_the_batch_size_at_run_time(tmp_path):
+    class ZeroChannels(nn.Module):                      # traced with one image, run with three
+        def forward(self, x):
+            return cnnkit.cat([cnnkit.zeros(x.shape[0], 2, *x.shape[2:]), x], 1)
+    proto = _compare(ZeroChannels(), (3, 4, 4), tmp_path, batch=3)
+    assert "ConstantOfShape" in {n.op_type for n in proto.graph.node}
+
+
 def test_unsupported_op_is_refused_by_name(tmp_path):
     class Odd(nn.Module):
         def forward(self, x):
