@@ -58,7 +58,8 @@ import numpy as np
 __all__ = ["available", "loaded", "worth_it", "ready", "depthwise_forward", "depthwise_grad_input", "depthwise_grad_weight",
            "batch_norm_moments", "batch_norm_grad_sums", "batch_norm_apply", "batch_norm_grad_input",
            "winograd_filters", "winograd_input", "winograd_output", "winograd_input_images",
-           "winograd_output_images", "direct_forward", "direct_grad_weight",
+           "winograd_output_images", "direct_forward", "direct_grad_weight", "direct_forward_s2",
+           "direct_grad_weight_s2",
            "max_pool_grad", "max_pool_grad_2x2", "max_pool_2x2", "relu_forward", "relu_inplace", "add_relu_inplace",
            "relu_grad"]
 
@@ -216,6 +217,19 @@ def _kernel_width(padded, out) -> int:
     if kw not in (3, 5):                                    # the loops are written out for these two widths
         raise ValueError(f"direct convolution: kernel width must be 3 or 5, got {kw}")
     return kw
+
+
+def direct_forward_s2(x, wg, bias, out, pads, phase, counter) -> None:
+    """:func:`direct_forward` at stride 2 for 3-wide kernels (ResNet's and MobileNet's downsampling layers, LeNet's
+    layers never): each padded plane is split into its four stride-2 phases (as :func:`depthwise_forward`'s, ``phase``
+    = (hq, wq)); kernel row r reads phase row r % 2, r // 2 rows down, its taps 0 and 2 from the even columns' phase
+    (at v and v + 1) and tap 1 from the odd one's, three contiguous runs, on a frame of Ho rows of wq."""
+    _kernels[21](x, wg, bias, out, pads[0][0], pads[1][0], phase[0], phase[1], counter)
+
+
+def direct_grad_weight_s2(g, x, parts, starts, pads, phase, counter) -> None:
+    """:func:`direct_grad_weight` for :func:`direct_forward_s2` (four filters per pass)."""
+    _kernels[22](g, x, parts, starts, pads[0][0], pads[1][0], phase[0], phase[1], counter)
 
 
 def max_pool_2x2(x, out) -> None:

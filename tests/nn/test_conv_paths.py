@@ -337,7 +337,8 @@ def test_non_finite_inputs_give_torchs_infinities_and_nans(bad, direct, rng, mon
 @st.composite
 def direct_configs(draw):
     kh, kw = draw(st.integers(1, 5)), draw(st.sampled_from([3, 5]))
-    if draw(st.booleans()):
+    stride = draw(st.sampled_from([1, 2])) if kw == 3 else 1
+    if stride == 1 and draw(st.booleans()):
         p = "same"                                        # an even kh puts its extra zero row at the bottom
     else:
         p = (draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1)))
@@ -347,16 +348,17 @@ def direct_configs(draw):
     width = max(1, 3 * (kw - 1) - 2 * pw) + draw(st.integers(0, 6))
     height = max(1, kh - 2 * ph) + draw(st.integers(0, 6))
     return dict(n=draw(st.integers(1, 3)), c=draw(st.integers(1, 4)), k=draw(st.integers(1, 5)), kernel=(kh, kw),
-                size=(height, width), p=p, bias=draw(st.booleans()), x_grad=draw(st.booleans()),
+                size=(height, width), p=p, stride=stride, bias=draw(st.booleans()), x_grad=draw(st.booleans()),
                 dtype=draw(st.sampled_from([np.float32, np.float64])))
 
 
 @pytest.mark.skipif(not jit.available(), reason="Numba is not installed (the direct path is compiled)")
 @given(cfg=direct_configs())
 def test_direct_path_matches_torch(cfg):
-    # forced on small layers: kernel rows 1-5 of 3 or 5 taps, every padding it takes (also 'same' with an even
-    # kernel: asymmetric), an odd number of output channels (a pair with an all-zero partner), with and without
-    # the input's gradient (dX is the same loop on the padded dY)
+    # forced on small layers: kernel rows 1-5 of 3 or 5 taps, stride 1 or (3 taps) 2 (the padded planes split into
+    # their phases), every padding it takes (also 'same' with an even kernel: asymmetric), an odd number of output
+    # channels (a group with all-zero partners), with and without the input's gradient (dX is the same loop on the
+    # padded dY at stride 1, the GEMM path's col2im at stride 2)
     before = conv_mod.DIRECT_MIN_BYTES, conv_mod._direct_jit
     calls = []
     conv_mod._direct_jit = lambda *a: calls.append(1) or before[1](*a)
@@ -367,8 +369,8 @@ def test_direct_path_matches_torch(cfg):
         w = rng.standard_normal((cfg["k"], cfg["c"]) + cfg["kernel"])
         arrays = (x, w, rng.standard_normal(cfg["k"])) if cfg["bias"] else (x, w)
         detach = (lambda x: x) if cfg["x_grad"] else (lambda x: x.detach())  # a first layer: no dX to compute
-        out = check_op(lambda x, w, *b: F.conv2d(detach(x), w, *(b or (None,)), 1, cfg["p"]),
-                       lambda x, w, *b: TF.conv2d(detach(x), w, *(b or (None,)), 1, cfg["p"]), *arrays,
+        out = check_op(lambda x, w, *b: F.conv2d(detach(x), w, *(b or (None,)), cfg["stride"], cfg["p"]),
+                       lambda x, w, *b: TF.conv2d(detach(x), w, *(b or (None,)), cfg["stride"], cfg["p"]), *arrays,
                        dtype=cfg["dtype"])
     finally:
         conv_mod.DIRECT_MIN_BYTES, conv_mod._direct_jit = before
@@ -403,12 +405,14 @@ def test_direct_path_equals_the_gemm_path_on_small_channel_layers(c, kernel, pad
     ((8, 16, 32, 32), 16, 3, 1, 1, 1, 1, True), ((128, 1, 32, 32), 6, 5, 1, 0, 1, 1, True),  # ResNet-20, LeNet's C1
     ((8, 32, 16, 16), 32, 3, 1, 1, 1, 1, True), ((8, 3, 32, 32), 64, 3, 1, 1, 1, 1, False),  # VGG's first: 64 out
     ((8, 64, 16, 16), 64, 3, 1, 1, 1, 1, False),                # 576 inputs per output: the GEMM's rows are long
-    ((8, 16, 32, 32), 16, 3, 2, 1, 1, 1, False), ((8, 16, 32, 32), 16, 3, 1, 2, 2, 1, False),  # strided, dilated
+    ((8, 16, 32, 32), 32, 3, 2, 1, 1, 1, True), ((8, 3, 64, 64), 32, 3, 2, 1, 1, 1, True),     # stride 2 (ResNet,
+    ((8, 8, 33, 33), 16, 5, 2, 2, 1, 1, False), ((8, 16, 32, 32), 16, 3, 3, 1, 1, 1, False),  # MobileNet): 3-wide
+    ((8, 16, 32, 32), 16, 3, 1, 2, 2, 1, False),                                                 # dilated
     ((8, 16, 32, 32), 16, 3, 1, 1, 1, 2, False), ((8, 4, 32, 32), 16, 7, 1, 3, 1, 1, False),   # groups, 7 wide
     ((8, 16, 32, 32), 16, 3, 1, 3, 1, 1, False),                # padding > k − 1: dX's padding would be negative
     ((8, 16, 5, 5), 16, 5, 1, 0, 1, 1, False)])                 # a 5×5 map: the frame is 5× the output
-def test_direct_path_takes_few_channel_stride_1_layers_only(shape, k_out, kernel, stride, padding, dilation, groups,
-                                                            taken, rng, monkeypatch):
+def test_direct_path_takes_few_channel_stride_1_and_2_layers_only(shape, k_out, kernel, stride, padding, dilation,
+                                                                  groups, taken, rng, monkeypatch):
     calls = []
     direct = conv_mod._direct_jit
     monkeypatch.setattr(conv_mod, "_direct_jit", lambda *a: calls.append(1) or direct(*a))
@@ -473,7 +477,8 @@ def test_direct_kernels_refuse_a_width_they_are_not_written_for():
 @pytest.mark.parametrize("shape,weight,stride,padding,groups,expected", [
     ((8, 16, 32, 32), (16, 16, 3, 3), 1, 1, 1, "direct"), ((8, 64, 16, 16), (64, 64, 3, 3), 1, 1, 1, "gemm"),
     ((2, 128, 28, 28), (128, 128, 3, 3), 1, 1, 1, "winograd"), ((8, 32, 16, 16), (32, 1, 3, 3), 1, 1, 32, "depthwise"),
-    ((8, 16, 32, 32), (32, 16, 3, 3), 2, 1, 1, "gemm"), ((8, 3, 7, 7), (4, 3, 9, 9), 1, 0, 1, None)])
+    ((8, 16, 32, 32), (32, 16, 3, 3), 2, 1, 1, "direct"), ((8, 32, 16, 16), (64, 32, 3, 3), 2, 1, 1, "gemm"),
+    ((8, 3, 7, 7), (4, 3, 9, 9), 1, 0, 1, None)])
 def test_conv2d_path_names_the_path_the_call_takes(shape, weight, stride, padding, groups, expected, rng, monkeypatch):
     # what reports and `cnnkit bench --layers` say a layer runs is what the convolution then runs
     monkeypatch.setattr(jit, "MIN_BYTES", 0)

@@ -535,63 +535,71 @@ def _transposed_plan(plan: _Plan, k_out: int, itemsize: int):
 
 def _gemm(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
     """im2col + one GEMM per group and chunk: ``W(K, C/g·∏k) @ cols(C/g·∏k, chunk positions)``."""
-    n, k_out, nd = plan.n, weight.shape[0], len(plan.ksize)
+    k_out, nd = weight.shape[0], len(plan.ksize)
     dtype = np.result_type(x.data, weight.data)
     w2 = weight.data.reshape(k_out, -1).astype(dtype, copy=False)           # (K, C/g·∏k)
     b = None if bias is None else bias.data.astype(dtype, copy=False)
     out = _gemm_forward(x.data.astype(dtype, copy=False), w2, b, groups, plan)
 
     def backward(g):
-        gx = gw = gb = None
-        if bias is not None and bias.requires_grad:
-            gb = g.sum(axis=(0,) + tuple(range(2, 2 + nd)))
-        need_w, need_x = weight.requires_grad, x.requires_grad
-        if need_w:
-            gw = np.zeros_like(w2)
-        tplan = _transposed_plan(plan, k_out, np.dtype(dtype).itemsize) if need_x else None
-        if tplan is not None:  # dX = conv(dY, flipped kernel with in/out swapped)
-            kg, cg = k_out // groups, plan.c // groups
-            flip = (slice(None),) * 3 + (slice(None, None, -1),) * nd
-            wf = weight.data.astype(dtype, copy=False).reshape((groups, kg, cg) + plan.ksize).swapaxes(1, 2)[flip]
-            gx = _gemm_forward(g, np.ascontiguousarray(wf).reshape(plan.c, -1), None, groups, tplan)
-            need_x = False
-        if need_x:
-            gxe = np.zeros((n, plan.c) + plan.ext, dtype=dtype)
-        xe = plan.pad(x.data.astype(dtype, copy=False), scratch=True) if need_w else None  # recomputed: saves memory
-        wt = w2.reshape(groups, k_out // groups, -1).transpose(0, 2, 1).reshape(-1, k_out // groups)
-
-        def work(chunks):  # → this part's dW; col2im writes only its own images' part of gxe
-            part = np.zeros_like(w2) if need_w else None
-            for chunk in chunks:
-                n0, n1, r0, r1 = chunk
-                gy = plan.to_frame(g[n0:n1, :, r0:r1]).reshape(k_out, -1)   # (K, nb·rows·F1)
-                if need_w:
-                    cols = plan.columns(xe, chunk)                         # (C·∏k, nb·rows·F1)
-                    kg, rc = k_out // groups, cols.shape[0] // groups
-                    for i in range(groups):  # dW = dY @ colsᵀ, computed as (cols @ dYᵀ)ᵀ: OpenBLAS threads the
-                        # product with the long inner axis badly in the first form (3-90x slower, 2 threads, busy)
-                        part[i * kg:(i + 1) * kg] += parallel.matmul(cols[i * rc:(i + 1) * rc],
-                                                                     gy[i * kg:(i + 1) * kg].T).T
-                    del cols
-                if need_x:
-                    gcols = _group_matmul(wt, gy, groups, _scratch("gemm", (wt.shape[0], gy.shape[1]), dtype))
-                    plan.col2im(gcols, gxe, chunk)                         # Wᵀ @ dY, added back
-                    del gcols
-            return part
-        if need_w or need_x:
-            # chunks of one image's rows overlap in the padded gradient: those run in one thread
-            whole = all(r0 == 0 and r1 == plan.frame[0] for _, _, r0, r1 in plan.chunks)
-            parts = (parallel.map(lambda chunk: work([chunk]), plan.chunks) if whole or not need_x
-                     else [work(plan.chunks)])
-            if need_w:
-                for part in parts:
-                    gw += part
-        if need_x:
-            gx = gxe[(slice(None), slice(None)) + plan.crop]                # (N, C, *in) view of the padded grad
-        if gw is not None:
-            gw = gw.reshape(weight.shape)
-        return gx, gw, gb
+        gb = g.sum(axis=(0,) + tuple(range(2, 2 + nd))) if bias is not None and bias.requires_grad else None
+        return _gemm_backward(g, x, weight, groups, plan, weight.requires_grad, x.requires_grad) + (gb,)
     return out, backward
+
+
+def _gemm_backward(g: np.ndarray, x: Tensor, weight: Tensor, groups: int, plan: _Plan, need_w: bool,
+                   need_x: bool):
+    """:func:`_gemm`'s ``(dX, dW)`` (each None unless asked for): ``dW = dY @ colsᵀ`` and ``dX`` either as a convolution
+    of ``dY`` (stride 1, :func:`_transposed_plan`) or ``Wᵀ @ dY`` added back by col2im."""
+    n, k_out, nd = plan.n, weight.shape[0], len(plan.ksize)
+    dtype = np.result_type(x.data, weight.data)
+    w2 = weight.data.reshape(k_out, -1).astype(dtype, copy=False)           # (K, C/g·∏k)
+    gx = gw = None
+    if need_w:
+        gw = np.zeros_like(w2)
+    tplan = _transposed_plan(plan, k_out, np.dtype(dtype).itemsize) if need_x else None
+    if tplan is not None:  # dX = conv(dY, flipped kernel with in/out swapped)
+        kg, cg = k_out // groups, plan.c // groups
+        flip = (slice(None),) * 3 + (slice(None, None, -1),) * nd
+        wf = weight.data.astype(dtype, copy=False).reshape((groups, kg, cg) + plan.ksize).swapaxes(1, 2)[flip]
+        gx = _gemm_forward(g, np.ascontiguousarray(wf).reshape(plan.c, -1), None, groups, tplan)
+        need_x = False
+    if need_x:
+        gxe = np.zeros((n, plan.c) + plan.ext, dtype=dtype)
+    xe = plan.pad(x.data.astype(dtype, copy=False), scratch=True) if need_w else None  # recomputed: saves memory
+    wt = w2.reshape(groups, k_out // groups, -1).transpose(0, 2, 1).reshape(-1, k_out // groups)
+
+    def work(chunks):  # → this part's dW; col2im writes only its own images' part of gxe
+        part = np.zeros_like(w2) if need_w else None
+        for chunk in chunks:
+            n0, n1, r0, r1 = chunk
+            gy = plan.to_frame(g[n0:n1, :, r0:r1]).reshape(k_out, -1)   # (K, nb·rows·F1)
+            if need_w:
+                cols = plan.columns(xe, chunk)                         # (C·∏k, nb·rows·F1)
+                kg, rc = k_out // groups, cols.shape[0] // groups
+                for i in range(groups):  # dW = dY @ colsᵀ, computed as (cols @ dYᵀ)ᵀ: OpenBLAS threads the
+                    # product with the long inner axis badly in the first form (3-90x slower, 2 threads, busy)
+                    part[i * kg:(i + 1) * kg] += parallel.matmul(cols[i * rc:(i + 1) * rc],
+                                                                 gy[i * kg:(i + 1) * kg].T).T
+                del cols
+            if need_x:
+                gcols = _group_matmul(wt, gy, groups, _scratch("gemm", (wt.shape[0], gy.shape[1]), dtype))
+                plan.col2im(gcols, gxe, chunk)                         # Wᵀ @ dY, added back
+                del gcols
+        return part
+    if need_w or need_x:
+        # chunks of one image's rows overlap in the padded gradient: those run in one thread
+        whole = all(r0 == 0 and r1 == plan.frame[0] for _, _, r0, r1 in plan.chunks)
+        parts = (parallel.map(lambda chunk: work([chunk]), plan.chunks) if whole or not need_x
+                 else [work(plan.chunks)])
+        if need_w:
+            for part in parts:
+                gw += part
+    if need_x:
+        gx = gxe[(slice(None), slice(None)) + plan.crop]                # (N, C, *in) view of the padded grad
+    if gw is not None:
+        gw = gw.reshape(weight.shape)
+    return gx, gw
 
 
 #: The depthwise path works on blocks of images of about this many bytes per array, so that the nine
@@ -772,10 +780,11 @@ DIRECT_MIN_BYTES = 2**16
 
 
 def _direct(plan: _Plan, groups: int, k_out: int, nbytes: int, dtype) -> bool:
-    return (DIRECT and len(plan.ksize) == 2 and groups == 1 and plan.stride == (1, 1) and plan.dilation == (1, 1)
-            and plan.ksize[1] in (3, 5) and plan.flat and plan.c * plan.taps <= DIRECT_MAX_DEPTH
+    return (DIRECT and len(plan.ksize) == 2 and groups == 1 and plan.dilation == (1, 1)
+            and (plan.stride == (1, 1) and plan.ksize[1] in (3, 5) or plan.stride == (2, 2) and plan.ksize[1] == 3)
+            and plan.c * plan.taps <= DIRECT_MAX_DEPTH
             and k_out <= DIRECT_MAX_OUT_CHANNELS
-            and _grad_input_pads(plan) is not None                  # dX: the same loop over dY padded by k − 1 − p
+            and (plan.stride == (2, 2) or plan.flat and _grad_input_pads(plan) is not None)  # dX: see _direct_jit
             and jit.worth_it(nbytes, dtype, DIRECT_MIN_BYTES))
 
 
@@ -802,23 +811,30 @@ def _filter_groups(w: np.ndarray, group: int) -> np.ndarray:
 
 
 def _direct_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
-    """Stride-1 convolution with few inputs per output by the compiled loops of :mod:`cnnkit.jit`, no column matrix:
-    each image's channels are zero-padded into a buffer that stays in cache, and every output channel (four at a
-    time: :data:`DIRECT_GROUP`) is the sum over channels and kernel rows of the
-    row's taps × the shifted input, computed on the stride-1 frame. ``dX`` is the same loop over ``dY`` padded by ``k − 1 − p`` with the flipped kernel, channels swapped;
-    ``dW`` the frame-gradient's dot products with the shifted input. The threads take the images one at a time
-    (:func:`parallel.run_claimed`)."""
+    """Convolution with few inputs per output by the compiled loops of :mod:`cnnkit.jit`, no column matrix: each
+    image's channels are zero-padded (and, at stride 2, split into the stride's phases) into a buffer that stays in
+    cache, and every output channel (four at a time: :data:`DIRECT_GROUP`) is the sum over channels and kernel rows of
+    the row's taps × the shifted input, computed on a frame of Ho rows. ``dW`` is the frame-gradient's dot products
+    with the shifted input; ``dX`` at stride 1 the same loop over ``dY`` padded by ``k − 1 − p`` with the flipped
+    kernel, channels swapped, and at stride 2 the GEMM path's ``Wᵀ @ dY`` added back by col2im. The threads take the
+    images one at a time (:func:`parallel.run_claimed`)."""
     n, c, k_out = plan.n, plan.c, weight.shape[0]
     dtype = np.result_type(x.data, weight.data)
     xd = np.ascontiguousarray(x.data, dtype=dtype)
     wd = weight.data.astype(dtype, copy=False)
     group, grad_group = DIRECT_GROUP, DIRECT_GRAD_GROUP[wd.shape[3]]
+    strided = plan.stride != (1, 1)
+    phase = tuple(-(-p // 2) for p in plan.padded)                         # stride 2: the phase planes' (hq, wq)
     wg = _filter_groups(wd, group)
     b = np.zeros(group * wg.shape[0], dtype=dtype)
     if bias is not None:
         b[:k_out] = bias.data
     out = np.empty((n, k_out) + tuple(plan.out_size), dtype=dtype)
-    parallel.run_claimed(lambda counter: jit.direct_forward(xd, wg, b, out, plan.pads, plan.padded, counter), n)
+    if strided:
+        forward = lambda counter: jit.direct_forward_s2(xd, wg, b, out, plan.pads, phase, counter)  # noqa: E731
+    else:
+        forward = lambda counter: jit.direct_forward(xd, wg, b, out, plan.pads, plan.padded, counter)  # noqa: E731
+    parallel.run_claimed(forward, n)
 
     def backward(g):
         gx = gw = gb = None
@@ -829,11 +845,17 @@ def _direct_jit(x: Tensor, weight: Tensor, bias, groups: int, plan: _Plan):
             blocks = min(n, DIRECT_GRAD_BLOCKS)                    # any thread count
             starts = np.array([n * i // blocks for i in range(blocks + 1)], dtype=np.int64)
             parts = np.zeros((blocks, -(-k_out // grad_group), c, plan.taps, grad_group), dtype=dtype)
-            parallel.run_claimed(
-                lambda counter: jit.direct_grad_weight(g4, xd, parts, starts, plan.pads, plan.padded, counter), blocks)
+            if strided:
+                parallel.run_claimed(lambda counter: jit.direct_grad_weight_s2(
+                    g4, xd, parts, starts, plan.pads, phase, counter), blocks)
+            else:
+                parallel.run_claimed(lambda counter: jit.direct_grad_weight(
+                    g4, xd, parts, starts, plan.pads, plan.padded, counter), blocks)
             gwg = parts.sum(axis=0)
             gw = gwg.transpose(0, 3, 1, 2).reshape(-1, c, plan.taps)[:k_out].reshape(weight.shape)
-        if x.requires_grad:
+        if x.requires_grad and strided:
+            gx = _gemm_backward(g4, x, weight, 1, plan, need_w=False, need_x=True)[0]
+        elif x.requires_grad:
             pads = _grad_input_pads(plan)
             padded = tuple(o + lo + hi for o, (lo, hi) in zip(plan.out_size, pads))
             wtg = _filter_groups(wd.swapaxes(0, 1)[:, :, ::-1, ::-1], group)
