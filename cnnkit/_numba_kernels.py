@@ -215,14 +215,23 @@ def bn_grad_sums(g3, x3, mean, c0, c1, sum_g, sum_gc):  # per channel: Σg and �
 
 
 @numba.njit(**opts)
-def bn_apply(src, scale, shift, out, c0, c1):  # out = src·scale + shift, per channel
-    n, _, size = src.shape
+def bn_apply(src, scale, shift, out, c0, c1, mask):  # out = src·scale + shift, per channel; with a mask (N, C, L)
+    n, _, size = src.shape                           # of bytes, out = max(that, 0) (NaN kept) and mask = not out ≤ 0
+    masked = mask.size > 0
+    zero = np.zeros(1, dtype=out.dtype)[0]
     for i in range(n):                                  # image by image: channels c0:c1 are one contiguous run
         for c in range(c0, c1):
             a, b = scale[c], shift[c]
             sr, orow = src[i, c], out[i, c]
-            for v in range(size):
-                orow[v] = sr[v] * a + b
+            if masked:
+                mr = mask[i, c]
+                for v in range(size):
+                    y = sr[v] * a + b
+                    orow[v] = zero if y < zero else y
+                    mr[v] = not y <= zero
+            else:
+                for v in range(size):
+                    orow[v] = sr[v] * a + b
 
 
 @numba.njit(**opts)

@@ -186,14 +186,22 @@ def batch_norm_grad_sums(g3, x3, mean, channels: slice, sum_g, sum_gc) -> None:
     _kernels[4](g3, x3, mean, channels.start, channels.stop, sum_g, sum_gc)
 
 
-def batch_norm_apply(src, scale, shift, out, channels: slice) -> None:
-    """``out`` ← ``src·scale + shift`` per channel ((N, C, L) arrays, (C,) coefficients), for ``channels``."""
-    _kernels[5](src, scale, shift, out, channels.start, channels.stop)
+def batch_norm_apply(src, scale, shift, out, channels: slice, mask=None) -> None:
+    """``out`` ← ``src·scale + shift`` per channel ((N, C, L) arrays, (C,) coefficients), for ``channels``; with ``mask``
+    (N, C, L) bytes, a ReLU in the same pass: ``out`` ← ``max(out, 0)`` (NaN kept), ``mask`` ← ``not out ≤ 0``."""
+    _kernels[5](src, scale, shift, out, channels.start, channels.stop, _mask(mask))
 
 
 def batch_norm_grad_input(g3, x3, mean, k, const, scale, gx, channels: slice) -> None:
     """``gx`` ← ``(g − (x − mean)·k − const)·scale`` per channel, batch norm's input gradient, for ``channels``."""
     _kernels[6](g3, x3, mean, k, const, scale, gx, channels.start, channels.stop)
+
+
+_NO_MASK = np.empty((0, 0, 0), dtype=np.uint8)
+
+
+def _mask(mask):
+    return _NO_MASK if mask is None else mask.view(np.uint8)
 
 
 def direct_forward(x, wg, bias, out, pads, padded, counter) -> None:

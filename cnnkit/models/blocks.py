@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .. import nn
 from ..nn import functional as F
-from ..nn.fusion import conv_bn, foldable, residual_relu, run_in_order
+from ..nn.fusion import conv_bn, conv_bn_relu, foldable, residual_relu, run_in_order
 from ..tensor import cat
 
 __all__ = ["activation", "BasicConv2d", "InceptionBlock", "DepthwiseSeparableConv", "BasicBlock",
@@ -60,8 +60,9 @@ class BasicConv2d(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x):
-        x = conv_bn(self.conv, self.bn, x) if "bn" in self._modules else self.conv(x)
-        return self.relu(x)
+        if "bn" in self._modules:
+            return conv_bn_relu(self.conv, self.bn, self.relu, x)
+        return self.relu(self.conv(x))
 
 
 class InceptionBlock(nn.Module):
@@ -197,7 +198,7 @@ class BasicBlock(nn.Module):
         self.stride = stride
 
     def forward(self, x):
-        out = self.relu1(conv_bn(self.conv1, self.bn1, x))
+        out = conv_bn_relu(self.conv1, self.bn1, self.relu1, x)
         own = foldable(self.conv2, self.bn2, out)          # then the next output is this block's alone
         out = conv_bn(self.conv2, self.bn2, out)
         identity = self.downsample(x) if "downsample" in self._modules else x
@@ -243,8 +244,8 @@ class Bottleneck(nn.Module):
         self.stride = stride
 
     def forward(self, x):
-        out = self.relu1(conv_bn(self.conv1, self.bn1, x))
-        out = self.relu2(conv_bn(self.conv2, self.bn2, out))
+        out = conv_bn_relu(self.conv1, self.bn1, self.relu1, x)
+        out = conv_bn_relu(self.conv2, self.bn2, self.relu2, out)
         own = foldable(self.conv3, self.bn3, out)
         out = conv_bn(self.conv3, self.bn3, out)
         identity = self.downsample(x) if "downsample" in self._modules else x

@@ -16,7 +16,7 @@ Neither is in torchvision; the names are chosen for reading:
 from __future__ import annotations
 
 from .. import nn
-from ..nn.fusion import conv_bn, run_in_order
+from ..nn.fusion import conv_bn, conv_bn_relu, run_in_order
 from .blocks import DepthwiseSeparableConv
 from .registry import register_model
 
@@ -35,7 +35,7 @@ class _ConvBNReLU(nn.Module):
         self.relu = nn.ReLU()
 
     def forward(self, x):
-        return self.relu(conv_bn(self.conv, self.bn, x))
+        return conv_bn_relu(self.conv, self.bn, self.relu, x)
 
 
 class MobileNetV1(nn.Module):

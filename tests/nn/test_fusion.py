@@ -34,9 +34,11 @@ def pair(nd=2, c=3, k=4, groups=1, bias=False, affine=True, seed=0, **conv_kwarg
 
 
 def count_batch_norms(monkeypatch):
+    """Batch norm passes run from now on: ``F.batch_norm`` and the fused batch norm + ReLU."""
     calls = []
-    batch_norm = F.batch_norm
+    batch_norm, batch_norm_relu = F.batch_norm, fusion.batch_norm_relu
     monkeypatch.setattr(F, "batch_norm", lambda *a, **k: calls.append(1) or batch_norm(*a, **k))
+    monkeypatch.setattr(fusion, "batch_norm_relu", lambda *a, **k: calls.append(1) or batch_norm_relu(*a, **k))
     return calls
 
 
@@ -210,3 +212,65 @@ def test_resnet_blocks_end_in_one_pass_in_inference(monkeypatch):
             got = model(x)
         assert len(calls) == blocks_count
         np.testing.assert_allclose(got.data, model(x).data, rtol=1e-5, atol=1e-5 * np.abs(got.data).max())
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["numba", "numpy"])
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("shape,dtype", [((64, 8, 16, 16), np.float32), ((3, 4, 5, 5), np.float64),
+                                         ((6, 5), np.float32), ((3, 4, 7), np.float64)])
+def test_batch_norm_relu_equals_pytorchs_relu_of_batch_norm(shape, dtype, training, compiled, monkeypatch):
+    # values, every gradient and the running statistics, with zeros and (in eval) a NaN among the inputs
+    from cnnkit import jit
+    from cnnkit.nn.functional.norm import batch_norm_relu
+    monkeypatch.setattr(jit, "ENABLED", compiled and jit.ENABLED)
+    monkeypatch.setattr(jit, "MIN_BYTES", 0)
+    rng = np.random.default_rng(1)
+    c = shape[1]
+    x = rng.standard_normal(shape).astype(dtype)
+    x.flat[::7] = 0.0
+    if not training:
+        x.flat[3] = np.nan                            # (in training it makes its whole channel NaN, in both)
+    w, b = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
+    rm, rv, g = rng.standard_normal(c).astype(dtype), rng.random(c).astype(dtype) + 0.5, rng.standard_normal(shape)
+    tx, tw, tb = (cnnkit.tensor(a, requires_grad=True) for a in (x, w, b))
+    trm, trv = cnnkit.tensor(rm.copy()), cnnkit.tensor(rv.copy())
+    y = batch_norm_relu(tx, trm, trv, tw, tb, training, 0.1, 1e-5)
+    y.backward(cnnkit.tensor(g.astype(dtype)))
+    X, W, B = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    RM, RV = torch.tensor(rm.copy()), torch.tensor(rv.copy())
+    Y = torch.relu(torch.nn.functional.batch_norm(X, RM, RV, W, B, training, 0.1, 1e-5))
+    Y.backward(torch.tensor(g.astype(dtype)))
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-11)
+    for got, want in ((y.data, Y), (tx.grad.data, X.grad), (tw.grad.data, W.grad), (tb.grad.data, B.grad),
+                      (trm.data, RM), (trv.data, RV)):
+        np.testing.assert_allclose(got, want.detach().numpy(), **tol)
+
+
+def test_batch_norm_then_relu_is_one_op_where_nothing_can_tell(monkeypatch):
+    # in training Sequential's batch norm + ReLU run as one op, counting the batch and updating the running statistics
+    # as the module does; a hook on either module, a LeakyReLU or a ReLU that is not right after the batch norm keep
+    # the modules apart
+    plain, fused = [], []
+    batch_norm, batch_norm_relu = F.batch_norm, fusion.batch_norm_relu
+    monkeypatch.setattr(F, "batch_norm", lambda *a, **k: plain.append(1) or batch_norm(*a, **k))
+    monkeypatch.setattr(fusion, "batch_norm_relu", lambda *a, **k: fused.append(1) or batch_norm_relu(*a, **k))
+    cnnkit.manual_seed(0)
+    x = cnnkit.randn(4, 3, 6, 6, requires_grad=True)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, momentum=None), nn.ReLU())
+    reference = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, momentum=None), nn.ReLU())
+    reference.load_state_dict(model.state_dict())
+    for hooked in (reference[1], reference[2]):
+        out = model(x)
+        assert (len(plain), len(fused)) == (0, 1)
+        handle = hooked.register_forward_hook(lambda *a: None)
+        want = reference(x)
+        handle.remove()
+        assert (len(plain), len(fused)) == (1, 1)
+        plain.clear(), fused.clear()
+        np.testing.assert_array_equal(out.data, want.data)
+    for key in ("1.running_mean", "1.running_var", "1.num_batches_tracked"):
+        np.testing.assert_array_equal(model.state_dict()[key].data, reference.state_dict()[key].data)
+    assert int(model[1].num_batches_tracked.data) == 2
+    nn.Sequential(nn.BatchNorm2d(3), nn.LeakyReLU())(x)
+    nn.Sequential(nn.BatchNorm2d(3), nn.Identity(), nn.ReLU())(x)
+    assert (len(plain), len(fused)) == (2, 0)

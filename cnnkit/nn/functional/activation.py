@@ -89,15 +89,19 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
         if mask is not None:                                  # not x ≤ 0: a NaN passes its gradient, as PyTorch
             np.logical_not(np.less_equal(a[rows], 0, out=mask[rows]), out=mask[rows])
 
-    def backward(g):
-        gx = np.empty(g.shape, dtype=g.dtype)
-        if compiled and g.flags.c_contiguous:                 # 0 where x ≤ 0, even for a NaN gradient (PyTorch)
-            _rows(lambda rows: jit.relu_grad(g[rows], mask[rows], gx[rows]), g)
-        else:
-            _rows(lambda rows: np.multiply(g[rows], mask[rows], out=gx[rows]), g)
-        return (gx,)
     _rows(forward, a)
-    return make_op(out, (x,), backward)
+    return make_op(out, (x,), lambda g: (relu_grad(g, mask, compiled),))
+
+
+def relu_grad(g: np.ndarray, mask: np.ndarray, compiled: bool) -> np.ndarray:
+    """ReLU's input gradient: ``g`` where ``mask`` (the input was not ≤ 0), else 0; by the compiled loop when
+    ``compiled`` (then 0 also where ``g`` is NaN, as PyTorch)."""
+    gx = np.empty(g.shape, dtype=g.dtype)
+    if compiled and g.flags.c_contiguous:
+        _rows(lambda rows: jit.relu_grad(g[rows], mask[rows], gx[rows]), g)
+    else:
+        _rows(lambda rows: np.multiply(g[rows], mask[rows], out=gx[rows]), g)
+    return gx
 
 
 def _rows(fn, a: np.ndarray) -> None:

@@ -7,7 +7,7 @@ import numpy as np
 
 from ... import jit, parallel
 from ...tensor import Tensor, make_op
-from .activation import _check_float
+from .activation import _check_float, relu_grad
 
 __all__ = ["batch_norm", "local_response_norm"]
 
@@ -102,13 +102,18 @@ def _grad_sums(a3: np.ndarray, mean: np.ndarray, g3: np.ndarray):
     return _sums(a3, mean[:, None], g3)
 
 
-def _scale_shift(src: np.ndarray, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """``src·scale + shift`` per channel, ``scale`` and ``shift`` (C,)."""
+def _scale_shift(src: np.ndarray, scale: np.ndarray, shift: np.ndarray, mask=None) -> np.ndarray:
+    """``src·scale + shift`` per channel, ``scale`` and ``shift`` (C,); with ``mask`` (bool, ``src``'s shape) a ReLU
+    too, in the same pass when compiled: ``max(·, 0)`` (NaN and −0 kept) and ``mask`` ← ``not out ≤ 0``."""
     if _compiled(src):
         out = np.empty_like(src)
-        _by_channel(lambda ch: jit.batch_norm_apply(src, scale, shift, out, ch), src.shape[1], src.nbytes)
+        _by_channel(lambda ch: jit.batch_norm_apply(src, scale, shift, out, ch, mask), src.shape[1], src.nbytes)
         return out
-    return _affine(src, scale[:, None], shift[:, None])
+    out = _affine(src, scale[:, None], shift[:, None])
+    if mask is not None:
+        np.logical_not(out <= 0, out=mask)
+        np.copyto(out, 0, where=out < 0)
+    return out
 
 
 def _input_grad(g3, a3, mean, k, const, scale) -> np.ndarray:
@@ -154,6 +159,20 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         >>> F.batch_norm(x, None, None, training=True).shape
         (8, 3, 4, 4)
     """
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, relu=False)
+
+
+def batch_norm_relu(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+                    weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+                    momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """``relu(batch_norm(input, …))`` as one op (arguments as :func:`batch_norm`): the ReLU and its mask are made in
+    batch norm's last pass, which saves a pass over the activation; the backward is the two ops' backwards. The
+    values and gradients are those of the two ops one after the other (a NaN passes, as through PyTorch's ``relu``).
+    :func:`cnnkit.nn.fusion.bn_relu` calls it for a ``BatchNorm`` followed by a ``ReLU``."""
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, relu=True)
+
+
+def _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, relu: bool) -> Tensor:
     x = _check_float(input, "batch_norm")
     if x.ndim < 2:
         raise ValueError(f"batch_norm: input must be (N, C) or (N, C, *), got shape {x.shape}")
@@ -190,13 +209,16 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         mean = rm.data.astype(ct, copy=False)
         invstd = ct.type(1) / np.sqrt(rv.data.astype(ct, copy=False) + ct.type(eps))
     alpha = gamma * invstd  # y = x·α + (β − μ·α): two passes, as PyTorch's CPU kernel
-    out = _scale_shift(a3, alpha, beta - mean * alpha).astype(dt, copy=False).reshape(a.shape)
+    mask = np.empty(a3.shape, dtype=bool) if relu else None               # where the ReLU passes
+    out = _scale_shift(a3, alpha, beta - mean * alpha, mask).astype(dt, copy=False).reshape(a.shape)
     parents = tuple(t for t in (x, w, b) if t is not None)
 
     def backward(g):
         need_gx, need_gw = x.requires_grad, w is not None and w.requires_grad
         need_gb = b is not None and b.requires_grad
         g3 = np.ascontiguousarray(g, dtype=ct).reshape(a3.shape)
+        if mask is not None:    # the ReLU's gradient: its own pass (read inside batch norm's two, it ran slower)
+            g3 = relu_grad(g3, mask, _compiled(a3))
         sums = need_gw or need_gb or (training and need_gx)
         sum_g, sum_gc = _grad_sums(a3, mean, g3) if sums else (None, None)  # Σg, Σg·(x − μ)
         gx = None

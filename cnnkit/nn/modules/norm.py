@@ -92,6 +92,10 @@ class _BatchNorm(Module):
             raise ValueError(f"{name}: input has {input.shape[1]} channels, expected {self.num_features}")
 
     def forward(self, input):
+        return F.batch_norm(input, *self._arguments(input))
+
+    def _arguments(self, input) -> tuple:
+        """The rest of ``F.batch_norm``'s arguments for ``input`` (checked); counts the batch when training."""
         self._check_input(input)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
@@ -100,8 +104,8 @@ class _BatchNorm(Module):
                 factor = 1.0 / float(self.num_batches_tracked.data)
         use_batch = self.training or (self.running_mean is None and self.running_var is None)
         track = not self.training or self.track_running_stats
-        return F.batch_norm(input, self.running_mean if track else None, self.running_var if track else None,
-                            self.weight, self.bias, use_batch, factor, self.eps)
+        return (self.running_mean if track else None, self.running_var if track else None, self.weight, self.bias,
+                use_batch, factor, self.eps)
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
