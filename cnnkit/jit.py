@@ -24,6 +24,9 @@ on the stride-1 frame, one pass per input channel and kernel row with that row's
 (``f[v] += w0·s[v] + w1·s[v+1] + w2·s[v+2]``): four outputs and three or five inputs per step, a loop the
 compiler vectorises. The weight gradient is the same walk with dot products (four filters at a time for 3-wide
 kernels, two for 5-wide), and the input gradient is this forward loop over the padded output gradient.
+At stride 2 (3-wide kernels: ResNet's and MobileNet's downsampling layers) each padded plane is first split into its
+four phases, as the strided depthwise loops do, so that every tap is again a contiguous run
+(``f[v] += w0·e[v] + w1·o[v] + w2·e[v+1]``, even and odd columns); the input gradient then takes the GEMM path.
 
 Batch norm's sums work channel by channel (a channel of a CIFAR batch, 128 × 32 × 32 floats, fits the L2
 cache): the variance pass and the backward's second pass re-read the channel from cache instead of
