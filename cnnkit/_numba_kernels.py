@@ -569,6 +569,8 @@ def _load_phases_2(x, buf, plane, pt, pl, hq, wq):  # every channel of one image
         _load_phases(x[c], buf[4 * c * plane:4 * (c + 1) * plane], pt, pl, 2, 2, hq, wq)
 
 
+# The stride-2 loops below repeat direct_forward's and _grad_weight_image's 3-wide bodies with two source runs:
+# one kernel for both strides, branching per pass, ran the stride-1 loops 4-10 % slower (paired, ResNet-20's layers).
 @numba.njit(fastmath={"contract"}, **opts)
 def direct_forward_s2(x, wg, bias, out, pt, pl, hq, wq, counter):  # direct_forward for 3-wide kernels at stride 2:
     n_img, n_ch = x.shape[:2]                   # kernel row r reads phase row r % 2, r // 2 rows down; taps 0 and 2
