@@ -138,3 +138,21 @@ def test_mixed_float_dtypes_are_refused_like_linear_and_torch():
         F.conv2d(x, w)
     with pytest.raises(RuntimeError):                                # PyTorch refuses the same call
         TF.conv2d(torch.zeros(1, 3, 8, 8, dtype=torch.float64), torch.zeros(4, 3, 3, 3))
+
+
+@pytest.mark.parametrize("fn", [F.conv1d, F.conv2d, F.conv3d], ids=lambda f: f.__name__)
+def test_docstring_example_runs_and_matches_pytorch_shape(fn):
+    """Each conv docstring's example is a real call whose printed shape is PyTorch's for the same call."""
+    import doctest
+    parser, runner = doctest.DocTestParser(), doctest.DocTestRunner(verbose=False)
+    test = parser.get_doctest(fn.__doc__, {"cnnkit": cnnkit, "F": F}, fn.__name__, None, 0)
+    assert test.examples, f"{fn.__name__} has no example"
+    runner.run(test)
+    assert runner.failures == 0
+    # the same call in PyTorch gives the shape the docstring prints
+    code = "\n".join(e.source for e in test.examples[:-1])
+    ns = {"cnnkit": cnnkit}
+    exec(code, ns)
+    call = test.examples[-1].source.strip().removesuffix(".shape").replace("F.", "TF.")
+    shape = eval(call, {"TF": TF, "x": torch.from_numpy(ns["x"].numpy()), "w": torch.from_numpy(ns["w"].numpy())}).shape
+    assert tuple(shape) == eval(test.examples[-1].want)

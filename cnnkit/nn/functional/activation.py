@@ -13,20 +13,12 @@ import numpy as np
 
 from ... import jit, parallel
 from ...tensor import Tensor, make_op, records_graph
+from .checks import check_float
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softmax", "log_softmax"]
 
 
 # ----------------------------------------------------------------------------- shared helpers
-def _check_float(input, name: str) -> Tensor:
-    """``input`` as a floating-point Tensor, or a TypeError naming ``name``."""
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{name}: input must be a cnnkit Tensor, got {type(input).__name__}")
-    if input.data.dtype.kind != "f":
-        raise TypeError(f"{name}: input must be a floating-point tensor, got dtype {input.data.dtype}")
-    return input
-
-
 def _normalize_dim(dim, ndim: int, name: str) -> int:
     """Wrap a possibly negative ``dim`` into ``[0, ndim)`` (a 0-d tensor accepts -1 and 0), as PyTorch."""
     if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
@@ -68,7 +60,7 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:
         >>> F.relu(cnnkit.tensor([-1.0, 0.0, 2.0]))
         tensor([0., 0., 2.])
     """
-    x = _check_float(input, "relu")
+    x = check_float(input, "relu")
     a = x.data
     # the compiled loops (about 2-4x np.maximum's speed) once a convolution or batch norm has loaded them
     compiled = a.flags.c_contiguous and jit.ready(a.nbytes, a.dtype)
@@ -127,7 +119,7 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
         >>> F.leaky_relu(cnnkit.tensor([-2.0, 3.0]), 0.1)
         tensor([-0.2,  3. ])
     """
-    x = _check_float(input, "leaky_relu")
+    x = check_float(input, "leaky_relu")
     if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float, np.floating, np.integer)):
         raise TypeError(f"leaky_relu: negative_slope must be a number, got {negative_slope!r}")
     mask = x.data > 0
@@ -146,7 +138,7 @@ def sigmoid(input: Tensor) -> Tensor:
         >>> F.sigmoid(cnnkit.tensor([0.0]))
         tensor([0.5])
     """
-    x = _check_float(input, "sigmoid")
+    x = check_float(input, "sigmoid")
     z = np.exp(-np.abs(x.data))  # in (0, 1]: never overflows
     one = x.data.dtype.type(1)
     y = np.where(x.data >= 0, one / (one + z), z / (one + z))
@@ -163,7 +155,7 @@ def tanh(input: Tensor) -> Tensor:
         >>> F.tanh(cnnkit.tensor([0.0]))
         tensor([0.])
     """
-    x = _check_float(input, "tanh")
+    x = check_float(input, "tanh")
     y = np.tanh(x.data)
     one = x.data.dtype.type(1)
     return make_op(y, (x,), lambda g: (g * (one - y * y),))
@@ -199,7 +191,7 @@ def softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=N
         >>> F.softmax(cnnkit.tensor([4.0, -1.0]), dim=0, base=2)
         tensor([0.969697  , 0.03030303])
     """
-    x = _cast(_check_float(input, "softmax"), dtype)
+    x = _cast(check_float(input, "softmax"), dtype)
     axis = _softmax_dim(dim, x.ndim, "softmax")
     scale = None
     if base is not None:
@@ -236,7 +228,7 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dty
         >>> F.log_softmax(cnnkit.tensor([0.0, 0.0]), dim=0)
         tensor([-0.6931472, -0.6931472])
     """
-    x = _cast(_check_float(input, "log_softmax"), dtype)
+    x = _cast(check_float(input, "log_softmax"), dtype)
     axis = _softmax_dim(dim, x.ndim, "log_softmax")
     a = x.data.reshape(1) if x.ndim == 0 else x.data
     if a.size == 0:

@@ -23,21 +23,9 @@ import numpy as np
 from ... import jit, kernels, parallel
 from ...shape import conv_output_size, ntuple, resolve_padding
 from ...tensor import Tensor, make_op
-from .linear import _same_dtype
+from .checks import AXES, check_rank, same_dtype
 
 __all__ = ["conv1d", "conv2d", "conv3d", "im2col", "col2im"]
-
-_AXES = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
-
-
-def _check_rank(x: Tensor, nd: int, name: str) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name}: input must be a cnnkit Tensor, got {type(x).__name__}")
-    if x.ndim != nd + 2:
-        hint = "; add a batch dimension with x.unsqueeze(0)" if x.ndim == nd + 1 else ""
-        raise ValueError(f"{name}: expected a {nd + 2}-D input {_AXES[nd]}, got a {x.ndim}-D input of shape "
-                         f"{tuple(x.shape)}{hint}")
-
 
 def output_geometry(in_size, kernel_size, stride, pads, dilation, name: str, ceil_mode=False):
     """Output spatial size; a clear error when a (dilated) window does not fit the padded input."""
@@ -55,7 +43,7 @@ def output_geometry(in_size, kernel_size, stride, pads, dilation, name: str, cei
 
 def _convnd(x: Tensor, weight: Tensor, bias, stride, padding, dilation, groups: int, nd: int) -> Tensor:
     name = f"conv{nd}d"
-    _check_rank(x, nd, name)
+    check_rank(x, nd, name)
     if not isinstance(weight, Tensor) or weight.ndim != nd + 2:
         raise ValueError(f"{name}: weight must be a {nd + 2}-D tensor (out_channels, in_channels/groups, *kernel), "
                          f"got shape {getattr(weight, 'shape', None)}")
@@ -74,7 +62,7 @@ def _convnd(x: Tensor, weight: Tensor, bias, stride, padding, dilation, groups: 
     pads = resolve_padding(padding, ksize, stride, dilation, owner=name)
     if bias is not None and (not isinstance(bias, Tensor) or bias.shape != (k_out,)):
         raise ValueError(f"{name}: bias must have shape ({k_out},), got {getattr(bias, 'shape', None)}")
-    _same_dtype(name, x, weight=weight, bias=bias)  # as linear and batch_norm: no silent upcast
+    same_dtype(name, x, weight=weight, bias=bias)  # as linear and batch_norm: no silent upcast
     out_size = output_geometry(x.shape[2:], ksize, stride, pads, dilation, name)
 
     plan = _Plan(x.shape, ksize, stride, pads, dilation, out_size, x.data.itemsize)
@@ -887,9 +875,7 @@ _DOC = """Applies a {nd}-D convolution (cross-correlation, as PyTorch) over an i
 
     Example::
 
-        >>> x = cnnkit.randn(1, 3, 32, 32)
-        >>> w = cnnkit.randn(6, 3, 5, 5)
-        >>> F.conv{nd}d(x, w).shape if {nd} == 2 else None
+{example}
     """
 
 
@@ -908,8 +894,22 @@ def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     return _convnd(input, weight, bias, stride, padding, dilation, groups, 3)
 
 
+_EXAMPLES = {  # one real call per rank, its output checked by tests/nn/test_conv.py (doctest)
+    1: """        >>> x = cnnkit.randn(1, 3, 32)
+        >>> w = cnnkit.randn(6, 3, 5)
+        >>> F.conv1d(x, w).shape
+        (1, 6, 28)""",
+    2: """        >>> x = cnnkit.randn(1, 3, 32, 32)
+        >>> w = cnnkit.randn(6, 3, 5, 5)
+        >>> F.conv2d(x, w, padding=2).shape
+        (1, 6, 32, 32)""",
+    3: """        >>> x = cnnkit.randn(1, 1, 16, 32, 32)
+        >>> w = cnnkit.randn(4, 1, 3, 5, 5)
+        >>> F.conv3d(x, w, stride=(1, 2, 2)).shape
+        (1, 4, 14, 14, 14)""",
+}
 for _nd, _fn in ((1, conv1d), (2, conv2d), (3, conv3d)):
-    _fn.__doc__ = _DOC.format(nd=_nd, axes=_AXES[_nd])
+    _fn.__doc__ = _DOC.format(nd=_nd, axes=AXES[_nd], example=_EXAMPLES[_nd])
 
 
 def im2col(input: Tensor, kernel_size, stride=1, padding=0, dilation=1) -> Tensor:

@@ -5,17 +5,9 @@ import numpy as np
 
 from ... import parallel
 from ...tensor import Tensor, get_rng, make_op
-from .activation import _check_float
+from .checks import check_float, same_dtype
 
 __all__ = ["linear", "flatten", "dropout"]
-
-
-def _same_dtype(name: str, x: Tensor, **others) -> None:
-    """PyTorch refuses mixed float dtypes in one layer; so do we (NumPy would silently upcast)."""
-    for arg, t in others.items():
-        if t is not None and t.data.dtype != x.data.dtype:
-            raise TypeError(f"{name}: input is {x.data.dtype} but {arg} is {t.data.dtype}; convert one of them "
-                            f"(e.g. model.to(np.{x.data.dtype}) or x.to(np.{t.data.dtype}))")
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -35,7 +27,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         >>> F.linear(x, w).shape
         (2, 4)
     """
-    x = _check_float(input, "linear")
+    x = check_float(input, "linear")
     if not isinstance(weight, Tensor) or weight.ndim != 2:
         raise ValueError(f"linear: weight must be a 2-D tensor (out_features, in_features), got "
                          f"{getattr(weight, 'shape', type(weight).__name__)}")
@@ -47,7 +39,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
                          f"weight expects {in_f}")
     if bias is not None and (not isinstance(bias, Tensor) or bias.shape != (out_f,)):
         raise ValueError(f"linear: bias must have shape ({out_f},), got {getattr(bias, 'shape', bias)}")
-    _same_dtype("linear", x, weight=weight, bias=bias)
+    same_dtype("linear", x, weight=weight, bias=bias)
     w = weight.data
     out = parallel.matmul(x.data.reshape(-1, in_f), w.T).reshape(x.shape[:-1] + (out_f,))  # (*, out)
     if bias is not None:
@@ -110,7 +102,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     """
     if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-    x = _check_float(input, "dropout")
+    x = check_float(input, "dropout")
     if not training or p == 0:
         return x
     dt = x.data.dtype.type

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 
 from ...tensor import Tensor, _unbroadcast, make_op
-from .activation import _check_float
+from .checks import check_float
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss"]
 
@@ -130,7 +130,7 @@ def nll_loss(input: Tensor, target, weight=None, size_average=None, ignore_index
     """
     if size_average is not None or reduce is not None:
         raise TypeError("nll_loss: size_average and reduce are deprecated; use reduction='mean'|'sum'|'none'")
-    x = _check_float(input, "nll_loss")
+    x = check_float(input, "nll_loss")
     _check_reduction(reduction, "nll_loss")
     if x.ndim == 0:
         raise ValueError("nll_loss: input must be (C,), (N, C) or (N, C, d1, ...), got a 0-d tensor")
@@ -179,7 +179,7 @@ def cross_entropy(input: Tensor, target, weight=None, size_average=None, ignore_
     """
     if size_average is not None or reduce is not None:
         raise TypeError("cross_entropy: size_average and reduce are deprecated; use reduction='mean'|'sum'|'none'")
-    x = _check_float(input, "cross_entropy")
+    x = check_float(input, "cross_entropy")
     _check_reduction(reduction, "cross_entropy")
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float, np.integer, np.floating)) \
             or not 0.0 <= label_smoothing <= 1.0:
@@ -244,7 +244,7 @@ def mse_loss(input: Tensor, target, size_average=None, reduce=None, reduction: s
     """
     if size_average is not None or reduce is not None:
         raise TypeError("mse_loss: size_average and reduce are deprecated; use reduction='mean'|'sum'|'none'")
-    x = _check_float(input, "mse_loss")
+    x = check_float(input, "mse_loss")
     _check_reduction(reduction, "mse_loss")
     if check_finite:
         _check_finite(x, "mse_loss")

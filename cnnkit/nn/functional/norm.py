@@ -7,7 +7,8 @@ import numpy as np
 
 from ... import jit, parallel
 from ...tensor import Tensor, make_op
-from .activation import _check_float, relu_grad
+from .activation import relu_grad
+from .checks import check_float
 
 __all__ = ["batch_norm", "local_response_norm"]
 
@@ -173,7 +174,7 @@ def batch_norm_relu(input: Tensor, running_mean: Tensor | None, running_var: Ten
 
 
 def _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, relu: bool) -> Tensor:
-    x = _check_float(input, "batch_norm")
+    x = check_float(input, "batch_norm")
     if x.ndim < 2:
         raise ValueError(f"batch_norm: input must be (N, C) or (N, C, *), got shape {x.shape}")
     n_ch = x.shape[1]
@@ -270,7 +271,7 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
         >>> F.local_response_norm(cnnkit.ones(1, 8, 3, 3), size=5).shape
         (1, 8, 3, 3)
     """
-    x = _check_float(input, "local_response_norm")
+    x = check_float(input, "local_response_norm")
     if x.ndim < 3:
         raise ValueError(f"local_response_norm: expected 3D or higher dimensionality input (N, C, *), "
                          f"got {x.ndim}D input of shape {x.shape}")

@@ -18,14 +18,15 @@ import numpy as np
 from ... import jit, kernels, parallel
 from ...shape import adaptive_bins, ntuple
 from ...tensor import Tensor, make_op
-from .conv import _check_rank, output_geometry
+from .checks import AXES, check_rank
+from .conv import output_geometry
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
            "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "global_avg_pool2d"]
 
 
 def _geometry(x, kernel_size, stride, padding, dilation, ceil_mode, nd, name):
-    _check_rank(x, nd, name)
+    check_rank(x, nd, name)
     ksize = ntuple(kernel_size, nd, "kernel_size", owner=name)
     stride = ksize if stride is None or stride == () else ntuple(stride, nd, "stride", owner=name)
     dilation = ntuple(dilation, nd, "dilation", owner=name)
@@ -197,7 +198,6 @@ _AVG_DOC = """Applies {nd}-D average pooling: the mean of each window, per chann
         Output ``(N, C, *out)`` with ``out = floor((in + 2·padding − kernel_size)/stride) + 1``
         (``ceil`` with ``ceil_mode``). No parameters.
     """
-_AXES = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False) -> Tensor:
@@ -225,13 +225,13 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
 
 for _nd, (_m, _a) in {1: (max_pool1d, avg_pool1d), 2: (max_pool2d, avg_pool2d), 3: (max_pool3d, avg_pool3d)}.items():
-    _m.__doc__ = _MAX_DOC.format(nd=_nd, axes=_AXES[_nd])
-    _a.__doc__ = _AVG_DOC.format(nd=_nd, axes=_AXES[_nd])
+    _m.__doc__ = _MAX_DOC.format(nd=_nd, axes=AXES[_nd])
+    _a.__doc__ = _AVG_DOC.format(nd=_nd, axes=AXES[_nd])
 
 
 def _adaptive_avg_poolnd(x: Tensor, output_size, nd: int) -> Tensor:
     name = f"adaptive_avg_pool{nd}d"
-    _check_rank(x, nd, name)
+    check_rank(x, nd, name)
     if isinstance(output_size, (tuple, list)):
         output_size = tuple(x.shape[2 + i] if o is None else o for i, o in enumerate(output_size))
     out_size = ntuple(output_size, nd, "output_size", owner=name)
@@ -279,5 +279,5 @@ def adaptive_avg_pool3d(input: Tensor, output_size) -> Tensor:
 
 def global_avg_pool2d(input: Tensor) -> Tensor:
     """Global average pooling: the mean of each channel's map. Shape ``(N, C, H, W)`` → ``(N, C, 1, 1)``."""
-    _check_rank(input, 2, "global_avg_pool2d")
+    check_rank(input, 2, "global_avg_pool2d")
     return input.mean((2, 3), keepdim=True)
