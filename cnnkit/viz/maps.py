@@ -326,23 +326,29 @@ def _blur(g: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def maximize_input(model, layer=None, channel=None, target=None, steps: int = 256, lr: float = 0.05,
-                   jitter=None, blur: float = 0.5, l2: float = 0.01, seed: int = 0, input_size=None) -> np.ndarray:
+                   jitter=None, blur=None, l2: float = 0.01, seed: int = 0, input_size=None,
+                   bounds=None, objective: str = "neuron") -> np.ndarray:
     """An input that makes a channel (or a class score) large: regularised gradient ascent on the input.
 
-    Objective: the mean of ``channel`` of ``layer``'s output over its positions, or, with ``target``,
-    the logit of that class. From small Gaussian noise (``seed``), each of ``steps`` steps: shift the
+    Objective (Olah et al.'s names): ``"neuron"``, the unit of ``channel`` at the centre of ``layer``'s
+    map (what one unit's receptive field responds to); ``"channel"``, the mean of the channel over
+    its map (a pattern repeated everywhere); with ``target``, the logit of that class. From small Gaussian noise (``seed``), each of ``steps`` steps: shift the
     image by a random offset of up to ``jitter`` pixels (circularly), take the objective's gradient
     there and shift it back, smooth it with a Gaussian of ``blur`` pixels, step by ``lr`` along it
-    (scaled to a mean absolute value of 1), and decay the image by ``(1 − l2)``. Without the
-    regularisers the image drifts into high-frequency noise (Olah et al. 2017).
+    (scaled to a mean absolute value of 1), decay the image by ``(1 − l2)`` and clip it to ``bounds``.
+    Without the regularisers the image drifts into high-frequency noise (Olah et al. 2017).
 
     Args:
         model: an ``nn.Module``. layer: a name from ``model.named_modules()``. channel: its channel.
         target: a class index (instead of ``layer``/``channel``).
-        steps, lr: iterations and step size. jitter: pixels (default ``min(H, W) // 16``).
-        blur: sigma of the gradient's smoothing in pixels (0: none). l2: decay per step (0: none).
+        steps, lr: iterations and step size. jitter: pixels (default ``min(H, W) // 16``: 2 for 32×32).
+        blur: sigma of the gradient's smoothing in pixels (default ``min(H, W) / 32`` within 0.1–2:
+            1 for 32×32; 0: none). l2: decay per step (0: none).
         seed: seed of the starting noise and the shifts.
         input_size: ``(C, H, W)``; default ``model.default_input_size`` or the zoo's for the model.
+        objective: ``"neuron"`` (default) or ``"channel"``, for a layer's channel.
+        bounds: ``(low, high)``, the range of real inputs in model units (e.g. ``((0 − mean) / std,
+            (1 − mean) / std)``), kept at every step; ``None``: unbounded.
 
     Returns:
         float32 ``(C, H, W)`` in model-input units.
@@ -356,12 +362,22 @@ def maximize_input(model, layer=None, channel=None, target=None, steps: int = 25
     c, h, w = (int(v) for v in input_size)
     steps = check_int(steps, "steps", owner, 1)
     jitter = min(h, w) // 16 if jitter is None else check_int(jitter, "jitter", owner)
+    blur = min(max(min(h, w) / 32, 0.1), 2.0) if blur is None else blur
     for name, v in (("lr", lr), ("blur", blur), ("l2", l2)):
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not v >= 0 or (name == "l2" and v >= 1):
             raise ValueError(f"{owner}: {name} must be a number >= 0{' and < 1' * (name == 'l2')}, got {name}={v!r}")
+    if bounds is not None:
+        try:
+            low, high = (float(b) for b in bounds)
+        except (TypeError, ValueError):
+            raise ValueError(f"{owner}: bounds must be (low, high), got bounds={bounds!r}") from None
+        if not low < high:
+            raise ValueError(f"{owner}: bounds must be (low, high) with low < high, got bounds={bounds!r}")
+    if objective not in ("neuron", "channel"):
+        raise ValueError(f"{owner}: objective must be 'neuron' or 'channel', got objective={objective!r}")
     module = find_layer(model, layer, owner) if layer is not None else None
     rng = np.random.default_rng(seed)
-    x = rng.normal(0.0, 0.01, (c, h, w)).astype(np.float32)
+    x = rng.normal(0.0, 0.5, (c, h, w)).astype(np.float32)
     with inspecting(model), enable_grad():
         for _ in range(steps):
             dy, dx = rng.integers(-jitter, jitter + 1, 2) if jitter else (0, 0)
@@ -371,18 +387,22 @@ def maximize_input(model, layer=None, channel=None, target=None, steps: int = 25
                 if out.ndim != 2:
                     raise ValueError(f"{owner}: {model_label(model)} outputs shape {tuple(out.shape)}; class scores "
                                      f"(N, K) are needed for target")
-                t = _target(target, out.shape[1], 0, owner)
-                objective = out[0, t]
+                score = out[0, _target(target, out.shape[1], 0, owner)]
             else:
                 a = _layer_output(model, module, xt)
                 ch = check_int(channel, "channel", owner) if channel is not None else -1
                 if not 0 <= ch < a.shape[1]:
                     raise ValueError(f"{owner}: channel must be in 0..{a.shape[1] - 1} for {layer}, got "
                                      f"channel={channel!r}")
-                objective = a[0, ch].mean()
-            objective.backward()
+                unit = a[0, ch]
+                if objective == "neuron" and unit.ndim:
+                    unit = unit[tuple(n // 2 for n in unit.shape)]                   # the centre position
+                score = unit.mean()
+            score.backward()
             g = np.roll(xt.grad.data[0], (-dy, -dx), (1, 2))
             if blur > 0:
                 g = _blur(g, float(blur))
             x = (x + lr * g / (np.abs(g).mean() + 1e-12)) * (1.0 - l2)
+            if bounds is not None:
+                x = np.clip(x, low, high)
     return x.astype(np.float32)
