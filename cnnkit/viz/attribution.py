@@ -68,14 +68,13 @@ def plot_occlusion(model, x, target=None, size=None, stride=None, fill=None, cla
     stride = max(1, math.ceil(min(h, w) / 16)) if stride is None else stride
     occ = maps.occlusion_map(model, x, target, size, stride, fill)                # (rows, cols)
     fig, (a0, a1, a2), (x0, pw, ph) = _panels(
-        3, h, w, f"occlusion: p({_name(classes, target)}) as a {size}×{size} square hides each part",
+        3, h, w, f"occlusion: p({_name(classes, target)}) while a grey square ({size}×{size}) hides each part",
         f"the square steps {stride} px; without it p = {probs[target]:.3f}; dark = the network needs that part")
     img, cmap = picture(x)
     from matplotlib.patches import Rectangle
     show(a0, img, cmap, title="input")
-    a0.add_patch(Rectangle((w / 2 - size / 2 - 0.5, h / 2 - size / 2 - 0.5), size, size, fc=(0.5, 0.5, 0.5, 0.85),
-                           ec="#f1c40f", lw=2))
-    a0.text(w / 2, h / 2 + size / 2 + 1, "the square", ha="center", va="top", color="#f1c40f",
+    a0.add_patch(Rectangle((0.5, 0.5), size, size, fc=(0.5, 0.5, 0.5, 0.85), ec="#f1c40f", lw=2))
+    a0.text(size + 1.5, 0.5 + size / 2, "the square", ha="left", va="center", color="#f1c40f",
             fontsize=text_size("note"))
     extent = (-0.5, occ.shape[1] * stride - 0.5, occ.shape[0] * stride - 0.5, -0.5)
     im = a1.imshow(occ, cmap="viridis", vmin=0, vmax=1, extent=extent, interpolation="nearest")

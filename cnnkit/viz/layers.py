@@ -60,7 +60,8 @@ def plot_filters(model, layer: str | None = None, max_filters: int = 16, max_cha
     heading = f"{layer} ({type(module).__name__}): {k} filters of {kw}×{kh}×{d}"
     note = f"the {len(shown)} with the largest weights" if len(shown) < k else None
     if d == 3:
-        return _colour_filters(w, shown, heading, note or "each filter's weights for red, green, blue; grey = 0")
+        return _filter_grid(w, shown, heading, note or "each filter's weights for red, green, blue; grey = 0",
+                            colour=True)
     if d == 1:
         return _filter_grid(w[:, 0], shown, heading, note)
     channels = np.arange(d)
@@ -83,16 +84,17 @@ def _annotate(ax, kernel, m):
                 color="white" if abs(v) > 0.6 * m else INK)
 
 
-def _filter_grid(kernels, shown, heading, note):
-    n, kh, kw = kernels.shape
+def _filter_grid(kernels, shown, heading, note, colour: bool = False):
+    """One tile per filter: ``kernels`` ``(n, kh, kw)`` on the signed scale with a colour bar, or
+    ``colour=True``: ``(n, 3, kh, kw)`` as RGB images (grey = 0)."""
+    n, kh, kw = kernels.shape[0], kernels.shape[-2], kernels.shape[-1]
     cell = _cell(kh, kw)
     tw, th = kw * cell, kh * cell
     cols = min(n, max(3, math.ceil(math.sqrt(n))))
     rows = math.ceil(n / cols)
     label_h = TEXT["label"] + 12
-    width = max(cols * (tw + GAP) + GAP, 560)
-    height = HEAD + 30 + rows * (th + label_h + GAP) + 100
-    fig = new_figure(width, height, [(heading, "title"), (note or "", "note")])
+    height = HEAD + 30 + rows * (th + label_h + GAP) + (GAP if colour else 100)
+    fig = new_figure(cols * (tw + GAP) + GAP, height, [(heading, "title"), (note or "", "note")])
     title(fig, heading, note)
     width = fig._px[0]
     m = float(np.abs(kernels).max()) or 1.0
@@ -101,9 +103,13 @@ def _filter_grid(kernels, shown, heading, note):
     for t in range(n):
         r, c = divmod(t, cols)
         ax = axes_at(fig, x0 + c * (tw + GAP), HEAD + 30 + r * (th + label_h + GAP) + label_h, tw, th)
+        if colour:
+            show(ax, (kernels[t].transpose(1, 2, 0) / m + 1) / 2, None, title=f"filter {shown[t]}")
+            continue
         im = show(ax, kernels[t], DIVERGING, -m, m, title=f"filter {shown[t]}")
         _annotate(ax, kernels[t], m)
-    colourbar(fig, im, width / 2 - 180, height - 86, 360, "weight")
+    if not colour:
+        colourbar(fig, im, width / 2 - 180, height - 86, 360, "weight")
     return fig
 
 
@@ -129,26 +135,6 @@ def _filter_table(w, shown, channels, heading, note):
             im = show(ax, w[r, c], DIVERGING, -m, m)
             _annotate(ax, w[r, c], m)
     colourbar(fig, im, width / 2 - 180, height - 86, 360, "weight")
-    return fig
-
-
-def _colour_filters(w, shown, heading, note):
-    n, _, kh, kw = w.shape
-    cell = _cell(kh, kw)
-    tw, th = kw * cell, kh * cell
-    cols = min(n, max(3, math.ceil(math.sqrt(n))))
-    rows = math.ceil(n / cols)
-    label_h = TEXT["label"] + 12
-    width = max(cols * (tw + GAP) + GAP, 560)
-    fig = new_figure(width, HEAD + 30 + rows * (th + label_h + GAP) + GAP, [(heading, "title"), (note, "note")])
-    title(fig, heading, note)
-    width = fig._px[0]
-    m = float(np.abs(w).max()) or 1.0
-    x0 = (width - cols * (tw + GAP) + GAP) / 2
-    for t in range(n):
-        r, c = divmod(t, cols)
-        ax = axes_at(fig, x0 + c * (tw + GAP), HEAD + 30 + r * (th + label_h + GAP) + label_h, tw, th)
-        show(ax, (w[t].transpose(1, 2, 0) / m + 1) / 2, None, title=f"filter {shown[t]}")
     return fig
 
 

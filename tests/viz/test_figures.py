@@ -44,12 +44,6 @@ def _texts(fig):
 
 
 @pytest.fixture(scope="module")
-def lenet():
-    cnnkit.manual_seed(0)
-    return cnnkit.models.create("lenet5")
-
-
-@pytest.fixture(scope="module")
 def digit():
     s = cnnkit.data.load("mnist-5k")
     return ((s.test.images[0] - s.mean[0]) / s.std[0]).astype(np.float32)
