@@ -98,7 +98,8 @@ def register(subparsers) -> None:
     q.add_argument("--top", type=int, default=3, metavar="K", help="show the K most probable classes (default 3)")
     q.add_argument("--invert", action="store_true",
                    help="invert brightness first (dark drawing on light paper, for a model trained on the "
-                        "light-on-dark digits)")
+                        "light-on-dark digits; runs trained on mnist or mnist-5k invert by themselves when the "
+                        "paper is light)")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.set_defaults(func=cmd_predict)
 
