@@ -29,7 +29,7 @@ def _model(name):
 
 def _emit(text: str, output) -> None:
     if output:
-        from ..io.atomic import atomic_write
+        from ..files import atomic_write
         atomic_write(output, text)
         print(f"wrote {output}", file=sys.stderr)
     else:

@@ -65,8 +65,7 @@ def cmd_filters(args) -> int:
 
 def cmd_filter(args) -> int:
     from ..filters import contact_sheet, filter2d, kernel, names, parse_kernel
-    from ..io.atomic import atomic_path
-    from ..io.images import read_image, to_image, write_image
+    from ..files import atomic_path, read_image, to_image, write_image
 
     positional = list(args.args)
     custom = args.kernel is not None

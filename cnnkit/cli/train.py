@@ -334,7 +334,7 @@ def cmd_train(args) -> int:
                                         default=None),
                "train_seconds": round(history.train_seconds, 3), "stopped_early": history.stopped_early,
                "model": name, "data": splits.name, "seed": trainer.seed}
-    from cnnkit.io.atomic import atomic_write
+    from cnnkit.files import atomic_write
     atomic_write(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     if _want_plots(args.plots):
         from cnnkit.train import plots

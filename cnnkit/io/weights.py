@@ -4,7 +4,7 @@ Each entry is a :class:`Weights`: the zoo model it fits (and the builder argumen
 keys match, e.g. ``variant="torchvision"``), where the file is published, its checksum and a
 ``meta`` dict (categories or number of classes, parameters, MACs, input size, normalisation). Files
 are downloaded on request into a cache (``$CNNKIT_HOME/weights``, else ``~/.cache/cnnkit/weights``)
-through :func:`cnnkit.data.download_url` — resumable, atomic, checked before the file gets its name.
+through :func:`cnnkit.files.download_url` — resumable, atomic, checked before the file gets its name.
 
 The built-in entries are torchvision's ImageNet-1k files. torchvision publishes for them only the
 first 8 hex digits of the SHA-256, in the file name, and that prefix is what torchvision itself
@@ -197,10 +197,10 @@ def download_weights(name, cache_dir=None, *, quiet: bool = False, retries: int 
     unless it is there already; verify its SHA-256 (in full, or the published prefix); return its path.
 
     Raises:
-        cnnkit.data.ChecksumError: the bytes do not match (the download is deleted).
-        cnnkit.data.DownloadError: every URL failed (a partial file is kept to resume next time).
+        cnnkit.files.ChecksumError: the bytes do not match (the download is deleted).
+        cnnkit.files.DownloadError: every URL failed (a partial file is kept to resume next time).
     """
-    from ..data.download import download_url
+    from ..files import download_url
     w = get_weights(name)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     dest = cache / w.file_name

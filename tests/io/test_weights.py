@@ -13,7 +13,7 @@ import cnnkit
 import cnnkit.nn.init as init
 from cnnkit import models
 from cnnkit.cli import main
-from cnnkit.data import ChecksumError, DownloadError
+from cnnkit.files import ChecksumError, DownloadError
 from cnnkit.io import weights as W
 from cnnkit.io.torch_weights import convert
 
