@@ -289,7 +289,8 @@ def cmd_train(args) -> int:
     if settings["pretrained"]:
         from cnnkit import transfer
         if not args.resume:  # a resumed run restores its own weights from its checkpoint
-            report = transfer.load_backbone(model, settings["pretrained"])
+            from cnnkit.train import load_backbone
+            report = load_backbone(model, settings["pretrained"])
             print(f"loaded {len(report.loaded)} pre-trained tensors from {settings['pretrained']}", file=sys.stderr)
         if settings["freeze"]:
             transfer.apply_mode(model, settings["freeze"])

@@ -19,6 +19,7 @@ from .. import nn
 from ..nn.fusion import run_in_order
 from .blocks import BasicBlock, Bottleneck, ShortcutA
 from .registry import register_model
+from .weights import torchvision_weights
 
 __all__ = ["ResNet", "CifarResNet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
            "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]
@@ -154,3 +155,22 @@ resnet32 = _cifar("resnet32", 32)
 resnet44 = _cifar("resnet44", 44)
 resnet56 = _cifar("resnet56", 56)
 resnet110 = _cifar("resnet110", 110)
+
+# torchvision's ImageNet-1k weights (cnnkit.models.weights): file, parameters, MACs in G ("GFLOPS") and
+# (acc@1, acc@5) as torchvision publishes them; tests/models/test_weights.py checks them against these models.
+torchvision_weights("resnet18", "ResNet18_Weights.IMAGENET1K_V1", "resnet18-f37072fd.pth", 11_689_512, 1.814,
+                    (69.758, 89.078))
+torchvision_weights("resnet34", "ResNet34_Weights.IMAGENET1K_V1", "resnet34-b627a593.pth", 21_797_672, 3.664,
+                    (73.314, 91.42))
+torchvision_weights("resnet50", "ResNet50_Weights.IMAGENET1K_V1", "resnet50-0676ba61.pth", 25_557_032, 4.089,
+                    (76.13, 92.862))
+torchvision_weights("resnet50", "ResNet50_Weights.IMAGENET1K_V2", "resnet50-11ad3fa6.pth", 25_557_032, 4.089,
+                    (80.858, 95.434), resize_size=232, default=True)
+torchvision_weights("resnet101", "ResNet101_Weights.IMAGENET1K_V1", "resnet101-63fe2227.pth", 44_549_160, 7.801,
+                    (77.374, 93.546))
+torchvision_weights("resnet101", "ResNet101_Weights.IMAGENET1K_V2", "resnet101-cd907fc2.pth", 44_549_160, 7.801,
+                    (81.886, 95.78), resize_size=232, default=True)
+torchvision_weights("resnet152", "ResNet152_Weights.IMAGENET1K_V1", "resnet152-394f9c45.pth", 60_192_808, 11.514,
+                    (78.312, 94.046))
+torchvision_weights("resnet152", "ResNet152_Weights.IMAGENET1K_V2", "resnet152-f82ba261.pth", 60_192_808, 11.514,
+                    (82.284, 96.002), resize_size=232, default=True)

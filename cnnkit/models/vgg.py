@@ -14,6 +14,7 @@ from __future__ import annotations
 from .. import nn
 from ..nn.fusion import run_in_order
 from .registry import register_model
+from .weights import torchvision_weights
 
 __all__ = ["VGG", "CONFIGS", "vgg11", "vgg11_lrn", "vgg13", "vgg16_c", "vgg16", "vgg19",
            "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]
@@ -106,3 +107,18 @@ vgg11_bn = _builder("vgg11_bn", "A", "11 weight layers", True)
 vgg13_bn = _builder("vgg13_bn", "B", "13 weight layers", True)
 vgg16_bn = _builder("vgg16_bn", "D", "16 weight layers", True)
 vgg19_bn = _builder("vgg19_bn", "E", "19 weight layers", True)
+
+# torchvision's ImageNet-1k weights (cnnkit.models.weights): file, parameters, MACs in G ("GFLOPS") and
+# (acc@1, acc@5) as torchvision publishes them; tests/models/test_weights.py checks them against these models.
+torchvision_weights("vgg11", "VGG11_Weights.IMAGENET1K_V1", "vgg11-8a719046.pth", 132_863_336, 7.609, (69.02, 88.628))
+torchvision_weights("vgg13", "VGG13_Weights.IMAGENET1K_V1", "vgg13-19584684.pth", 133_047_848, 11.308, (69.928, 89.246))
+torchvision_weights("vgg16", "VGG16_Weights.IMAGENET1K_V1", "vgg16-397923af.pth", 138_357_544, 15.47, (71.592, 90.382))
+torchvision_weights("vgg19", "VGG19_Weights.IMAGENET1K_V1", "vgg19-dcbb9e9d.pth", 143_667_240, 19.632, (72.376, 90.876))
+torchvision_weights("vgg11_bn", "VGG11_BN_Weights.IMAGENET1K_V1", "vgg11_bn-6002323d.pth", 132_868_840, 7.609,
+                    (70.37, 89.81))
+torchvision_weights("vgg13_bn", "VGG13_BN_Weights.IMAGENET1K_V1", "vgg13_bn-abd245e5.pth", 133_053_736, 11.308,
+                    (71.586, 90.374))
+torchvision_weights("vgg16_bn", "VGG16_BN_Weights.IMAGENET1K_V1", "vgg16_bn-6c64b313.pth", 138_365_992, 15.47,
+                    (73.36, 91.516))
+torchvision_weights("vgg19_bn", "VGG19_BN_Weights.IMAGENET1K_V1", "vgg19_bn-c79401a0.pth", 143_678_248, 19.632,
+                    (74.218, 91.842))
