@@ -16,11 +16,11 @@ from .download import REGISTRY, default_root, fetch
 from .formats import read_cifar_bin, read_idx, read_idx_pair
 from .imagefolder import imagefolder, load_image
 from .loader import DataLoader
-from .sets import cifar10, digits, faces, fashion_mnist, load, mnist
+from .sets import builtin_name, cifar10, digits, faces, fashion_mnist, load, mnist
 from .transforms import (Compose, Normalize, RandomCrop, RandomHorizontalFlip, Resize, ToTensor, Transform,
                          resize_images)
 
-__all__ = ["ArrayDataset", "Splits", "load", "digits", "faces", "mnist", "fashion_mnist", "cifar10", "imagefolder",
-           "load_image", "DataLoader", "Transform", "Compose", "Normalize", "Resize", "RandomCrop",
-           "RandomHorizontalFlip", "ToTensor", "resize_images", "read_idx", "read_idx_pair", "read_cifar_bin",
-           "fetch", "default_root", "REGISTRY", "stratified_split", "channel_stats"]
+__all__ = ["ArrayDataset", "Splits", "load", "builtin_name", "digits", "faces", "mnist", "fashion_mnist",
+           "cifar10", "imagefolder", "load_image", "DataLoader", "Transform", "Compose", "Normalize", "Resize",
+           "RandomCrop", "RandomHorizontalFlip", "ToTensor", "resize_images", "read_idx", "read_idx_pair",
+           "read_cifar_bin", "fetch", "default_root", "REGISTRY", "stratified_split", "channel_stats"]

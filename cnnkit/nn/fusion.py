@@ -25,14 +25,15 @@ import numpy as np
 from .. import jit, parallel
 from ..tensor import Tensor, records_graph
 from .modules.activation import ReLU
-from .modules.conv import Conv1d, Conv2d, _ConvNd
+from .modules.conv import Conv1d, Conv2d
 from .functional.norm import batch_norm_relu
-from .modules.norm import BatchNorm1d, BatchNorm2d, _BatchNorm
+from .modules.norm import BatchNorm1d, BatchNorm2d
 
 __all__ = ["fuse_conv_bn_weights", "fuse_conv_bn_eval", "conv_bn", "run_in_order", "foldable", "residual_relu",
            "fusable", "bn_relu", "conv_bn_relu"]
 
 _PAIRS = {Conv1d: BatchNorm1d, Conv2d: BatchNorm2d}
+_BATCH_NORMS = tuple(_PAIRS.values())
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -64,7 +65,7 @@ def fuse_conv_bn_weights(conv_w, conv_b, bn_rm, bn_rv, bn_eps: float, bn_w, bn_b
     return scaled.astype(w.dtype), np.broadcast_to(bias, (k,)).astype(w.dtype)
 
 
-def fuse_conv_bn_eval(conv: _ConvNd, bn: _BatchNorm) -> _ConvNd:
+def fuse_conv_bn_eval(conv: Conv1d | Conv2d, bn: BatchNorm1d | BatchNorm2d) -> Conv1d | Conv2d:
     """A new convolution (with bias) equal to ``bn(conv(x))`` with ``bn`` in ``eval()`` (PyTorch's name).
 
     Raises:
@@ -111,7 +112,7 @@ def conv_bn(conv, bn, x):
 def fusable(bn, relu, x) -> bool:
     """Whether :func:`bn_relu` runs ``relu(bn(x))`` as one op: a batch norm and a plain ReLU, no hooks on either, a
     float32 or float64 input."""
-    return (isinstance(bn, _BatchNorm) and type(relu) is ReLU
+    return (isinstance(bn, _BATCH_NORMS) and type(relu) is ReLU
             and not (bn._forward_hooks or bn._forward_pre_hooks or relu._forward_hooks or relu._forward_pre_hooks)
             and isinstance(x, Tensor) and x.data.dtype in _FLOATS)
 
