@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-
-from . import CLIError, parse_size
+from . import parse_size
 
 
 def _convert(args) -> int:
@@ -17,19 +15,11 @@ def _convert(args) -> int:
 
 def _export(args) -> int:
     from ..io.onnx_export import export_onnx
-    from ..models import create, default_input_size, names
-    src = Path(args.model)
-    if src.is_dir():
-        from ..train.run import load_run
-        run = load_run(src)
-        model, size = run.model, tuple(run.input_size)
-    elif args.model in names() or args.model.lower().replace("-", "_") in names():
-        model = create(args.model)
-        size = default_input_size(args.model)
+    from ..train import load_model
+    model, size, trained = load_model(args.model)
+    if not trained:
         print(f"note: {args.model} has freshly initialised weights (pass a run directory to export trained ones)",
               file=sys.stderr)
-    else:
-        raise CLIError(f"{args.model!r} is neither a run directory nor a model name (see `cnnkit models`)")
     if args.input:
         size = parse_size(args.input)
     export_onnx(model, size, args.onnx)
