@@ -156,21 +156,17 @@ resnet44 = _cifar("resnet44", 44)
 resnet56 = _cifar("resnet56", 56)
 resnet110 = _cifar("resnet110", 110)
 
-# torchvision's ImageNet-1k weights (cnnkit.models.weights): file, parameters, MACs in G ("GFLOPS") and
-# (acc@1, acc@5) as torchvision publishes them; tests/models/test_weights.py checks them against these models.
-torchvision_weights("resnet18", "ResNet18_Weights.IMAGENET1K_V1", "resnet18-f37072fd.pth", 11_689_512, 1.814,
-                    (69.758, 89.078))
-torchvision_weights("resnet34", "ResNet34_Weights.IMAGENET1K_V1", "resnet34-b627a593.pth", 21_797_672, 3.664,
-                    (73.314, 91.42))
-torchvision_weights("resnet50", "ResNet50_Weights.IMAGENET1K_V1", "resnet50-0676ba61.pth", 25_557_032, 4.089,
-                    (76.13, 92.862))
-torchvision_weights("resnet50", "ResNet50_Weights.IMAGENET1K_V2", "resnet50-11ad3fa6.pth", 25_557_032, 4.089,
-                    (80.858, 95.434), resize_size=232, default=True)
-torchvision_weights("resnet101", "ResNet101_Weights.IMAGENET1K_V1", "resnet101-63fe2227.pth", 44_549_160, 7.801,
-                    (77.374, 93.546))
-torchvision_weights("resnet101", "ResNet101_Weights.IMAGENET1K_V2", "resnet101-cd907fc2.pth", 44_549_160, 7.801,
-                    (81.886, 95.78), resize_size=232, default=True)
-torchvision_weights("resnet152", "ResNet152_Weights.IMAGENET1K_V1", "resnet152-394f9c45.pth", 60_192_808, 11.514,
-                    (78.312, 94.046))
-torchvision_weights("resnet152", "ResNet152_Weights.IMAGENET1K_V2", "resnet152-f82ba261.pth", 60_192_808, 11.514,
-                    (82.284, 96.002), resize_size=232, default=True)
+# torchvision's ImageNet-1k weights (cnnkit.models.weights) as torchvision publishes them: per depth the
+# parameters, the MACs in G ("GFLOPS"), and each file's hash (in its name) with (acc@1, acc@5); V2 (a later
+# recipe, evaluated at resize 232) is the default where there is one. tests/models/test_weights.py checks them.
+for _depth, _params, _gmacs, _v1, _v2 in (
+        (18, 11_689_512, 1.814, ("f37072fd", 69.758, 89.078), None),
+        (34, 21_797_672, 3.664, ("b627a593", 73.314, 91.42), None),
+        (50, 25_557_032, 4.089, ("0676ba61", 76.13, 92.862), ("11ad3fa6", 80.858, 95.434)),
+        (101, 44_549_160, 7.801, ("63fe2227", 77.374, 93.546), ("cd907fc2", 81.886, 95.78)),
+        (152, 60_192_808, 11.514, ("394f9c45", 78.312, 94.046), ("f82ba261", 82.284, 96.002))):
+    torchvision_weights(f"resnet{_depth}", f"ResNet{_depth}_Weights.IMAGENET1K_V1", f"resnet{_depth}-{_v1[0]}.pth",
+                        _params, _gmacs, _v1[1:])
+    if _v2:
+        torchvision_weights(f"resnet{_depth}", f"ResNet{_depth}_Weights.IMAGENET1K_V2",
+                            f"resnet{_depth}-{_v2[0]}.pth", _params, _gmacs, _v2[1:], resize_size=232, default=True)

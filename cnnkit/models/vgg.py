@@ -108,17 +108,14 @@ vgg13_bn = _builder("vgg13_bn", "B", "13 weight layers", True)
 vgg16_bn = _builder("vgg16_bn", "D", "16 weight layers", True)
 vgg19_bn = _builder("vgg19_bn", "E", "19 weight layers", True)
 
-# torchvision's ImageNet-1k weights (cnnkit.models.weights): file, parameters, MACs in G ("GFLOPS") and
-# (acc@1, acc@5) as torchvision publishes them; tests/models/test_weights.py checks them against these models.
-torchvision_weights("vgg11", "VGG11_Weights.IMAGENET1K_V1", "vgg11-8a719046.pth", 132_863_336, 7.609, (69.02, 88.628))
-torchvision_weights("vgg13", "VGG13_Weights.IMAGENET1K_V1", "vgg13-19584684.pth", 133_047_848, 11.308, (69.928, 89.246))
-torchvision_weights("vgg16", "VGG16_Weights.IMAGENET1K_V1", "vgg16-397923af.pth", 138_357_544, 15.47, (71.592, 90.382))
-torchvision_weights("vgg19", "VGG19_Weights.IMAGENET1K_V1", "vgg19-dcbb9e9d.pth", 143_667_240, 19.632, (72.376, 90.876))
-torchvision_weights("vgg11_bn", "VGG11_BN_Weights.IMAGENET1K_V1", "vgg11_bn-6002323d.pth", 132_868_840, 7.609,
-                    (70.37, 89.81))
-torchvision_weights("vgg13_bn", "VGG13_BN_Weights.IMAGENET1K_V1", "vgg13_bn-abd245e5.pth", 133_053_736, 11.308,
-                    (71.586, 90.374))
-torchvision_weights("vgg16_bn", "VGG16_BN_Weights.IMAGENET1K_V1", "vgg16_bn-6c64b313.pth", 138_365_992, 15.47,
-                    (73.36, 91.516))
-torchvision_weights("vgg19_bn", "VGG19_BN_Weights.IMAGENET1K_V1", "vgg19_bn-c79401a0.pth", 143_678_248, 19.632,
-                    (74.218, 91.842))
+# torchvision's ImageNet-1k weights (cnnkit.models.weights) as torchvision publishes them: per configuration
+# the MACs in G ("GFLOPS", the same with batch norm), and for the plain and the batch-norm network the file's
+# hash (in its name), the parameters and (acc@1, acc@5). tests/models/test_weights.py checks them.
+for _depth, _gmacs, _plain, _bn in (
+        (11, 7.609, ("8a719046", 132_863_336, 69.02, 88.628), ("6002323d", 132_868_840, 70.37, 89.81)),
+        (13, 11.308, ("19584684", 133_047_848, 69.928, 89.246), ("abd245e5", 133_053_736, 71.586, 90.374)),
+        (16, 15.47, ("397923af", 138_357_544, 71.592, 90.382), ("6c64b313", 138_365_992, 73.36, 91.516)),
+        (19, 19.632, ("dcbb9e9d", 143_667_240, 72.376, 90.876), ("c79401a0", 143_678_248, 74.218, 91.842))):
+    for _suffix, (_hash, _params, *_accuracy) in (("", _plain), ("_bn", _bn)):
+        torchvision_weights(f"vgg{_depth}{_suffix}", f"VGG{_depth}{_suffix.upper()}_Weights.IMAGENET1K_V1",
+                            f"vgg{_depth}{_suffix}-{_hash}.pth", _params, _gmacs, tuple(_accuracy))
