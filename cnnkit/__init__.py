@@ -1,9 +1,11 @@
 """cnnkit: convolutional neural networks from scratch on NumPy.
 
-Layers of the code, each depending only on those before it: array kernels (``cnnkit.kernels``)
-→ ``Tensor`` + autograd (``cnnkit.tensor``) → ``cnnkit.nn.functional`` → ``cnnkit.nn`` modules and
-``cnnkit.optim`` → ``cnnkit.models`` → ``analysis``, ``filters``, ``data``, ``train``, ``io`` → ``cli``.
-Shape arithmetic lives in one module, ``cnnkit.shape``.
+Layers of the code, each depending only on those before it (README.md, "Library", is the table that
+``tests/test_layers.py`` holds the imports to): ``cnnkit.shape`` (shape arithmetic, one module) → array
+kernels (``cnnkit.kernels``) → ``Tensor`` + autograd (``cnnkit.tensor``) → ``cnnkit.files`` →
+``cnnkit.nn.functional`` → ``cnnkit.nn`` modules and ``cnnkit.optim`` → ``cnnkit.io`` → ``cnnkit.models`` →
+``analysis``, ``filters``, ``data`` → ``transfer`` → ``train`` → ``benchmark`` → ``cli``. This module
+re-exports (the higher layers on first use) and sets the allocator at import.
 """
 from . import allocator, shape
 from .parallel import get_num_threads, set_num_threads
@@ -16,7 +18,7 @@ __version__ = "0.1.0"
 
 allocator.tune()  # keep freed array memory for the next step (glibc; CNNKIT_MALLOC=0 leaves it alone)
 
-_LAZY = {"models", "analysis", "filters", "data", "train", "io", "transfer", "kernels", "viz"}
+_LAZY = {"models", "analysis", "filters", "data", "train", "io", "files", "transfer", "kernels", "viz"}
 
 
 def __getattr__(name):

@@ -101,7 +101,7 @@ def _freed(g):  # placeholder backward of a node whose graph was already used
         "the graph a second time.")
 
 
-def _unbroadcast(g: np.ndarray, shape: tuple) -> np.ndarray:
+def unbroadcast(g: np.ndarray, shape: tuple) -> np.ndarray:
     """Sum ``g`` over the axes that broadcasting expanded to reach ``shape``."""
     if g.shape == shape:
         return g
@@ -376,14 +376,14 @@ class Tensor:
     def __add__(self, other):
         b = self._operand(other)
         sa, sb = self.shape, b.shape
-        return make_op(_sum(self.data, b.data), (self, b), lambda g: (_unbroadcast(g, sa), _unbroadcast(g, sb)))
+        return make_op(_sum(self.data, b.data), (self, b), lambda g: (unbroadcast(g, sa), unbroadcast(g, sb)))
 
     __radd__ = __add__
 
     def __sub__(self, other):
         b = self._operand(other)
         sa, sb = self.shape, b.shape
-        return make_op(self.data - b.data, (self, b), lambda g: (_unbroadcast(g, sa), _unbroadcast(-g, sb)))
+        return make_op(self.data - b.data, (self, b), lambda g: (unbroadcast(g, sa), unbroadcast(-g, sb)))
 
     def __rsub__(self, other):
         return self._operand(other).__sub__(self)
@@ -393,8 +393,8 @@ class Tensor:
         a = self
 
         def backward(g):
-            return (_unbroadcast(g * b.data, a.shape) if a.requires_grad else None,
-                    _unbroadcast(g * a.data, b.shape) if b.requires_grad else None)
+            return (unbroadcast(g * b.data, a.shape) if a.requires_grad else None,
+                    unbroadcast(g * a.data, b.shape) if b.requires_grad else None)
         return make_op(self.data * b.data, (self, b), backward)
 
     __rmul__ = __mul__
@@ -404,8 +404,8 @@ class Tensor:
         a = self
 
         def backward(g):
-            return (_unbroadcast(g / b.data, a.shape) if a.requires_grad else None,
-                    _unbroadcast(-g * a.data / (b.data * b.data), b.shape) if b.requires_grad else None)
+            return (unbroadcast(g / b.data, a.shape) if a.requires_grad else None,
+                    unbroadcast(-g * a.data / (b.data * b.data), b.shape) if b.requires_grad else None)
         return make_op(self.data / b.data, (self, b), backward)
 
     def __rtruediv__(self, other):
@@ -438,10 +438,10 @@ class Tensor:
             ga = gb = None
             if a.requires_grad:
                 ga = g2 @ np.swapaxes(b2, -1, -2)
-                ga = _unbroadcast(ga, a2.shape).reshape(ad.shape)
+                ga = unbroadcast(ga, a2.shape).reshape(ad.shape)
             if b.requires_grad:
                 gb = np.swapaxes(a2, -1, -2) @ g2
-                gb = _unbroadcast(gb, b2.shape).reshape(bd.shape)
+                gb = unbroadcast(gb, b2.shape).reshape(bd.shape)
             return ga, gb
         return make_op(self.data @ b.data, (self, b), backward)
 

@@ -1,9 +1,11 @@
-"""Transfer learning in one line: replace the head, freeze what should not move, fine-tune.
+"""Transfer learning's model surgery: find and replace the head, freeze what should not move.
 
 The lecture's recipe: start from a pre-trained CNN, replace the classification head with your own,
 then train with (a) every convolutional layer frozen and only the head learning, (b) the early
 layers frozen (they extract low-level features common to most tasks) or (c) nothing frozen —
-depending on how much data you have and how close your task is to the original one.
+depending on how much data you have and how close your task is to the original one
+(:func:`apply_mode`). Loading the pre-trained weights but the head and training are
+:func:`cnnkit.train.load_backbone` and :func:`cnnkit.train.finetune`, a layer above.
 
 Example::
 
@@ -11,6 +13,7 @@ Example::
     cnnkit.io.load_torch_state_dict(model, "resnet18.safetensors")
     head = cnnkit.transfer.replace_head(model, num_classes=5)
     cnnkit.transfer.freeze(model, until="layer3")        # conv1 … layer3 frozen; layer4 + head learn
+    history = cnnkit.train.finetune(model, train_loader, mode="later")
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ import numpy as np
 from . import nn
 
 __all__ = ["find_head", "replace_head", "freeze", "unfreeze", "trainable_summary", "param_groups", "MODES",
-           "apply_mode", "finetune", "read_pretrained", "load_backbone"]
+           "apply_mode"]
 
 MODES = ("head", "later", "all")
 
@@ -169,105 +172,3 @@ def trainable_summary(model: nn.Module) -> dict:
     trainable = sum(int(np.prod(p.shape)) for p in model.parameters() if p.requires_grad)
     frozen = sum(int(np.prod(p.shape)) for p in model.parameters() if not p.requires_grad)
     return {"trainable": trainable, "frozen": frozen, "total": trainable + frozen}
-
-
-def finetune(model: nn.Module, train_loader, val_loader=None, *, num_classes: int | None = None,
-             mode: str = "head", lr: float = 1e-3, head_lr: float | None = None, epochs: int = 10,
-             optimizer: str = "adam", weight_decay: float = 0.0, seed: int | None = None, **fit_kwargs):
-    """Fine-tune a pre-trained ``model`` on new data in one of the lecture's three modes.
-
-    Args:
-        num_classes: when given, the head is replaced first (:func:`replace_head`).
-        mode: ``"head"`` (train only the new head), ``"later"`` (freeze the early half of the network)
-            or ``"all"`` (train everything); see :func:`apply_mode`.
-        lr, head_lr: learning rates of the body and of the head (default ``10·lr`` for the head).
-        optimizer: ``"adam"`` or ``"sgd"`` (momentum 0.9); frozen parameters are never given to it.
-        fit_kwargs: passed to :func:`cnnkit.train.fit` (``out_dir``, ``early_stopping``, ``progress``…).
-
-    Returns:
-        the training :class:`cnnkit.train.History`.
-    """
-    from . import optim
-    from .train import fit
-
-    if num_classes is not None:
-        replace_head(model, num_classes)
-    apply_mode(model, mode)
-    groups = param_groups(model, lr, head_lr)
-    if optimizer == "adam":
-        opt = optim.Adam(groups, lr=lr, weight_decay=weight_decay)
-    elif optimizer == "sgd":
-        opt = optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=weight_decay)
-    else:
-        raise ValueError(f"finetune: optimizer must be 'adam' or 'sgd', got {optimizer!r}")
-    return fit(model, train_loader, val_loader, epochs=epochs, optimizer=opt, seed=seed, **fit_kwargs)
-
-
-def read_pretrained(source, cache_dir=None) -> dict:
-    """The state dict ``{key: array}`` in ``source``: a run directory of ``cnnkit train`` (its
-    ``model.safetensors``, else ``checkpoint.safetensors``), a cnnkit weights or checkpoint file, a
-    plain ``.safetensors`` or PyTorch ``.pth`` state dict, or the name of registered weights
-    (:mod:`cnnkit.io.weights`, downloaded into ``cache_dir`` on first use)."""
-    from pathlib import Path
-
-    from .io.torch_weights import read_state_dict
-    path = Path(source)
-    if path.is_dir():
-        found = [path / n for n in ("model.safetensors", "checkpoint.safetensors") if (path / n).is_file()]
-        if not found:
-            raise FileNotFoundError(f"{str(path)!r} holds neither model.safetensors nor checkpoint.safetensors "
-                                    "(is it a run directory of `cnnkit train`?)")
-        path = found[0]
-    if path.is_file():
-        if path.suffix.lower() == ".safetensors":
-            from safetensors import safe_open
-            try:
-                with safe_open(str(path), framework="np") as fh:
-                    kind = (fh.metadata() or {}).get("format")
-            except Exception:  # damaged: read_state_dict below names the problem
-                kind = None
-            if kind == "cnnkit-weights":
-                from .train import load_weights
-                return dict(load_weights(path))
-            if kind == "cnnkit-checkpoint":
-                from .train import load_checkpoint
-                return dict(load_checkpoint(path).weights)
-        return dict(read_state_dict(path))
-    from .io import weights as registry
-    try:
-        w = registry.get_weights(str(source))
-    except ValueError:
-        raise FileNotFoundError(f"{str(source)!r} is neither a weights file, a run directory nor the name of "
-                                "registered weights (see `cnnkit weights list`)") from None
-    state = read_state_dict(registry.download_weights(w, cache_dir))
-    return {k: v for k, v in state.items() if not k.startswith(tuple(w.ignore_prefixes))}
-
-
-def load_backbone(model: nn.Module, source, cache_dir=None):
-    """Load pre-trained weights into ``model`` except a classification head of another size.
-
-    ``model`` is built for the new task (e.g. ``num_classes=5``); the file's head (e.g. 1,000 ImageNet
-    classes) is skipped and the model's fresh head kept. Every other key must match: a missing,
-    unexpected or mis-shaped key is a ``ValueError`` listing them (e.g. a 3-channel network's weights
-    for 1-channel data). ``source``: see :func:`read_pretrained`. Returns the
-    :class:`~cnnkit.io.torch_weights.LoadReport` (the skipped head keys under ``missing``).
-
-    Example::
-
-        >>> model = cnnkit.models.create("resnet18", num_classes=5)
-        >>> cnnkit.transfer.load_backbone(model, "ResNet18_Weights.IMAGENET1K_V1")
-        >>> cnnkit.transfer.apply_mode(model, "head")
-    """
-    from .io.torch_weights import load_torch_state_dict
-    state = read_pretrained(source, cache_dir)
-    head_name = find_head(model)[0]
-    own = model.state_dict()
-    head_keys = {k for k in own if k.startswith(head_name + ".")}
-    state = {k: v for k, v in state.items()
-             if not (k in head_keys and tuple(getattr(v, "shape", ())) != tuple(own[k].shape))}
-    report = load_torch_state_dict(model, state, strict=False)
-    problems = [k for k in report.missing if k not in head_keys] + report.unexpected + report.mismatched
-    if problems:
-        raise ValueError(f"the weights in {str(source)!r} do not fit {type(model).__name__} beyond its head "
-                         f"{head_name!r}:\n{report}")
-    return report

@@ -100,7 +100,7 @@ import numpy as np
 import cnnkit
 from cnnkit import models, nn, optim, transfer
 from cnnkit.data import ArrayDataset, Compose, DataLoader, RandomCrop
-from cnnkit.train import evaluate, fit
+from cnnkit.train import evaluate, finetune, fit
 
 LRS = (3e-4, 1e-3, 3e-3, 1e-2)
 
@@ -203,8 +203,8 @@ def train_few(model, train, norm, *, mode: str | None, epochs: int, seed: int, l
     phases = mode.split("+")
     for i, phase in enumerate(phases):
         n = epochs // len(phases) if i < len(phases) - 1 else epochs - (epochs // len(phases)) * i
-        transfer.finetune(model, loader, mode=phase, lr=body_lr, head_lr=lr, epochs=n, seed=seed + i,
-                          log=False, progress=False)
+        finetune(model, loader, mode=phase, lr=body_lr, head_lr=lr, epochs=n, seed=seed + i,
+                 log=False, progress=False)
 
 
 def transferred(pretrained, num_classes: int, reset_f6: bool = True):

@@ -20,10 +20,10 @@ def rng():
 @pytest.fixture
 def server(monkeypatch):
     """A local HTTP server on 127.0.0.1 (Range requests, scripted cuts) for the download tests."""
-    from tests.data.test_download import _Server
+    from tests.files.http_server import Server
     for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
-    s = _Server()
+    s = Server()
     yield s
     s.close()
 

@@ -20,7 +20,7 @@ from .. import shape
 from ..tensor import topological_order
 from .trace import Trace, geometry_of
 
-__all__ = ["Field", "Graph"]
+__all__ = ["Field", "Graph", "per_image"]
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ def _op_name(t) -> str:
     return head.split(".")[-1].strip("_") or "op"
 
 
-def _per_image(t) -> int:
+def per_image(t) -> int:
+    """Elements of one image of tensor ``t``: the product of its shape after the batch dimension."""
     return int(math.prod(t.shape[1:]))
 
 
@@ -160,10 +161,10 @@ class Graph:
                 continue
             owner = self.container_out.get(id(t)) or consumer_call.get(id(t))
             key = owner.index if owner is not None else -1
-            self.join_elements[key] += _per_image(t)
+            self.join_elements[key] += per_image(t)
             self.joins[key].append((_op_name(t), [tuple(p.shape[1:]) for p in act], tuple(t.shape[1:])))
             if _op_name(t) in self.JOIN_OPS:
-                self.join_ops[key] += _per_image(t)
+                self.join_ops[key] += per_image(t)
 
     def is_join(self, t) -> bool:
         return (t is not self.trace.input and id(t) not in self.produced
@@ -203,8 +204,8 @@ class Graph:
                 last[id(o)] = len(real)
         delta = [0] * (len(real) + 2)
         for t in real:
-            delta[pos[id(t)]] += _per_image(t)
-            delta[last[id(t)] + 1] -= _per_image(t)
+            delta[pos[id(t)]] += per_image(t)
+            delta[last[id(t)] + 1] -= per_image(t)
         peak = running = 0
         for d in delta:
             running += d

@@ -206,5 +206,5 @@ class Summary:
 
 def _maybe_write(path, text: str) -> None:
     if path is not None:
-        from ..io.atomic import atomic_write
+        from ..files import atomic_write
         atomic_write(path, text)

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from .. import shape
-from .graph import Graph, _per_image
+from .graph import Graph, per_image
 from .records import COUNTS, LayerRecord, Summary
 from .trace import geometry_of, trace
 
@@ -141,7 +141,7 @@ def _records(model, tr, graph: Graph, count: str):
             _geometry(r, m, x, y, count)
         if y is not None:
             if c.is_leaf and graph.field(y) is not None and id(y) in graph.produced:
-                r.activations = _per_image(y)
+                r.activations = per_image(y)
             f = graph.field(y)
             if f is not None:
                 r.receptive_field, r.jump = tuple(f.rf), tuple(f.jump)
@@ -240,7 +240,7 @@ def _geometry(r: LayerRecord, m, x, y, count: str) -> None:
                                      bias=False) + (g.out_channels * math.prod(spatial_out) if lecture and bias else 0)
     elif "in_features" in d and "out_features" in d:
         r.bias = bias
-        rows = _per_image(y) // max(1, d["out_features"])
+        rows = per_image(y) // max(1, d["out_features"])
         r.macs = rows * shape.linear_macs(d["in_features"], d["out_features"], bias=lecture and bias)
         expected = shape.linear_params(d["in_features"], d["out_features"], bias)
         if not r.repeat and r.params != expected:
@@ -252,7 +252,7 @@ def _geometry(r: LayerRecord, m, x, y, count: str) -> None:
         else:
             r.macs = channels * shape.adaptive_pool_ops(spatial_in, spatial_out)
     elif count == "all" and "running_mean" in m._buffers:
-        r.macs = _per_image(y)  # BatchNorm in inference: y = a·x + b per element
+        r.macs = per_image(y)  # BatchNorm in inference: y = a·x + b per element
 
 
 # ----------------------------------------------------------------------------- totals

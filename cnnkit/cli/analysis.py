@@ -29,7 +29,7 @@ def _model(name):
 
 def _emit(text: str, output) -> None:
     if output:
-        from ..io.atomic import atomic_write
+        from ..files import atomic_write
         atomic_write(output, text)
         print(f"wrote {output}", file=sys.stderr)
     else:
@@ -88,17 +88,12 @@ def cmd_compare(args) -> int:
     what = args.what
     if len(what) == 1 and what[0] in KINDS:
         kind = what[0]
-        kw = {}
-        if kind == "stacked":
-            kw = dict(depth=args.depth or 64, layers=args.layers or 3, kernel_size=args.kernel or 3,
-                      size=args.size or 56)
-        elif kind == "bottleneck":
-            kw = dict(input_size=parse_size(args.input) or (192, 28, 28), reduce=args.reduce or 16,
-                      out_channels=args.out_channels or 32, kernel_size=args.kernel or 5)
-        else:
-            kw = dict(input_size=parse_size(args.input) or (2, 6, 6), out_channels=args.out_channels or 4,
-                      kernel_size=args.kernel or 3)
-        c = compare(kind, **kw)
+        given = {"stacked": dict(depth=args.depth, layers=args.layers, kernel_size=args.kernel, size=args.size),
+                 "bottleneck": dict(input_size=parse_size(args.input), reduce=args.reduce,
+                                    out_channels=args.out_channels, kernel_size=args.kernel),
+                 "separable": dict(input_size=parse_size(args.input), out_channels=args.out_channels,
+                                   kernel_size=args.kernel)}[kind]
+        c = compare(kind, **{k: v for k, v in given.items() if v is not None})   # the rest: the library's defaults
     else:
         from .. import models
         known = set(models.names())

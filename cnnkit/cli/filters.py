@@ -2,13 +2,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
-import numpy as np
 
 from . import CLIError
-
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 def register(subparsers) -> None:
@@ -64,9 +59,7 @@ def cmd_filters(args) -> int:
 
 
 def cmd_filter(args) -> int:
-    from ..filters import contact_sheet, filter2d, kernel, names, parse_kernel
-    from ..io.atomic import atomic_path
-    from ..io.images import read_image, to_image, write_image
+    from ..filters import contact_sheet_file, filter_file, kernel, names, parse_kernel
 
     positional = list(args.args)
     custom = args.kernel is not None
@@ -88,43 +81,21 @@ def cmd_filter(args) -> int:
         raise CLIError("--all needs --mode same (every tile has the image's size)")
     if not args.output and not args.raw:
         raise CLIError("nothing to write: give -o OUT.png and/or --raw OUT.npy")
-    if args.output and Path(args.output).suffix.lower() not in _IMAGE_SUFFIXES:
-        raise CLIError(f"-o {args.output!r}: the output must end in one of {', '.join(_IMAGE_SUFFIXES)}")
-    if args.raw and Path(args.raw).suffix.lower() != ".npy":
-        raise CLIError(f"--raw {args.raw!r}: the raw response is written as .npy; name it OUT.npy")
-    for out in filter(None, (args.output, args.raw)):
-        parent = Path(out).parent
-        if not parent.is_dir():
-            raise CLIError(f"output directory {str(parent)!r} does not exist")
-
-    # everything is computed before anything is written: an error leaves no output file
-    k = None if args.all else (parse_kernel(args.kernel) if custom else kernel(name))
-    image = read_image(image_path, mode="gray" if args.gray else "auto", alpha=args.alpha)
-    h, w, c = image.shape
     if args.all:
-        sheet = contact_sheet(image, border=args.border, scaling=args.scaling or "minmax")
-        write_image(args.output, sheet)
+        image, sheet = contact_sheet_file(image_path, args.output, border=args.border,
+                                          scaling=args.scaling or "minmax", gray=args.gray, alpha=args.alpha)
+        h, w, c = image.shape
         print(f"{args.output}: contact sheet of the original and {len(names())} filters "
               f"({sheet.shape[1]}×{sheet.shape[0]}) from {image_path} ({w}×{h}×{c})")
         return 0
-    response = filter2d(image, k, border=args.border, mode=args.mode, correlate=not args.convolve)  # (Ho, Wo, C)
-    label = name or f"kernel {k.shape[0]}×{k.shape[1]}"
+    k = parse_kernel(args.kernel) if custom else kernel(name)
     scaling = args.scaling or "clip"
-    picture = to_image(response, scale="raw", normalize="minmax" if scaling == "minmax" else None, clip=True)
-    if args.output and args.raw:
-        with atomic_path(args.raw) as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, response.astype(np.float32), allow_pickle=False)
-            write_image(args.output, picture)  # the .npy appears only if the image was written
-    elif args.raw:
-        with atomic_path(args.raw) as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, response.astype(np.float32), allow_pickle=False)
-    else:
-        write_image(args.output, picture)
+    done = filter_file(image_path, k, args.output, args.raw, border=args.border, mode=args.mode,
+                       correlate=not args.convolve, gray=args.gray, alpha=args.alpha, scaling=scaling)
+    (h, w, c), response = done.image.shape, done.response
     ho, wo = response.shape[:2]
-    written = " and ".join(filter(None, (args.output, args.raw)))
-    print(f"{written}: {label} on {image_path} ({w}×{h}×{c}) → {wo}×{ho}×{c}, border={args.border}, "
-          f"mode={args.mode}, response range [{response.min():.4g}, {response.max():.4g}], {scaling}")
+    label = name or f"kernel {k.shape[0]}×{k.shape[1]}"
+    print(f"{' and '.join(map(str, done.written))}: {label} on {image_path} ({w}×{h}×{c}) → {wo}×{ho}×{c}, "
+          f"border={args.border}, mode={args.mode}, response range [{response.min():.4g}, {response.max():.4g}], "
+          f"{scaling}")
     return 0
-

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-
-from . import CLIError, parse_size
+from . import parse_size
 
 
 def _convert(args) -> int:
@@ -17,19 +15,11 @@ def _convert(args) -> int:
 
 def _export(args) -> int:
     from ..io.onnx_export import export_onnx
-    from ..models import create, default_input_size, names
-    src = Path(args.model)
-    if src.is_dir():
-        from ..train.run import load_run
-        run = load_run(src)
-        model, size = run.model, tuple(run.input_size)
-    elif args.model in names() or args.model.lower().replace("-", "_") in names():
-        model = create(args.model)
-        size = default_input_size(args.model)
+    from ..train import load_model
+    model, size, trained = load_model(args.model)
+    if not trained:
         print(f"note: {args.model} has freshly initialised weights (pass a run directory to export trained ones)",
               file=sys.stderr)
-    else:
-        raise CLIError(f"{args.model!r} is neither a run directory nor a model name (see `cnnkit models`)")
     if args.input:
         size = parse_size(args.input)
     export_onnx(model, size, args.onnx)
@@ -38,25 +28,26 @@ def _export(args) -> int:
 
 
 def _weights_list(args) -> int:
-    from ..io.weights import _DEFAULTS, list_weights
+    from ..models.weights import default_weights, list_weights
     rows = list_weights(args.model)
     if args.json:
         import json
         print(json.dumps([{"name": w.name, "model": w.model, "model_kwargs": w.model_kwargs,
-                           "default": _DEFAULTS.get(w.model) == w.name, **w.meta} for w in rows], indent=2))
+                           "default": default_weights(w.model) == w, **w.meta} for w in rows], indent=2))
         return 0
     print(f"{'name':34} {'model':10} {'params':>12} {'GMACs':>7} {'input':>11}  sha256")
     for w in rows:
         m = w.meta
-        size = "×".join(str(v) for v in m.get("input_size", ()))
-        star = " (default)" if _DEFAULTS.get(w.model) == w.name else ""
-        print(f"{w.name:34} {w.model:10} {m.get('num_params', 0):>12,} {m.get('macs', 0) / 1e9:>7.3f} {size:>11}  "
-              f"{w.sha256[:8]} ({m.get('sha256_kind', w.sha256_kind)}){star}")
+        size = "×".join(str(v) for v in m["input_size"])
+        params = "—" if m["num_params"] is None else f"{m['num_params']:,}"
+        gmacs = "—" if m["macs"] is None else f"{m['macs'] / 1e9:.3f}"
+        star = " (default)" if default_weights(w.model) == w else ""
+        print(f"{w.name:34} {w.model:10} {params:>12} {gmacs:>7} {size:>11}  {w.sha256[:8]} ({w.sha256_kind}){star}")
     return 0
 
 
 def _weights_download(args) -> int:
-    from ..io.weights import download_weights, get_weights
+    from ..models.weights import download_weights, get_weights
     w = get_weights(args.name)
     path = download_weights(w, args.cache, quiet=args.quiet)
     print(path)
@@ -81,7 +72,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("weights", help="list or download named pre-trained weights",
                        description="Named pre-trained weights (torchvision's ImageNet files and any registered "
-                                   "with cnnkit.io.weights.register_weights), downloaded into a cache with "
+                                   "with cnnkit.models.weights.register_weights), downloaded into a cache with "
                                    "SHA-256 verification.")
     p.set_defaults(func=lambda args, _p=p: (_p.print_help(sys.stderr), 2)[1])
     wsub = p.add_subparsers(dest="weights_command", metavar="ACTION")

@@ -82,7 +82,7 @@ class _Source:
         from cnnkit import models
         self.run = None
         if Path(text).is_dir():
-            from cnnkit.train.run import load_run
+            from cnnkit.train.runs import load_run
             self.run = load_run(text)
             self.model, self.input_size, self.classes = self.run.model, tuple(self.run.input_size), self.run.classes
             self.mean, self.std = self.run.mean, self.run.std
@@ -102,7 +102,7 @@ class _Source:
         if not Path(path).is_file():
             raise CLIError(f"image {path!r} does not exist" if not Path(path).exists() else f"{path!r} is not a file")
         if self.run is not None:
-            from cnnkit.train.run import prepare_image
+            from cnnkit.train.runs import prepare_image
             return prepare_image(path, self.input_size, self.mean, self.std, prepare=self.run.config.get("prepare"))
         from cnnkit.data import load_image
         return load_image(Path(path), self.input_size).astype(np.float32)

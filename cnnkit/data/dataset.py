@@ -6,11 +6,13 @@ is what lets :class:`~cnnkit.data.DataLoader` build a batch with a single fancy-
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ArrayDataset", "Splits", "stratified_split", "channel_stats"]
+__all__ = ["ArrayDataset", "Splits", "stratified_split", "split_pool", "channel_stats", "check_fraction",
+           "check_size"]
 
 
 class ArrayDataset:
@@ -121,6 +123,16 @@ class Splits:
     name: str
     prepare: dict | None = None
 
+    @classmethod
+    def from_arrays(cls, name, classes, train_x, train_y, test_x, test_y, val_x=None, val_y=None) -> "Splits":
+        """The splits of arrays already cut (images ``(N, C, H, W)`` float32 in [0, 1], labels ``(N,)``);
+        no ``val_x`` (or an empty one) gives ``val=None``. Mean and std are measured on ``train_x``."""
+        train = ArrayDataset(train_x, train_y, classes)
+        val = ArrayDataset(val_x, val_y, classes) if val_x is not None and len(val_x) else None
+        test = ArrayDataset(test_x, test_y, classes)
+        mean, std = channel_stats(train.images)
+        return cls(train, val, test, list(classes), train.input_size, mean, std, name)
+
     def normalize(self):
         """A :class:`~cnnkit.data.Normalize` with this set's training mean and std."""
         from .transforms import Normalize
@@ -209,3 +221,30 @@ def stratified_split(labels, fractions, seed: int = 0) -> list:
             start += take[c]
         parts[-1].append(idx[start:])
     return [np.sort(np.concatenate(p)).astype(np.int64) if p else np.zeros(0, np.int64) for p in parts]
+
+
+def split_pool(name, images, labels, classes, seed, val_fraction, test_fraction) -> Splits:
+    """Stratified test / val / train cut of a set with no official test split (digits, faces, folders)."""
+    test_idx, val_idx, train_idx = stratified_split(labels, (test_fraction, val_fraction), seed)
+    return Splits.from_arrays(name, classes, images[train_idx], labels[train_idx], images[test_idx],
+                              labels[test_idx], images[val_idx], labels[val_idx])
+
+
+# ----------------------------------------------------------------------------- the loaders' argument checks
+def check_fraction(value, name: str, owner: str) -> float:
+    """``value`` as a float in [0, 1), else ``ValueError`` naming ``owner`` and ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"{owner}: {name} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def check_size(size, owner: str):
+    """A resize target as ``(height, width)`` (an int means a square; ``None`` stays ``None``)."""
+    if size is None:
+        return None
+    if isinstance(size, numbers.Integral) and not isinstance(size, bool):
+        size = (int(size), int(size))
+    if (not isinstance(size, (tuple, list)) or len(size) != 2
+            or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in size)):
+        raise ValueError(f"{owner}: size must be a positive int or (height, width), got {size!r}")
+    return int(size[0]), int(size[1])

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import stratified_split
-from .sets import _check_fraction, _check_size, _splits, split_pool
+from .dataset import Splits, check_fraction, check_size, split_pool, stratified_split
 
 __all__ = ["imagefolder", "load_image", "IMAGE_EXTENSIONS"]
 
@@ -145,9 +144,9 @@ def imagefolder(path, size=None, mode: str = "auto", seed: int = 0, val_fraction
     if not root.is_dir():
         raise FileNotFoundError(f"imagefolder: {root} is not a folder")
     mode = _check_mode(mode)
-    size = _check_size(size, "imagefolder")
-    val_fraction = _check_fraction(val_fraction, "val_fraction", "imagefolder")
-    test_fraction = _check_fraction(test_fraction, "test_fraction", "imagefolder")
+    size = check_size(size, "imagefolder")
+    val_fraction = check_fraction(val_fraction, "val_fraction", "imagefolder")
+    test_fraction = check_fraction(test_fraction, "test_fraction", "imagefolder")
     name = root.resolve().name or str(root)
 
     top = _class_dirs(root)
@@ -190,4 +189,4 @@ def imagefolder(path, size=None, mode: str = "auto", seed: int = 0, val_fraction
         val_x, val_y = train_x[val_idx], train_y[val_idx]
         train_x, train_y = train_x[train_idx], train_y[train_idx]
     test_x, test_y = data["test"]
-    return _splits(name, classes, train_x, train_y, test_x, test_y, val_x, val_y)
+    return Splits.from_arrays(name, classes, train_x, train_y, test_x, test_y, val_x, val_y)

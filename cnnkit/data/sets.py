@@ -23,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .dataset import ArrayDataset, Splits, channel_stats, stratified_split
+from .dataset import Splits, check_fraction, check_size, split_pool, stratified_split
 from .download import REGISTRY, default_root, fetch
 from .formats import read_cifar_bin, read_idx_pair
 from .transforms import resize_images
 
-__all__ = ["load", "digits", "faces", "mnist_5k", "mnist", "fashion_mnist", "cifar10", "NAMES", "FASHION_CLASSES",
-           "CIFAR10_CLASSES"]
+__all__ = ["load", "builtin_name", "digits", "faces", "mnist_5k", "mnist", "fashion_mnist", "cifar10", "NAMES",
+           "FASHION_CLASSES", "CIFAR10_CLASSES"]
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                    "Ankle boot"]
@@ -37,23 +37,6 @@ CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 
 
 # ----------------------------------------------------------------------------- shared helpers
-def _check_fraction(value, name: str, owner: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"{owner}: {name} must be a number in [0, 1), got {value!r}")
-    return float(value)
-
-
-def _check_size(size, owner: str):
-    if size is None:
-        return None
-    if isinstance(size, numbers.Integral) and not isinstance(size, bool):
-        size = (int(size), int(size))
-    if (not isinstance(size, (tuple, list)) or len(size) != 2
-            or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in size)):
-        raise ValueError(f"{owner}: size must be a positive int or (height, width), got {size!r}")
-    return int(size[0]), int(size[1])
-
-
 def _to_float(images: np.ndarray, size) -> np.ndarray:
     """uint8 or [0, 1] float ``(N, C, H, W)`` → float32 in [0, 1], resized to ``size`` if given."""
     if images.dtype == np.uint8:
@@ -67,21 +50,6 @@ def _to_float(images: np.ndarray, size) -> np.ndarray:
     return x
 
 
-def _splits(name, classes, train_x, train_y, test_x, test_y, val_x=None, val_y=None) -> Splits:
-    train = ArrayDataset(train_x, train_y, classes)
-    val = ArrayDataset(val_x, val_y, classes) if val_x is not None and len(val_x) else None
-    test = ArrayDataset(test_x, test_y, classes)
-    mean, std = channel_stats(train.images)
-    return Splits(train, val, test, list(classes), train.input_size, mean, std, name)
-
-
-def split_pool(name, images, labels, classes, seed, val_fraction, test_fraction) -> Splits:
-    """Stratified test / val / train cut of a set with no official test split."""
-    test_idx, val_idx, train_idx = stratified_split(labels, (test_fraction, val_fraction), seed)
-    return _splits(name, classes, images[train_idx], labels[train_idx], images[test_idx], labels[test_idx],
-                   images[val_idx], labels[val_idx])
-
-
 def _split_official(name, classes, train_x, train_y, test_x, test_y, seed, val_fraction, size) -> Splits:
     """Official train/test (uint8); ``val_fraction`` of the official training images become validation.
 
@@ -89,8 +57,9 @@ def _split_official(name, classes, train_x, train_y, test_x, test_y, seed, val_f
     memory is one float copy of the set (CIFAR-10: 737 MB), not two.
     """
     val_idx, train_idx = stratified_split(train_y, (val_fraction,), seed)
-    return _splits(name, classes, _to_float(train_x[train_idx], size), train_y[train_idx],
-                   _to_float(test_x, size), test_y, _to_float(train_x[val_idx], size), train_y[val_idx])
+    return Splits.from_arrays(name, classes, _to_float(train_x[train_idx], size), train_y[train_idx],
+                               _to_float(test_x, size), test_y, _to_float(train_x[val_idx], size),
+                               train_y[val_idx])
 
 
 # ----------------------------------------------------------------------------- built-in sets
@@ -103,7 +72,7 @@ def digits(seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2,
     """
     from sklearn.datasets import load_digits
 
-    size = _check_size(size, "digits")
+    size = check_size(size, "digits")
     d = load_digits()
     images = (d.images.astype(np.float32) / np.float32(16))[:, None]  # (1797, 1, 8, 8)
     images = _to_float(images, size)
@@ -117,7 +86,7 @@ def faces(seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2, 
     them); split as :func:`digits`."""
     from skimage.data import lfw_subset
 
-    size = _check_size(size, "faces")
+    size = check_size(size, "faces")
     raw = np.asarray(lfw_subset())  # (200, 25, 25), float in [0, 1]
     if raw.dtype == np.uint8:
         raw = raw.astype(np.float32) / np.float32(255)
@@ -155,7 +124,7 @@ def mnist_5k(seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.
     ``val_fraction`` (10 %: 400) validation and the rest (3,600) training. Pictures of digits are
     brought to the same form by :func:`cnnkit.data.prepare_digit` (``Splits.prepare`` says how).
     """
-    size = _check_size(size, "mnist-5k")
+    size = check_size(size, "mnist-5k")
     table = np.loadtxt(_mnist_5k_file(), delimiter=",", dtype=np.uint8)  # (5000, 785): pixels, label
     raw = table[:, :-1].reshape(-1, 1, 28, 28)                          # (5000, 1, 28, 28) uint8
     labels = table[:, -1].astype(np.int64)
@@ -166,7 +135,7 @@ def mnist_5k(seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.
         images, frame = _to_float(raw, size), 28
     test_idx, rest = stratified_split(labels, (test_fraction,), seed)
     val_idx, train_idx = (rest[i] for i in stratified_split(labels[rest], (val_fraction,), seed))
-    splits = _splits("mnist-5k", [str(i) for i in range(10)], images[train_idx], labels[train_idx],
+    splits = Splits.from_arrays("mnist-5k", [str(i) for i in range(10)], images[train_idx], labels[train_idx],
                      images[test_idx], labels[test_idx], images[val_idx], labels[val_idx])
     splits.prepare = {"kind": "digit", "size": frame}
     return splits
@@ -199,7 +168,7 @@ def _first(d: Path, names: list) -> Path:
 
 
 def _idx_set(name, classes, torch_dir, root, download, seed, val_fraction, size, quiet) -> Splits:
-    size = _check_size(size, name)
+    size = check_size(size, name)
     bases = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
              "t10k-labels-idx1-ubyte"]
     wanted = [_idx_names(b) for b in bases]
@@ -239,7 +208,7 @@ def cifar10(root=None, download: bool = False, seed: int = 0, val_fraction: floa
     """CIFAR-10, official *binary* version: ``data_batch_1.bin`` … ``data_batch_5.bin`` and
     ``test_batch.bin`` in ``root/cifar10/cifar-10-batches-bin`` (or ``root/cifar10``, or ``root``).
     Class names come from ``batches.meta.txt`` when present."""
-    size = _check_size(size, "cifar10")
+    size = check_size(size, "cifar10")
     names = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
     wanted = [[n] for n in names]
     extra = ["cifar10/cifar-10-batches-bin", "cifar-10-batches-bin"]
@@ -273,6 +242,15 @@ _ALIASES = {"mnist_5k": "mnist-5k", "mnist5k": "mnist-5k", "fashion_mnist": "fas
             "cifar_10": "cifar10"}
 
 
+def builtin_name(name) -> str | None:
+    """The named set ``name`` means (``"CIFAR-10"`` → ``"cifar10"``: case and aliases ignored), or ``None``
+    when it names none (a folder path)."""
+    if not isinstance(name, str):
+        return None
+    low = name.lower()
+    return _ALIASES.get(low, low) if low in NAMES or low in _ALIASES else None
+
+
 def load(name_or_path, root=None, download: bool = False, seed: int = 0, val_fraction: float = 0.1,
          **kw) -> Splits:
     """Load a data set by name, or an image folder by path, as train / val / test :class:`Splits`.
@@ -298,14 +276,14 @@ def load(name_or_path, root=None, download: bool = False, seed: int = 0, val_fra
     """
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"load: seed must be a non-negative int, got {seed!r}")
-    val_fraction = _check_fraction(val_fraction, "val_fraction", "load")
+    val_fraction = check_fraction(val_fraction, "val_fraction", "load")
     if "test_fraction" in kw:
-        kw["test_fraction"] = _check_fraction(kw["test_fraction"], "test_fraction", "load")
+        kw["test_fraction"] = check_fraction(kw["test_fraction"], "test_fraction", "load")
         if kw["test_fraction"] + val_fraction >= 1:
             raise ValueError(f"load: test_fraction + val_fraction must be below 1, got "
                              f"{kw['test_fraction']} + {val_fraction}")
-    if isinstance(name_or_path, str) and name_or_path.lower() in {**NAMES, **_ALIASES}:
-        name = _ALIASES.get(name_or_path.lower(), name_or_path.lower())
+    name = builtin_name(name_or_path)
+    if name is not None:
         allowed = {"digits": {"test_fraction", "size"}, "faces": {"test_fraction", "size"},
                    "mnist-5k": {"test_fraction", "size"}}.get(name, {"size", "quiet"})
         unknown = sorted(set(kw) - allowed)

@@ -35,7 +35,7 @@ def contact_sheet(image, filters=None, border: str = "reflect_101", scaling: str
     """
     from PIL import Image, ImageDraw, ImageFont
 
-    from ..io.images import to_image
+    from ..files import to_image
 
     if scaling not in ("minmax", "clip"):
         raise ValueError(f"contact_sheet: scaling must be 'minmax' or 'clip', got scaling={scaling!r}")

@@ -1,30 +1,21 @@
-"""Files in and out: images, weights (safetensors, PyTorch state dicts), ONNX; all writes atomic.
+"""Weights and models to and from other frameworks: PyTorch state dicts by key, safetensors, ONNX.
 
-Submodules are imported on first use so that ``import cnnkit`` stays light.
+* :mod:`cnnkit.io.torch_weights`: :func:`load_torch_state_dict` (a torchvision-style ``.pth`` or
+  ``.safetensors`` into a cnnkit model, by key, with a report), :func:`save_torch_state_dict`,
+  :func:`read_state_dict`, :func:`convert` (``.pth`` ↔ ``.safetensors``; a ``.pth`` is read only
+  through ``torch.load(weights_only=True)``).
+* :mod:`cnnkit.io.onnx_export`: :func:`export_onnx`.
+
+Image files, atomic writes and downloads are a layer below, in :mod:`cnnkit.files`; its image
+functions (``read_image``, ``write_image``, ``to_tensor``, ``to_image``) can also be reached from here.
+Named pre-trained weights are declared beside the models (:mod:`cnnkit.models.weights`).
 """
 from __future__ import annotations
 
-import importlib
+from ..files import read_image, to_image, to_tensor, write_image
+from .onnx_export import export_onnx
+from .torch_weights import (LoadReport, convert, load_torch_state_dict, read_state_dict, save_torch_state_dict,
+                            write_state_dict)
 
-from .atomic import atomic_path, atomic_write
-
-# public name → submodule that defines it
-_LAZY = {
-    # images (cnnkit.io.images)
-    "read_image": "images", "write_image": "images", "to_tensor": "images", "to_image": "images",
-    # PyTorch weights (cnnkit.io.torch_weights)
-    "load_torch_state_dict": "torch_weights", "save_torch_state_dict": "torch_weights",
-    # ONNX (cnnkit.io.onnx_export)
-    "export_onnx": "onnx_export",
-    # named pre-trained weights (cnnkit.io.weights)
-    "get_weights": "weights", "list_weights": "weights",
-}
-_SUBMODULES = {"images", "torch_weights", "onnx_export", "weights", "atomic"}
-
-
-def __getattr__(name):
-    if name in _SUBMODULES:
-        return importlib.import_module(f"cnnkit.io.{name}")
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"cnnkit.io.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'cnnkit.io' has no attribute {name!r}")
+__all__ = ["load_torch_state_dict", "save_torch_state_dict", "read_state_dict", "write_state_dict", "convert",
+           "LoadReport", "export_onnx", "read_image", "write_image", "to_tensor", "to_image"]

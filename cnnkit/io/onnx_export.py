@@ -17,7 +17,7 @@ import numpy as np
 from .. import nn
 from ..shape import resolve_padding
 from ..tensor import Tensor, enable_grad
-from .atomic import atomic_write
+from ..files import atomic_write
 
 __all__ = ["export_onnx", "OPSET"]
 

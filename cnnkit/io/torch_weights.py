@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path
+from ..files import atomic_path
 
 __all__ = ["LoadReport", "read_state_dict", "write_state_dict", "load_torch_state_dict",
            "save_torch_state_dict", "convert"]

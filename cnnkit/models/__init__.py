@@ -9,8 +9,12 @@ gives its ``(C, H, W)`` input. Each model carries ``model.config = {"name": ...,
 Also: :func:`from_pattern` (the lecture's ``INPUT -> [[CONV -> RELU]*2 -> POOL]*3 -> …`` notation),
 :func:`fc_to_conv` (FC layers to equivalent convolutions), and the blocks the models are made of
 (:class:`InceptionBlock`, :class:`DepthwiseSeparableConv`, :class:`BasicBlock`, :class:`Bottleneck`).
+
+Named pre-trained weights (:mod:`cnnkit.models.weights`, declared beside each model):
+``create("resnet18", weights="DEFAULT")``, :func:`get_weights`, :func:`list_weights`.
 """
-from .registry import create, default_input_size, names, rebuild, register_model
+from .registry import canonical_name, create, default_input_size, names, rebuild, register_model
+from .weights import Weights, get_weights, list_weights, register_weights
 from .blocks import (BasicBlock, BasicConv2d, Bottleneck, DepthwiseSeparableConv, InceptionBlock,
                      ShortcutA)
 from .lenet import ConnectionTableConv2d, LeNet5, lenet5
@@ -24,7 +28,8 @@ from .pattern import PatternNet, from_pattern
 from .convert import fc_to_conv
 
 __all__ = [
-    "create", "names", "default_input_size", "rebuild", "register_model", "from_pattern", "fc_to_conv",
+    "create", "names", "canonical_name", "default_input_size", "rebuild", "register_model", "from_pattern",
+    "fc_to_conv", "Weights", "get_weights", "list_weights", "register_weights",
     "BasicBlock", "BasicConv2d", "Bottleneck", "DepthwiseSeparableConv", "InceptionBlock", "ShortcutA",
     "ConnectionTableConv2d", "InceptionAux", "XceptionBlock", "PatternNet",
     "LeNet5", "AlexNet", "VGG", "GoogLeNet", "MobileNetV1", "Xception", "ResNet", "CifarResNet",

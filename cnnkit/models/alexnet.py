@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from .. import nn
 from .registry import register_model
+from .weights import torchvision_weights
 
 __all__ = ["AlexNet", "alexnet"]
 
@@ -91,3 +92,8 @@ def alexnet(num_classes: int = 1000, variant: str = "original", dropout: float =
     """AlexNet, original (227×227, LRN, groups = 2; 60,965,224 parameters) or ``variant="torchvision"``
     (61,100,840 parameters, torchvision's keys); see :class:`AlexNet`."""
     return AlexNet(num_classes, variant, dropout)
+
+# torchvision's ImageNet-1k weights (cnnkit.models.weights): file, parameters, MACs in G ("GFLOPS") and
+# (acc@1, acc@5) as torchvision publishes them; tests/models/test_weights.py checks them against this model.
+torchvision_weights("alexnet", "AlexNet_Weights.IMAGENET1K_V1", "alexnet-owt-7be5be79.pth", 61_100_840, 0.714,
+                    (56.522, 79.066), model_kwargs={"variant": "torchvision"})

@@ -25,6 +25,7 @@ from .. import nn
 from ..nn.fusion import run_in_order
 from .blocks import BasicConv2d, InceptionBlock
 from .registry import register_model
+from .weights import torchvision_weights
 
 __all__ = ["GoogLeNet", "InceptionAux", "GoogLeNetOutputs", "INCEPTION_TABLE", "googlenet"]
 
@@ -153,3 +154,14 @@ def googlenet(num_classes: int = 1000, aux_logits: bool = False, variant: str = 
               dropout: float | None = None, dropout_aux: float = 0.7) -> GoogLeNet:
     """GoogLeNet (Inception v1) as in the paper, or ``variant="torchvision"``; see :class:`GoogLeNet`."""
     return GoogLeNet(num_classes, aux_logits, variant, dropout, dropout_aux)
+
+# torchvision's ImageNet-1k weights (cnnkit.models.weights): file, parameters, MACs in G ("GFLOPS") and
+# (acc@1, acc@5) as torchvision publishes them; tests/models/test_weights.py checks them against this model.
+# torchvision builds the pre-trained GoogLeNet with transform_input=True, which turns an ImageNet-normalised
+# input into (x - 0.5)/0.5: the weights expect mean = std = 0.5. The file's aux1/aux2 heads are dropped unless
+# the model has aux_logits=True.
+torchvision_weights("googlenet", "GoogLeNet_Weights.IMAGENET1K_V1", "googlenet-1378be20.pth", 6_624_904, 1.498,
+                    (69.778, 89.53), model_kwargs={"variant": "torchvision"}, mean=(0.5, 0.5, 0.5),
+                    std=(0.5, 0.5, 0.5), ignore_prefixes=("aux1.", "aux2."),
+                    note="torchvision's transform_input: normalise with mean = std = 0.5; the file's aux1/aux2 "
+                         "heads are dropped unless the model has aux_logits=True")

@@ -23,6 +23,8 @@ first stage with ``channels=32`` filters, multiplied by ``channel_multiplier=2``
 from __future__ import annotations
 
 import re
+from collections import namedtuple
+from dataclasses import dataclass
 
 from .. import nn
 from ..shape import conv_output_size
@@ -160,6 +162,142 @@ def _expand(nodes, out):
     return out
 
 
+# ----------------------------------------------------------------------------- the builders
+# The volume between layers: (C, H, W) while the maps are spatial; ``flat`` (the number of features) once an
+# FC has flattened them.
+Volume = namedtuple("Volume", "c h w flat")
+
+
+@dataclass
+class _Layer:
+    """One layer of the expanded pattern, with what its arguments and errors need."""
+
+    name: str
+    args: list        # [(value, position)]
+    kwargs: dict      # {key: (value, position)}
+    optional: bool
+    pos: int
+    pattern: str
+
+    def error(self, msg: str, where: int | None = None):
+        return _error(self.pattern, self.pos if where is None else where, msg)
+
+    def arg(self, i: int, key: str, default, integer: bool = True):
+        """The ``i``-th positional argument or ``key=``, else ``default`` (checked: a whole number, or in [0, 1))."""
+        if key in self.kwargs:
+            value, where = self.kwargs[key]
+        elif i < len(self.args):
+            value, where = self.args[i]
+        else:
+            return default
+        if integer and not isinstance(value, int):
+            raise self.error(f"{self.name} argument {key} must be a whole number, got {value}", where)
+        if not integer and not 0 <= value < 1:
+            raise self.error(f"{self.name} argument {key} must be in [0, 1), got {value}", where)
+        return value
+
+    def spatial(self, vol: Volume) -> None:
+        if vol.flat is not None:
+            raise self.error(f"{self.name} after FC (the volume is already flattened)")
+
+
+@dataclass
+class _Options:
+    """``from_pattern``'s defaults, and the counters the defaults depend on (stage, FC layers seen)."""
+
+    channels: object
+    channel_multiplier: int
+    max_channels: int
+    kernel_size: int
+    pool: str
+    pool_size: int
+    pool_stride: int | None
+    fc_hidden: object
+    dropout: float
+    num_classes: int
+    n_fc: int = 0          # FC layers in the whole pattern (the last gets num_classes outputs)
+    stage: int = 0         # pools built so far
+    fc_seen: int = 0
+
+    def conv_channels(self, layer: _Layer) -> int:
+        if isinstance(self.channels, (list, tuple)):
+            if self.stage >= len(self.channels):
+                raise layer.error(f"channels lists {len(self.channels)} stages, this CONV is in stage {self.stage + 1}")
+            return self.channels[self.stage]
+        return min(self.max_channels, self.channels * self.channel_multiplier ** self.stage)
+
+    def fc_outputs(self) -> int:
+        if self.fc_seen == self.n_fc:
+            return self.num_classes
+        if isinstance(self.fc_hidden, (list, tuple)):
+            return self.fc_hidden[min(self.fc_seen - 1, len(self.fc_hidden) - 1)]
+        return self.fc_hidden
+
+
+def _conv(layer: _Layer, vol: Volume, opt: _Options):
+    layer.spatial(vol)
+    out = layer.arg(0, "out", opt.conv_channels(layer))
+    k = layer.arg(1, "k", opt.kernel_size)
+    s = layer.arg(2, "s", 1)
+    p = layer.arg(3, "p", (k - 1) // 2)
+    ho, wo = conv_output_size(vol.h, k, s, p), conv_output_size(vol.w, k, s, p)
+    if ho < 1 or wo < 1:
+        raise layer.error(f"CONV {k}×{k}/{s} (padding {p}) does not fit the {vol.h}×{vol.w} input")
+    return [nn.Conv2d(vol.c, out, k, stride=s, padding=p)], Volume(out, ho, wo, None)        # (C, H, W)
+
+
+def _pool(layer: _Layer, vol: Volume, opt: _Options):
+    layer.spatial(vol)
+    k = layer.arg(0, "k", opt.pool_size)
+    s = layer.arg(1, "s", opt.pool_stride if opt.pool_stride is not None else k)
+    ho, wo = conv_output_size(vol.h, k, s), conv_output_size(vol.w, k, s)
+    if ho < 1 or wo < 1:
+        if layer.optional:            # the lecture's POOL?: only where the map is at least the window
+            return [], vol
+        raise layer.error(f"{layer.name} {k}×{k}/{s} does not fit the {vol.h}×{vol.w} input")
+    kind = {"MAXPOOL": "max", "AVGPOOL": "avg"}.get(layer.name, opt.pool)
+    opt.stage += 1
+    return [(nn.MaxPool2d if kind == "max" else nn.AvgPool2d)(k, stride=s)], Volume(vol.c, ho, wo, None)
+
+
+def _fc(layer: _Layer, vol: Volume, opt: _Options):
+    modules, features = [], vol.flat
+    if features is None:                       # the first FC flattens the maps
+        modules.append(nn.Flatten())
+        features = vol.c * vol.h * vol.w
+    opt.fc_seen += 1
+    out = layer.arg(0, "out", opt.fc_outputs())
+    return modules + [nn.Linear(features, out)], vol._replace(flat=out)
+
+
+def _bn(layer: _Layer, vol: Volume, opt: _Options):
+    return [nn.BatchNorm2d(vol.c) if vol.flat is None else nn.BatchNorm1d(vol.flat)], vol
+
+
+def _dropout(layer: _Layer, vol: Volume, opt: _Options):
+    return [nn.Dropout(layer.arg(0, "p", opt.dropout, integer=False))], vol
+
+
+def _activation(layer: _Layer, vol: Volume, opt: _Options):
+    return [{"RELU": nn.ReLU, "TANH": nn.Tanh, "SIGMOID": nn.Sigmoid}[layer.name]()], vol
+
+
+# layer name → (builder, the arguments it takes in order); each builder returns (modules, the new volume)
+_LAYER_BUILDERS = {"CONV": (_conv, ("out", "k", "s", "p")), "POOL": (_pool, ("k", "s")), "MAXPOOL": (_pool, ("k", "s")),
+             "AVGPOOL": (_pool, ("k", "s")), "FC": (_fc, ("out",)), "BN": (_bn, ()), "DROPOUT": (_dropout, ("p",)),
+             "RELU": (_activation, ()), "TANH": (_activation, ()), "SIGMOID": (_activation, ())}
+
+
+def _check_arguments(layer: _Layer, allowed: tuple) -> None:
+    if len(layer.args) > len(allowed):
+        raise layer.error(f"{layer.name} takes at most {len(allowed)} argument{'s' if len(allowed) != 1 else ''}",
+                          layer.args[len(allowed)][1])
+    for key, (_, where) in layer.kwargs.items():
+        if key not in allowed:
+            raise layer.error(f"{layer.name} has no argument {key!r}"
+                              + (f" (it takes {', '.join(allowed)})" if allowed else ""), where)
+
+
 class PatternNet(nn.Sequential):
     """The ``Sequential`` built by :func:`from_pattern`; ``pattern`` holds the source text."""
 
@@ -218,90 +356,16 @@ def from_pattern(pattern: str, input_size=(3, 32, 32), num_classes: int = 10, ch
     for (name, *_), pos in layers:
         if name == "INPUT":
             raise _error(pattern, pos, "INPUT may only start the pattern")
-    n_fc = sum(1 for (name, *_), _ in layers if name == "FC")
-    stage_channels = list(channels) if isinstance(channels, (list, tuple)) else None
-    hidden = list(fc_hidden) if isinstance(fc_hidden, (list, tuple)) else None
-    c, h, w = input_size
-    flat = None            # number of features once flattened
-    stage, fc_seen, modules = 0, 0, []
+    opt = _Options(channels, channel_multiplier, max_channels, kernel_size, pool, pool_size, pool_stride, fc_hidden,
+                   dropout, num_classes, n_fc=sum(1 for (name, *_), _ in layers if name == "FC"))
+    vol = Volume(*input_size, None)
+    modules = []
     for (name, args, kwargs, optional), pos in layers:
-        def arg(i, key, default, integer=True, _args=args, _kwargs=kwargs, _name=name, _pos=pos):
-            if key in _kwargs:
-                value, where = _kwargs[key]
-            elif i < len(_args):
-                value, where = _args[i]
-            else:
-                return default
-            if integer and not isinstance(value, int):
-                raise _error(pattern, where, f"{_name} argument {key} must be a whole number, got {value}")
-            if not integer and not 0 <= value < 1:
-                raise _error(pattern, where, f"{_name} argument {key} must be in [0, 1), got {value}")
-            return value
-
-        def spatial(what, _pos=pos):
-            if flat is not None:
-                raise _error(pattern, _pos, f"{what} after FC (the volume is already flattened)")
-
-        allowed = {"CONV": ("out", "k", "s", "p"), "POOL": ("k", "s"), "MAXPOOL": ("k", "s"), "AVGPOOL": ("k", "s"),
-                   "FC": ("out",), "DROPOUT": ("p",)}.get(name, ())
-        if len(args) > len(allowed):
-            raise _error(pattern, args[len(allowed)][1], f"{name} takes at most {len(allowed)} argument"
-                                                         f"{'s' if len(allowed) != 1 else ''}")
-        for key, (_, where) in kwargs.items():
-            if key not in allowed:
-                raise _error(pattern, where, f"{name} has no argument {key!r}"
-                                             + (f" (it takes {', '.join(allowed)})" if allowed else ""))
-        if name == "CONV":
-            spatial("CONV")
-            if stage_channels is not None:
-                if stage >= len(stage_channels):
-                    raise _error(pattern, pos, f"channels lists {len(stage_channels)} stages, this CONV is in "
-                                               f"stage {stage + 1}")
-                default_out = stage_channels[stage]
-            else:
-                default_out = min(max_channels, channels * channel_multiplier ** stage)
-            out = arg(0, "out", default_out)
-            k = arg(1, "k", kernel_size)
-            s = arg(2, "s", 1)
-            p = arg(3, "p", (k - 1) // 2)
-            ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
-            if ho < 1 or wo < 1:
-                raise _error(pattern, pos, f"CONV {k}×{k}/{s} (padding {p}) does not fit the {h}×{w} input")
-            modules.append(nn.Conv2d(c, out, k, stride=s, padding=p))
-            c, h, w = out, ho, wo                                                   # (C, H, W)
-        elif name in ("POOL", "MAXPOOL", "AVGPOOL"):
-            spatial(name)
-            k = arg(0, "k", pool_size)
-            s = arg(1, "s", pool_stride if pool_stride is not None else k)
-            ho, wo = conv_output_size(h, k, s), conv_output_size(w, k, s)
-            if ho < 1 or wo < 1:
-                if optional:
-                    continue
-                raise _error(pattern, pos, f"{name} {k}×{k}/{s} does not fit the {h}×{w} input")
-            kind = {"MAXPOOL": "max", "AVGPOOL": "avg"}.get(name, pool)
-            modules.append((nn.MaxPool2d if kind == "max" else nn.AvgPool2d)(k, stride=s))
-            h, w = ho, wo
-            stage += 1
-        elif name == "FC":
-            if flat is None:
-                modules.append(nn.Flatten())
-                flat = c * h * w
-            fc_seen += 1
-            if fc_seen == n_fc:
-                default_out = num_classes
-            elif hidden is not None:
-                default_out = hidden[min(fc_seen - 1, len(hidden) - 1)]
-            else:
-                default_out = fc_hidden
-            out = arg(0, "out", default_out)
-            modules.append(nn.Linear(flat, out))
-            flat = out
-        elif name == "BN":
-            modules.append(nn.BatchNorm2d(c) if flat is None else nn.BatchNorm1d(flat))
-        elif name == "DROPOUT":
-            modules.append(nn.Dropout(arg(0, "p", dropout, integer=False)))
-        else:
-            modules.append({"RELU": nn.ReLU, "TANH": nn.Tanh, "SIGMOID": nn.Sigmoid}[name]())
+        layer = _Layer(name, args, kwargs, optional, pos, pattern)
+        build, allowed = _LAYER_BUILDERS[name]
+        _check_arguments(layer, allowed)
+        built, vol = build(layer, vol, opt)
+        modules += built
     if not modules:
         raise _error(pattern, len(pattern), "the pattern has no layers")
     model = PatternNet(modules, pattern)

@@ -18,7 +18,7 @@ import difflib
 import functools
 import inspect
 
-__all__ = ["register_model", "create", "names", "default_input_size", "rebuild"]
+__all__ = ["register_model", "create", "names", "canonical_name", "default_input_size", "rebuild"]
 
 _BUILDERS: dict = {}
 _INPUT_SIZES: dict = {}
@@ -54,7 +54,9 @@ def names() -> list[str]:
     return sorted(_BUILDERS)
 
 
-def _lookup(name) -> str:
+def canonical_name(name) -> str:
+    """The registered name that ``name`` means: ``"ResNet-18"`` → ``"resnet18"`` (case, ``-`` and ``_``
+    are ignored). An unknown name raises ``ValueError`` listing the known ones and suggesting close matches."""
     if not isinstance(name, str):
         raise TypeError(f"model name must be a string, got {type(name).__name__}")
     if name in _BUILDERS:
@@ -85,9 +87,9 @@ def create(name: str, weights=None, **kwargs):
         {'name': 'resnet20', 'kwargs': {}}
     """
     if weights is not None:  # named pre-trained weights (cnnkit weights list): downloaded once, verified
-        from ..io.weights import create_with_weights
-        return create_with_weights(_lookup(name), weights, **kwargs)
-    return _BUILDERS[_lookup(name)](**kwargs)
+        from .weights import create_with_weights
+        return create_with_weights(canonical_name(name), weights, **kwargs)
+    return _BUILDERS[canonical_name(name)](**kwargs)
 
 
 def rebuild(config: dict):
@@ -105,24 +107,25 @@ def rebuild(config: dict):
     return model
 
 
-def default_input_size(name_or_model) -> tuple[int, int, int]:
-    """Default ``(C, H, W)`` input of a model, given its name or a model built by this package.
+def default_input_size(name_or_model, **kwargs) -> tuple[int, int, int]:
+    """Default ``(C, H, W)`` input of a model, given its name (and the builder arguments ``kwargs``) or a
+    model built by this package.
 
     ``default_input_size("lenet5") == (1, 32, 32)``, ``("alexnet") == (3, 227, 227)`` (the original;
-    the torchvision variant takes 224), ``("xception") == (3, 299, 299)``.
+    ``("alexnet", variant="torchvision")`` takes 224), ``("xception") == (3, 299, 299)``,
+    ``("resnet18", in_channels=1) == (1, 224, 224)``.
     """
     if isinstance(name_or_model, str):
-        return _INPUT_SIZES[_lookup(name_or_model)]
-    config = getattr(name_or_model, "config", None)
-    if not isinstance(config, dict) or "name" not in config:
-        raise ValueError(f"{type(name_or_model).__name__} was not built by cnnkit.models "
-                         "(no model.config): pass the input size explicitly")
+        config = {"name": canonical_name(name_or_model), "kwargs": kwargs}
+    else:
+        config = getattr(name_or_model, "config", None)
+        if not isinstance(config, dict) or "name" not in config:
+            raise ValueError(f"{type(name_or_model).__name__} was not built by cnnkit.models "
+                             "(no model.config): pass the input size explicitly")
     kwargs = config.get("kwargs", {})
     if config["name"] == "from_pattern":
         return tuple(kwargs.get("input_size", (3, 32, 32)))
     if config["name"] == "alexnet" and kwargs.get("variant", "original") == "torchvision":
         return (3, 224, 224)
-    if "in_channels" in kwargs:
-        c, h, w = _INPUT_SIZES[_lookup(config["name"])]
-        return (int(kwargs["in_channels"]), h, w)
-    return _INPUT_SIZES[_lookup(config["name"])]
+    c, h, w = _INPUT_SIZES[canonical_name(config["name"])]
+    return (int(kwargs.get("in_channels", c)), h, w)

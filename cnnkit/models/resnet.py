@@ -19,6 +19,7 @@ from .. import nn
 from ..nn.fusion import run_in_order
 from .blocks import BasicBlock, Bottleneck, ShortcutA
 from .registry import register_model
+from .weights import torchvision_weights
 
 __all__ = ["ResNet", "CifarResNet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
            "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]
@@ -154,3 +155,18 @@ resnet32 = _cifar("resnet32", 32)
 resnet44 = _cifar("resnet44", 44)
 resnet56 = _cifar("resnet56", 56)
 resnet110 = _cifar("resnet110", 110)
+
+# torchvision's ImageNet-1k weights (cnnkit.models.weights) as torchvision publishes them: per depth the
+# parameters, the MACs in G ("GFLOPS"), and each file's hash (in its name) with (acc@1, acc@5); V2 (a later
+# recipe, evaluated at resize 232) is the default where there is one. tests/models/test_weights.py checks them.
+for _depth, _params, _gmacs, _v1, _v2 in (
+        (18, 11_689_512, 1.814, ("f37072fd", 69.758, 89.078), None),
+        (34, 21_797_672, 3.664, ("b627a593", 73.314, 91.42), None),
+        (50, 25_557_032, 4.089, ("0676ba61", 76.13, 92.862), ("11ad3fa6", 80.858, 95.434)),
+        (101, 44_549_160, 7.801, ("63fe2227", 77.374, 93.546), ("cd907fc2", 81.886, 95.78)),
+        (152, 60_192_808, 11.514, ("394f9c45", 78.312, 94.046), ("f82ba261", 82.284, 96.002))):
+    torchvision_weights(f"resnet{_depth}", f"ResNet{_depth}_Weights.IMAGENET1K_V1", f"resnet{_depth}-{_v1[0]}.pth",
+                        _params, _gmacs, _v1[1:])
+    if _v2:
+        torchvision_weights(f"resnet{_depth}", f"ResNet{_depth}_Weights.IMAGENET1K_V2",
+                            f"resnet{_depth}-{_v2[0]}.pth", _params, _gmacs, _v2[1:], resize_size=232, default=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from .. import nn
 from ..nn.fusion import run_in_order
 from .registry import register_model
+from .weights import torchvision_weights
 
 __all__ = ["VGG", "CONFIGS", "vgg11", "vgg11_lrn", "vgg13", "vgg16_c", "vgg16", "vgg19",
            "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]
@@ -106,3 +107,15 @@ vgg11_bn = _builder("vgg11_bn", "A", "11 weight layers", True)
 vgg13_bn = _builder("vgg13_bn", "B", "13 weight layers", True)
 vgg16_bn = _builder("vgg16_bn", "D", "16 weight layers", True)
 vgg19_bn = _builder("vgg19_bn", "E", "19 weight layers", True)
+
+# torchvision's ImageNet-1k weights (cnnkit.models.weights) as torchvision publishes them: per configuration
+# the MACs in G ("GFLOPS", the same with batch norm), and for the plain and the batch-norm network the file's
+# hash (in its name), the parameters and (acc@1, acc@5). tests/models/test_weights.py checks them.
+for _depth, _gmacs, _plain, _bn in (
+        (11, 7.609, ("8a719046", 132_863_336, 69.02, 88.628), ("6002323d", 132_868_840, 70.37, 89.81)),
+        (13, 11.308, ("19584684", 133_047_848, 69.928, 89.246), ("abd245e5", 133_053_736, 71.586, 90.374)),
+        (16, 15.47, ("397923af", 138_357_544, 71.592, 90.382), ("6c64b313", 138_365_992, 73.36, 91.516)),
+        (19, 19.632, ("dcbb9e9d", 143_667_240, 72.376, 90.876), ("c79401a0", 143_678_248, 74.218, 91.842))):
+    for _suffix, (_hash, _params, *_accuracy) in (("", _plain), ("_bn", _bn)):
+        torchvision_weights(f"vgg{_depth}{_suffix}", f"VGG{_depth}{_suffix.upper()}_Weights.IMAGENET1K_V1",
+                            f"vgg{_depth}{_suffix}-{_hash}.pth", _params, _gmacs, tuple(_accuracy))

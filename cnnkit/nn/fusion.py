@@ -5,9 +5,10 @@ In inference batch norm is a fixed affine map per channel, ``y = x·α + (β −
 
     ``w' = w·α`` (filter k scaled by ``α_k``),  ``b' = (b − μ)·α + β``.
 
-That saves batch norm's whole pass over the activations, which in a network runs at memory speed: with the
-folding, ResNet-20's inference pass took 0.935–0.938× the time (medians of paired runs, batch 128, two
-threads). :func:`residual_relu` ends a residual block, ``relu(out + identity)``, in one pass in place.
+That saves batch norm's whole pass over the activations, which in a network runs at memory speed (ResNet-20's
+inference pass, paired against the unfused one: ``python benchmarks/bench.py --cases "ResNet-20 inference"``;
+the figures are in benchmarks/RESULTS.md, "Figures behind choices in the code"). :func:`residual_relu` ends a
+residual block, ``relu(out + identity)``, in one pass in place.
 In training, where nothing folds, :func:`bn_relu` runs a batch norm and the ReLU after it as one op (the ReLU made in
 batch norm's last pass).
 
@@ -25,14 +26,15 @@ import numpy as np
 from .. import jit, parallel
 from ..tensor import Tensor, records_graph
 from .modules.activation import ReLU
-from .modules.conv import Conv1d, Conv2d, _ConvNd
+from .modules.conv import Conv1d, Conv2d
 from .functional.norm import batch_norm_relu
-from .modules.norm import BatchNorm1d, BatchNorm2d, _BatchNorm
+from .modules.norm import BatchNorm1d, BatchNorm2d
 
 __all__ = ["fuse_conv_bn_weights", "fuse_conv_bn_eval", "conv_bn", "run_in_order", "foldable", "residual_relu",
            "fusable", "bn_relu", "conv_bn_relu"]
 
 _PAIRS = {Conv1d: BatchNorm1d, Conv2d: BatchNorm2d}
+_BATCH_NORMS = tuple(_PAIRS.values())
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -64,7 +66,7 @@ def fuse_conv_bn_weights(conv_w, conv_b, bn_rm, bn_rv, bn_eps: float, bn_w, bn_b
     return scaled.astype(w.dtype), np.broadcast_to(bias, (k,)).astype(w.dtype)
 
 
-def fuse_conv_bn_eval(conv: _ConvNd, bn: _BatchNorm) -> _ConvNd:
+def fuse_conv_bn_eval(conv: Conv1d | Conv2d, bn: BatchNorm1d | BatchNorm2d) -> Conv1d | Conv2d:
     """A new convolution (with bias) equal to ``bn(conv(x))`` with ``bn`` in ``eval()`` (PyTorch's name).
 
     Raises:
@@ -111,16 +113,16 @@ def conv_bn(conv, bn, x):
 def fusable(bn, relu, x) -> bool:
     """Whether :func:`bn_relu` runs ``relu(bn(x))`` as one op: a batch norm and a plain ReLU, no hooks on either, a
     float32 or float64 input."""
-    return (isinstance(bn, _BatchNorm) and type(relu) is ReLU
+    return (isinstance(bn, _BATCH_NORMS) and type(relu) is ReLU
             and not (bn._forward_hooks or bn._forward_pre_hooks or relu._forward_hooks or relu._forward_pre_hooks)
             and isinstance(x, Tensor) and x.data.dtype in _FLOATS)
 
 
 def bn_relu(bn, relu, x):
     """``relu(bn(x))``; as one op (:func:`cnnkit.nn.functional.norm.batch_norm_relu`: the ReLU made in batch norm's
-    last pass) when :func:`fusable`. Batch norm + ReLU, forward and backward, on ResNet-20's activations (batch 128,
-    two threads): 0.83–0.88× the time of the two modules one after the other (paired medians); the training step
-    about 0.99×."""
+    last pass) when :func:`fusable`: one pass over the activations fewer in training (paired against the two modules
+    apart on ResNet-20's activations and its training step, ``python benchmarks/bench.py --cases "batch norm"
+    "ResNet-20 train"``; figures in benchmarks/RESULTS.md, "Figures behind choices in the code")."""
     return batch_norm_relu(x, *bn._arguments(x)) if fusable(bn, relu, x) else relu(bn(x))
 
 
@@ -149,9 +151,9 @@ def residual_relu(out: Tensor, identity: Tensor, relu, own: bool = False) -> Ten
 
     That is when ``own`` (``out`` is the caller's own fresh tensor, which no hook has seen: :func:`foldable` was
     true for the layers that made it), no graph is recorded, ``relu`` is a :class:`cnnkit.nn.ReLU` without
-    hooks, and the two arrays are C-contiguous of one shape and dtype. Otherwise it runs as written. In
-    ResNet-20's inference (batch 128, two threads) the whole pass took 0.964–0.968× the time it takes with
-    the add and the ReLU apart (medians of paired runs); NaN and −0 come out as PyTorch's ``relu(out + identity)``.
+    hooks, and the two arrays are C-contiguous of one shape and dtype. Otherwise it runs as written. It saves a
+    pass over each block's output in inference (paired in ResNet-20's: benchmarks/RESULTS.md, "Figures behind
+    choices in the code"); NaN and −0 come out as PyTorch's ``relu(out + identity)``.
     """
     a, b = out.data, identity.data if isinstance(identity, Tensor) else None
     if not (own and type(relu) is ReLU and not (relu._forward_hooks or relu._forward_pre_hooks) and b is not None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_nonnegative
+from .optimizer import Optimizer, check_nonnegative
 
 __all__ = ["Adagrad"]
 
@@ -43,11 +43,11 @@ class Adagrad(Optimizer):
         super().__init__(params, defaults)
 
     def _validate_group(self, group: dict) -> None:
-        _check_nonnegative(group["lr"], "learning rate")
-        _check_nonnegative(group["lr_decay"], "lr_decay value")
-        _check_nonnegative(group["weight_decay"], "weight_decay value")
-        _check_nonnegative(group["initial_accumulator_value"], "initial_accumulator_value value")
-        _check_nonnegative(group["eps"], "epsilon value")
+        check_nonnegative(group["lr"], "learning rate")
+        check_nonnegative(group["lr_decay"], "lr_decay value")
+        check_nonnegative(group["weight_decay"], "weight_decay value")
+        check_nonnegative(group["initial_accumulator_value"], "initial_accumulator_value value")
+        check_nonnegative(group["eps"], "epsilon value")
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> None:
         lr, lr_decay, eps = float(group["lr"]), float(group["lr_decay"]), float(group["eps"])

@@ -5,7 +5,7 @@ import numbers
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_nonnegative, _lerp_
+from .optimizer import Optimizer, check_nonnegative, lerp_
 
 __all__ = ["Adam", "AdamW"]
 
@@ -49,8 +49,8 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _validate_group(self, group: dict) -> None:
-        _check_nonnegative(group["lr"], "learning rate")
-        _check_nonnegative(group["eps"], "epsilon value")
+        check_nonnegative(group["lr"], "learning rate")
+        check_nonnegative(group["eps"], "epsilon value")
         betas = group["betas"]
         if isinstance(betas, list):
             betas = group["betas"] = tuple(betas)
@@ -59,7 +59,7 @@ class Adam(Optimizer):
         for i, beta in enumerate(betas):
             if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0.0 <= beta < 1.0:
                 raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
-        _check_nonnegative(group["weight_decay"], "weight_decay value")
+        check_nonnegative(group["weight_decay"], "weight_decay value")
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> None:
         lr, eps, weight_decay = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
@@ -79,7 +79,7 @@ class Adam(Optimizer):
             else:
                 g = g + weight_decay * param
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        _lerp_(exp_avg, g, 1 - beta1)
+        lerp_(exp_avg, g, 1 - beta1)
         exp_avg_sq *= beta2
         exp_avg_sq += (1 - beta2) * g * g
         bias_correction1 = 1 - beta1 ** step

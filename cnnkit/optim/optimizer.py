@@ -20,7 +20,7 @@ import numpy as np
 
 from ..tensor import Tensor, enable_grad
 
-__all__ = ["Optimizer", "required"]
+__all__ = ["Optimizer", "required", "check_nonnegative", "lerp_"]
 
 
 class _RequiredParameter:
@@ -33,16 +33,18 @@ class _RequiredParameter:
 required = _RequiredParameter()
 
 
-def _check_nonnegative(value, what: str) -> None:
-    """Raise like torch.optim for a negative (or NaN) option: ``Invalid learning rate: -0.1``."""
+def check_nonnegative(value, what: str) -> None:
+    """Raise like torch.optim for a negative (or NaN) option: ``Invalid learning rate: -0.1`` (every
+    optimiser's ``_validate_group`` checks its options with it)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"Invalid {what}: expected a real number, got {value!r}")
     if not 0.0 <= value:
         raise ValueError(f"Invalid {what}: {value}")
 
 
-def _lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
-    """``start.lerp_(end, weight)`` in place, with torch's two-sided formula for accuracy."""
+def lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
+    """``start.lerp_(end, weight)`` in place, with torch's two-sided formula for accuracy (Adam's and
+    RMSprop's running averages)."""
     diff = end - start
     if abs(weight) < 0.5:
         start += weight * diff

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_nonnegative, _lerp_
+from .optimizer import Optimizer, check_nonnegative, lerp_
 
 __all__ = ["RMSprop"]
 
@@ -47,11 +47,11 @@ class RMSprop(Optimizer):
         super().__init__(params, defaults)
 
     def _validate_group(self, group: dict) -> None:
-        _check_nonnegative(group["lr"], "learning rate")
-        _check_nonnegative(group["eps"], "epsilon value")
-        _check_nonnegative(group["momentum"], "momentum value")
-        _check_nonnegative(group["weight_decay"], "weight_decay value")
-        _check_nonnegative(group["alpha"], "alpha value")
+        check_nonnegative(group["lr"], "learning rate")
+        check_nonnegative(group["eps"], "epsilon value")
+        check_nonnegative(group["momentum"], "momentum value")
+        check_nonnegative(group["weight_decay"], "weight_decay value")
+        check_nonnegative(group["alpha"], "alpha value")
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> None:
         lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])
@@ -72,7 +72,7 @@ class RMSprop(Optimizer):
         square_avg += (1 - alpha) * g * g
         if group["centered"]:
             grad_avg = state["grad_avg"]
-            _lerp_(grad_avg, g, 1 - alpha)
+            lerp_(grad_avg, g, 1 - alpha)
             avg = np.sqrt(square_avg - grad_avg * grad_avg)
         else:
             avg = np.sqrt(square_avg)

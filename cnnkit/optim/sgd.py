@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_nonnegative
+from .optimizer import Optimizer, check_nonnegative
 
 __all__ = ["SGD"]
 
@@ -46,9 +46,9 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _validate_group(self, group: dict) -> None:
-        _check_nonnegative(group["lr"], "learning rate")
-        _check_nonnegative(group["momentum"], "momentum value")
-        _check_nonnegative(group["weight_decay"], "weight_decay value")
+        check_nonnegative(group["lr"], "learning rate")
+        check_nonnegative(group["momentum"], "momentum value")
+        check_nonnegative(group["weight_decay"], "weight_decay value")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 

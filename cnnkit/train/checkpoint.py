@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.atomic import atomic_path
+from ..files import atomic_path
 from ..tensor import Tensor, get_rng
 
 __all__ = ["FORMAT_VERSION", "CheckpointError", "Checkpoint", "save_weights", "load_weights",

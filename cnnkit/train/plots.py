@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..io.atomic import atomic_path
+from ..files import atomic_path
 
 __all__ = ["available", "plot_curves", "plot_confusion"]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.atomic import atomic_write
+from ..files import atomic_write
 from ..tensor import Tensor, manual_seed
 from . import checkpoint as ckpt
 from .metrics import default_loss, evaluate

@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..io.atomic import atomic_path
+from ..files import atomic_path
 
 __all__ = ["VizFigure", "new_figure", "axes_at", "save", "picture", "show", "title", "colourbar", "sign", "text_at", "text_size",
            "text_width", "DPI", "TEXT", "GAP", "HEAD", "FOOT"]

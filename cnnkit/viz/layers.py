@@ -326,7 +326,7 @@ def plot_responses(image, filters=None, border: str = "reflect_101"):
     """
     from ..filters import filter2d
     from ..filters import names as bank_names
-    from ..io import read_image
+    from ..files import read_image
 
     if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
         grey = read_image(image, mode="gray", alpha="white")[..., 0].astype(np.float64)

@@ -156,7 +156,7 @@ def test_contact_sheet(tmp_path, images):
     (["filter", "sobel_x", "{img}"], r"nothing to write: give -o OUT.png and/or --raw OUT.npy"),
     (["filter", "{img}", "-o", "{d}/o.png"], r"expected NAME IMAGE \(or --kernel ROWS IMAGE, or --all IMAGE\)"),
     (["filter", "--all", "sobel_x", "{img}", "-o", "{d}/o.png"], r"with --all give only the IMAGE"),
-    (["filter", "sobel_x", "{img}", "-o", "{d}/o.txt"], r"-o '.*o.txt': the output must end in one of .png"),
+    (["filter", "sobel_x", "{img}", "-o", "{d}/o.txt"], r"'.*o.txt': an output image must end in one of .png"),
     (["filter", "sobel_x", "{img}", "-o", "{d}/o.png", "--raw", "{d}/r.bin"], r"name it OUT.npy"),
     (["filter", "sobel_x", "{img}", "-o", "{d}/nodir/o.png"], r"output directory '.*nodir' does not exist"),
     (["filter", "--all", "{img}", "-o", "{d}/o.png", "--raw", "{d}/r.npy"], r"--raw is for one filter"),

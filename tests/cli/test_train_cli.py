@@ -45,9 +45,9 @@ def test_train_writes_run_directory(run):
     assert cfg["model"]["name"] == "lenet5" and cfg["model"]["kwargs"] == {"num_classes": 10}
     assert cfg["classes"] == [str(i) for i in range(10)] and cfg["input_size"] == [1, 32, 32]
     assert cfg["data"]["name"] == "digits" and len(cfg["normalize"]["mean"]) == 1
-    from cnnkit.cli.train import DEFAULT_LR, DEFAULTS, OPTIMIZERS
-    assert cfg["optimizer"]["name"] == OPTIMIZERS[DEFAULTS["optimizer"]]
-    assert cfg["optimizer"]["hyperparameters"]["lr"] == DEFAULT_LR[DEFAULTS["optimizer"]]
+    from cnnkit.train.config import DEFAULT_LR, OPTIMIZERS, TrainConfig
+    assert cfg["optimizer"]["name"] == OPTIMIZERS[TrainConfig.optimizer]
+    assert cfg["optimizer"]["hyperparameters"]["lr"] == DEFAULT_LR[TrainConfig.optimizer]
     assert cfg["training"]["batch_size"] == 64 and cfg["seed"] == 0 and cfg["format_version"] == 1
     log = [json.loads(s) for s in (d / "log.jsonl").read_text().splitlines()]
     assert len(log) == 1 and log[0]["epoch"] == 1
@@ -66,7 +66,7 @@ def test_evaluate_reports_and_matches_sklearn(run):
     assert rep["n"] == 359 and rep["accuracy"] == pytest.approx(metrics["test_accuracy"])
     # independent check: predictions of the saved model on the test split, scored by scikit-learn
     from cnnkit.data import load
-    from cnnkit.train.run import load_run, predict_proba
+    from cnnkit.train.runs import load_run, predict_proba
     r = load_run(d)
     s = load("digits")
     x = ((s.test.images - np.float32(r.mean[0])) / np.float32(r.std[0])).astype(np.float32)
@@ -114,7 +114,7 @@ def test_predict_json_and_text(run, images):
 def test_predict_matches_model_on_dataset_images(run, images):
     """The file path (Pillow read, resize to 32×32, scale, normalise) agrees with the data set's own path."""
     from cnnkit.data import load
-    from cnnkit.train.run import load_run, predict_proba, prepare_image
+    from cnnkit.train.runs import load_run, predict_proba, prepare_image
     d, _, _ = run
     _, paths, _ = images
     r = load_run(d)
@@ -160,9 +160,9 @@ def test_train_refuses_existing_run_and_conflicting_resume(run):
     d, _, _ = run
     code, _, err = cli("train", "--epochs", 1, "--out", d)
     assert code == 2 and "already holds a run: pass --resume" in err
-    from cnnkit.cli.train import DEFAULT_LR, DEFAULTS
+    from cnnkit.train.config import DEFAULT_LR, TrainConfig
     code, _, err = cli("train", "--out", d, "--resume", "--lr", 0.5)
-    assert code == 2 and f"remove --lr 0.5 (the run used {DEFAULT_LR[DEFAULTS['optimizer']]})" in err
+    assert code == 2 and f"remove --lr 0.5 (the run used {DEFAULT_LR[TrainConfig.optimizer]})" in err
     code, _, err = cli("train", "--out", d, "--resume", "--epochs", 3)
     assert code == 2 and "cosine learning-rate schedule" in err and "--epochs 1" in err
     code, _, err = cli("train", "resnet2O", "--out", d.parent / "x")
@@ -170,13 +170,13 @@ def test_train_refuses_existing_run_and_conflicting_resume(run):
 
 
 def test_interrupted_cli_run_resumes_bit_exact(tmp_path, monkeypatch):
-    import cnnkit.train as train_mod
+    import cnnkit.train.recipe as recipe
 
     common = ["--epochs", 2, "--batch-size", 128, "--scheduler", "step", "--no-plots"]
     code, _, _ = cli("train", *common, "--out", tmp_path / "full")
     assert code == 0
 
-    class StopAfterOne(train_mod.Trainer):
+    class StopAfterOne(recipe.Trainer):
         def __init__(self, *a, **kw):
             super().__init__(*a, **kw)
 
@@ -186,7 +186,7 @@ def test_interrupted_cli_run_resumes_bit_exact(tmp_path, monkeypatch):
             self.callbacks.append(stop)
 
     with monkeypatch.context() as m:
-        m.setattr(train_mod, "Trainer", StopAfterOne)
+        m.setattr(recipe, "Trainer", StopAfterOne)
         code, out, err = cli("train", *common, "--out", tmp_path / "cut")
     assert code == 130 and "continue with: cnnkit train --out" in err
     assert not (tmp_path / "cut" / "metrics.json").exists()

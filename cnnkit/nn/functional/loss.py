@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from ...tensor import Tensor, _unbroadcast, make_op
+from ...tensor import Tensor, make_op, unbroadcast
 from .checks import check_float
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss"]
@@ -279,6 +279,6 @@ def mse_loss(input: Tensor, target, size_average=None, reduce=None, reduction: s
         gd = (g if scale is None else g * scale) * dt.type(2) * diff
         if w is not None:
             gd = gd * w
-        return (_unbroadcast(gd, x.shape) if x.requires_grad else None,
-                _unbroadcast(-gd, tt.shape).astype(tt.data.dtype, copy=False) if tt.requires_grad else None)
+        return (unbroadcast(gd, x.shape) if x.requires_grad else None,
+                unbroadcast(-gd, tt.shape).astype(tt.data.dtype, copy=False) if tt.requires_grad else None)
     return make_op(out, (x, tt), backward)

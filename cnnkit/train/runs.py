@@ -1,8 +1,9 @@
-"""A finished run directory as something to use: rebuild its model, prepare images the way its
-training data was prepared, and predict.
+"""A finished run directory as something to use: rebuild its model, evaluate it, prepare images the way
+its training data was prepared, and predict (``cnnkit evaluate``, ``cnnkit predict``, ``cnnkit export``).
 
 ``config.json`` (written by the trainer) says how: the model's name and constructor arguments, the
 class names, the input size ``(C, H, W)`` and the normalisation mean/std of the training data.
+:func:`prepare_image` is where ``cnnkit predict`` turns an image file into a model input.
 """
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from ..tensor import Tensor, no_grad
-from .checkpoint import CheckpointError, load_weights
+from .checkpoint import CheckpointError, arrays_digest, load_weights
+from .metrics import evaluate, precision_recall
+from .splits import EVAL_BATCH, load_data
 from .trainer import CONFIG_FILE, WEIGHTS_FILE
 
-__all__ = ["Run", "load_run", "read_config", "prepare_image", "predict_proba"]
-
+__all__ = ["Run", "load_run", "read_config", "load_model", "evaluate_run", "prepare_image", "predict_proba",
+           "predict_files"]
 
 
 @dataclass
@@ -64,7 +67,6 @@ def load_run(run_dir) -> Run:
     if not weights.is_file():
         raise FileNotFoundError(f"{d} holds no {weights.name}: the run saved no weights")
     arrays = load_weights(weights, model)
-    from .checkpoint import arrays_digest
     if cfg.get("weights_digest") and arrays_digest(arrays) != cfg["weights_digest"]:
         raise CheckpointError(f"{weights} is not the file {CONFIG_FILE} describes (their SHA-256 digests differ); "
                               f"was it replaced, or was saving interrupted?")
@@ -130,3 +132,63 @@ def predict_proba(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         for i in range(0, len(x), batch_size):
             out.append(F.softmax(model(Tensor(x[i:i + batch_size])), dim=1).data)
     return np.concatenate(out).astype(np.float64)
+
+
+def load_model(source):
+    """``(model, input_size, trained)``: a run directory's trained model (:func:`load_run`), or a fresh zoo
+    model by name (``trained`` is then ``False``). ``cnnkit export`` takes either."""
+    from .. import models
+    if Path(source).is_dir():
+        run = load_run(source)
+        return run.model, tuple(run.input_size), True
+    try:
+        name = models.canonical_name(str(source))
+    except ValueError:
+        raise ValueError(f"{str(source)!r} is neither a run directory nor a model name (see `cnnkit models`)") from None
+    return models.create(name), tuple(models.default_input_size(name)), False
+
+
+def evaluate_run(run_dir, data=None, *, root=None, split: str = "test") -> dict:
+    """Accuracy, loss, per-class precision / recall / support and the confusion matrix of a run's model
+    on ``split`` of its own data set (or of ``data``, which must have the same classes), as a JSON-able dict."""
+    from ..data import DataLoader, Normalize
+    if split not in ("test", "val", "train"):
+        raise ValueError(f"split must be 'test', 'val' or 'train', got {split!r}")
+    run = load_run(run_dir)
+    data_cfg = run.config.get("data", {})
+    source = data or data_cfg.get("source") or data_cfg.get("name")
+    if source is None:
+        raise ValueError(f"{run_dir}/config.json names no data set: pass --data")
+    root = root if root is not None else run.config.get("training", {}).get("root")
+    splits = load_data(source, root=root, input_size=run.input_size, channels=run.input_size[0])
+    if list(splits.classes) != list(run.classes):
+        raise ValueError(f"data {source!r} has classes {splits.classes}, the model was trained on {run.classes}")
+    ds = getattr(splits, split)
+    if ds is None:
+        raise ValueError(f"data {source!r} has no {split} split")
+    result = evaluate(run.model, DataLoader(ds, batch_size=EVAL_BATCH, transform=Normalize(run.mean, run.std)))
+    cm = result.confusion_matrix(len(run.classes))
+    precision, recall, support = precision_recall(cm)
+    return {"run": str(run.path), "model": run.config["model"]["name"], "data": splits.name, "split": split,
+            "n": int(len(result.labels)), "accuracy": result.accuracy, "loss": result.loss,
+            "per_class": [{"class": c, "precision": float(p), "recall": float(r), "support": int(n)}
+                          for c, p, r, n in zip(run.classes, precision, recall, support)],
+            "classes": run.classes, "confusion_matrix": cm.tolist()}
+
+
+def predict_files(run_dir, images, top: int = 3, invert: bool = False) -> list:
+    """The ``top`` most probable classes of each image file: ``[{"image", "predictions": [{"class",
+    "probability"}, ...]}, ...]``, images prepared as the run's training images (:func:`prepare_image`)."""
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ValueError(f"--top must be at least 1, got {top}")
+    run = load_run(run_dir)
+    x = np.stack([prepare_image(p, run.input_size, run.mean, run.std, invert=invert, prepare=run.config.get("prepare"))
+                  for p in images])                                           # (N, C, H, W)
+    probs = predict_proba(run.model, x)                                                                # (N, K)
+    k = min(top, len(run.classes))
+    out = []
+    for path, p in zip(images, probs):
+        order = np.argsort(-p, kind="stable")[:k]
+        out.append({"image": str(path), "predictions": [{"class": run.classes[i], "probability": float(p[i])}
+                                                        for i in order]})
+    return out

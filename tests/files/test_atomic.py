@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from cnnkit.io.atomic import atomic_path, atomic_write
+from cnnkit.files import atomic_path, atomic_write
 
 
 def test_written_file_has_the_permissions_a_plain_open_gives(tmp_path):

@@ -162,11 +162,11 @@ def write_image(path, image, quality: int = 95) -> None:
         raise ValueError(f"write_image: cannot tell the format of {str(path)!r}; use one of "
                          f"{', '.join(sorted(_FORMATS))}")
     if isinstance(image, Tensor):
-        raise TypeError("write_image: got a Tensor; convert it with cnnkit.io.to_image(tensor) first")
+        raise TypeError("write_image: got a Tensor; convert it with cnnkit.files.to_image(tensor) first")
     arr = np.asarray(image)
     if arr.dtype != np.uint8:
         raise TypeError(f"write_image: image must be uint8 (0–255), got dtype {arr.dtype}; "
-                        f"convert with cnnkit.io.to_image(array, scale=..., clip=True or normalize='minmax')")
+                        f"convert with cnnkit.files.to_image(array, scale=..., clip=True or normalize='minmax')")
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))) or arr.size == 0:

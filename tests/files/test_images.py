@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import cnnkit
-from cnnkit.io import read_image, to_image, to_tensor, write_image
+from cnnkit.files import read_image, to_image, to_tensor, write_image
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +177,7 @@ def test_read_errors(tmp_path):
 
 def test_write_errors_leave_no_file(tmp_path, rgb):
     with pytest.raises(TypeError, match=r"image must be uint8 \(0–255\), got dtype float32; convert with "
-                                        r"cnnkit.io.to_image"):
+                                        r"cnnkit.files.to_image"):
         write_image(tmp_path / "f.png", rgb.astype(np.float32))
     with pytest.raises(ValueError, match=r"cannot tell the format of '.*a.gif'"):
         write_image(tmp_path / "a.gif", rgb)
@@ -254,3 +254,11 @@ def test_to_image_clip_and_normalize():
 def test_to_image_errors(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         to_image(**kwargs)
+
+
+def test_the_image_functions_are_also_reached_from_cnnkit_io():
+    """The README's ``cnnkit.io.read_image`` & co. are the same functions as ``cnnkit.files``'."""
+    import cnnkit.files
+    import cnnkit.io
+    for name in ("read_image", "write_image", "to_tensor", "to_image"):
+        assert getattr(cnnkit.io, name) is getattr(cnnkit.files, name)

@@ -2,9 +2,16 @@
 
 Each entry is a :class:`Weights`: the zoo model it fits (and the builder arguments that make the
 keys match, e.g. ``variant="torchvision"``), where the file is published, its checksum and a
-``meta`` dict (categories or number of classes, parameters, MACs, input size, normalisation). Files
-are downloaded on request into a cache (``$CNNKIT_HOME/weights``, else ``~/.cache/cnnkit/weights``)
-through :func:`cnnkit.data.download_url` — resumable, atomic, checked before the file gets its name.
+``meta`` dict (categories or number of classes, parameters, MACs, input size, normalisation).
+As in torchvision, the entries are declared beside the models that use them (``resnet.py`` holds
+the ResNets' files, ``vgg.py`` the VGGs', ...) and their metadata is written there as data: nothing
+is built or measured at registration. ``tests/models/test_weights.py`` checks the published
+parameter and MAC figures against the models and :func:`cnnkit.summary`.
+
+Files are downloaded on request into a cache (``$CNNKIT_HOME/weights``, else
+``~/.cache/cnnkit/weights``) by :func:`cnnkit.files.download_url` (a layer below: resumable,
+atomic, checked before the file gets its name) and loaded by key with
+:func:`cnnkit.io.load_torch_state_dict`.
 
 The built-in entries are torchvision's ImageNet-1k files. torchvision publishes for them only the
 first 8 hex digits of the SHA-256, in the file name, and that prefix is what torchvision itself
@@ -17,11 +24,10 @@ the ``cnnkit convert`` command that makes one.
 
 Example::
 
-    >>> w = cnnkit.io.weights.get_weights("ResNet18_Weights.IMAGENET1K_V1")
+    >>> w = cnnkit.models.get_weights("ResNet18_Weights.IMAGENET1K_V1")
     >>> w.meta["num_params"], w.meta["input_size"], w.meta["mean"]
     (11689512, (3, 224, 224), (0.485, 0.456, 0.406))
-    >>> model = cnnkit.models.create("resnet18")
-    >>> report = cnnkit.io.weights.load_weights(model, w)        # downloads once, then from the cache
+    >>> model = cnnkit.models.create("resnet18", weights=w)      # downloads once, then from the cache
 """
 from __future__ import annotations
 
@@ -30,9 +36,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Weights", "get_weights", "list_weights", "register_weights", "unregister_weights",
-           "default_cache_dir", "download_weights", "load_weights", "create_with_weights", "IMAGENET_MEAN",
-           "IMAGENET_STD"]
+from ..files import download_url
+from ..io.torch_weights import load_torch_state_dict, read_state_dict
+from .registry import canonical_name, default_input_size
+
+__all__ = ["Weights", "get_weights", "list_weights", "default_weights", "register_weights", "unregister_weights",
+           "torchvision_weights", "default_cache_dir", "download_weights", "read_weights", "load_weights",
+           "create_with_weights", "IMAGENET_MEAN", "IMAGENET_STD"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -50,9 +60,10 @@ class Weights:
         model_kwargs: builder arguments that make the state-dict keys match (``{"variant": "torchvision"}``).
         ignore_prefixes: keys in the file the default model does not have and that may be dropped
             (torchvision's GoogLeNet file carries its auxiliary heads ``aux1.``/``aux2.``).
-        meta: ``categories`` (or ``None``), ``num_classes``, ``num_params``, ``macs``, ``input_size``
-            ``(C, H, W)``, ``resize_size``, ``mean``, ``std``, ``source`` (the URL), ``sha256``,
-            ``sha256_kind`` (``"full"`` or ``"prefix"``), ``file_name``, ``license``/``recipe``/notes.
+        meta: ``categories`` (or ``None``), ``num_classes``, ``num_params``, ``macs`` (``None`` where the
+            registration gave none), ``input_size`` ``(C, H, W)``, ``resize_size``, ``mean``, ``std``,
+            ``source`` (the URL), ``sha256``, ``sha256_kind`` (``"full"`` or ``"prefix"``), ``file_name``,
+            ``license``/``recipe``/notes.
     """
 
     name: str
@@ -75,13 +86,8 @@ class Weights:
         return f"Weights({self.name!r}, model={self.model!r}, sha256 {self.sha256_kind} {self.sha256[:12]})"
 
 
-_REGISTRY: dict = {}
+_REGISTRY: dict = {}          # lower-cased name → Weights
 _DEFAULTS: dict = {}          # model name → default weights name
-
-
-def _lookup_model(model: str) -> str:
-    from ..models.registry import _lookup
-    return _lookup(model)
 
 
 def _check_hash(sha256, owner: str) -> str:
@@ -100,10 +106,12 @@ def register_weights(name: str, model: str, url, sha256: str, *, meta: dict | No
         name: registry name (``"MyNet_Weights.V1"``); looked up case-insensitively.
         model: zoo model name. url: the download URL, or a list of mirrors.
         sha256: full hex SHA-256, or a prefix of at least 8 hex digits (verified as a prefix).
-        meta: ``categories``, ``num_classes``, ``input_size``, ``mean``, ``std`` … Missing
-            ``num_params``/``macs`` are measured with :func:`cnnkit.summary` on the model built here.
+        meta: ``categories``, ``num_classes``, ``num_params``, ``macs``, ``input_size``, ``mean``,
+            ``std`` … as published with the file: they are stored, not measured. ``num_classes``
+            defaults to the number of ``categories``, ``input_size`` to the model's
+            (:func:`~cnnkit.models.default_input_size` with ``model_kwargs``); what is not given is ``None``.
         model_kwargs: builder arguments that make the keys match.
-        default: make these the model's ``weights="DEFAULT"``.
+        default: make these the model's ``weights="DEFAULT"`` (otherwise the model's first entry is).
         replace: overwrite an entry of the same name (otherwise that is a ``ValueError``).
     """
     if not isinstance(name, str) or not name.strip():
@@ -111,35 +119,51 @@ def register_weights(name: str, model: str, url, sha256: str, *, meta: dict | No
     key = name.lower()
     if key in _REGISTRY and not replace:
         raise ValueError(f"register_weights: {name!r} is already registered (pass replace=True to overwrite)")
-    model = _lookup_model(model)
+    model = canonical_name(model)
     urls = (url,) if isinstance(url, str) else tuple(url)
     if not urls or not all(isinstance(u, str) and u for u in urls):
         raise ValueError(f"register_weights({name!r}): url must be a URL or a list of URLs, got {url!r}")
     sha256 = _check_hash(sha256, f"register_weights({name!r})")
     kwargs = dict(model_kwargs or {})
     meta = dict(meta or {})
-    categories = meta.get("categories")
-    if categories:
-        meta.setdefault("num_classes", len(categories))
-    if not {"num_params", "macs", "input_size", "num_classes"} <= set(meta):
-        from ..analysis import summary
-        from ..models import create, default_input_size
-        from ..transfer import find_head
-        built = create(model, **kwargs)
-        meta.setdefault("input_size", tuple(default_input_size(built)))
-        total = summary(built, tuple(meta["input_size"])).total
-        meta.setdefault("num_params", int(total["params"]))
-        meta.setdefault("macs", int(total["macs"]))
-        head = find_head(built)[1]
-        meta.setdefault("num_classes", getattr(head, "out_features", None) or head.out_channels)
     meta.setdefault("categories", None)
+    meta.setdefault("num_classes", len(meta["categories"]) if meta["categories"] else None)
+    meta.setdefault("num_params", None)
+    meta.setdefault("macs", None)
+    meta["input_size"] = tuple(meta["input_size"]) if "input_size" in meta else default_input_size(model, **kwargs)
     meta.update(source=urls[0], sha256=sha256, sha256_kind="full" if len(sha256) == 64 else "prefix")
-    meta["input_size"] = tuple(meta["input_size"])
     w = Weights(name, model, urls, sha256, kwargs, tuple(ignore_prefixes), meta)
     _REGISTRY[key] = w
     if default or model not in _DEFAULTS:
         _DEFAULTS[model] = name
     return w
+
+
+def torchvision_weights(model: str, name: str, file_name: str, num_params: int, gmacs: float, accuracy: tuple,
+                        *, resize_size: int = 256, model_kwargs: dict | None = None, default: bool = False,
+                        **meta) -> Weights:
+    """Register one of torchvision's ImageNet-1k files (``https://download.pytorch.org/models/<file_name>``).
+
+    Args:
+        num_params, gmacs: the parameters and the MACs in G as torchvision publishes them (its "GFLOPS").
+        accuracy: ``(acc@1, acc@5)`` on ImageNet-1k as torchvision publishes them.
+        resize_size: the short side an image is resized to before the 224 centre crop (256; 232 for V2).
+        meta: more entries (``mean``/``std`` where they differ from ImageNet's, ``note``,
+            ``ignore_prefixes``).
+
+    The SHA-256 prefix is the one in the file name, as torchvision verifies it.
+    """
+    url = "https://download.pytorch.org/models/" + file_name
+    ignore = meta.pop("ignore_prefixes", ())
+    info = {"categories": None,        # ImageNet-1k's 1,000 class names are not bundled with cnnkit
+            "num_classes": 1000, "num_params": num_params, "macs": round(gmacs * 1e9), "input_size": (3, 224, 224),
+            "resize_size": resize_size, "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
+            "metrics": {"ImageNet-1K": {"acc@1": accuracy[0], "acc@5": accuracy[1]}}, "file_name": file_name,
+            "license": "BSD-3-Clause (torchvision); ImageNet terms of access apply",
+            "recipe": "https://github.com/pytorch/vision/tree/main/references/classification", **meta}
+    sha = file_name.rsplit("-", 1)[1].split(".")[0]
+    return register_weights(name, model, url, sha, meta=info, model_kwargs=model_kwargs, ignore_prefixes=ignore,
+                            default=default)
 
 
 def unregister_weights(name: str) -> None:
@@ -157,8 +181,14 @@ def unregister_weights(name: str) -> None:
 
 def list_weights(model: str | None = None) -> list[Weights]:
     """Every registered :class:`Weights` (of ``model`` only, if given), sorted by name."""
-    model = _lookup_model(model) if model is not None else None
+    model = canonical_name(model) if model is not None else None
     return sorted((w for w in _REGISTRY.values() if model is None or w.model == model), key=lambda w: w.name)
+
+
+def default_weights(model: str) -> Weights | None:
+    """The weights ``weights="DEFAULT"`` gives for ``model`` (``None`` if it has none registered)."""
+    name = _DEFAULTS.get(canonical_name(model))
+    return _REGISTRY[name.lower()] if name is not None else None
 
 
 def get_weights(name, model: str | None = None) -> Weights:
@@ -177,11 +207,12 @@ def get_weights(name, model: str | None = None) -> Weights:
         if owner is None and key.endswith(".default"):
             prefix = key[:-len(".default")]
             owner = next((w.model for w in _REGISTRY.values() if w.name.lower().startswith(prefix + ".")), None)
-        if owner is not None and _lookup_model(owner) in _DEFAULTS:
-            return _REGISTRY[_DEFAULTS[_lookup_model(owner)].lower()]
+        found = default_weights(owner) if owner is not None else None
+        if found is not None:
+            return found
     if key in _REGISTRY:
         return _REGISTRY[key]
-    known = [w.name for w in list_weights(model)] if model is not None else [w.name for w in list_weights()]
+    known = [w.name for w in list_weights(model)]
     raise ValueError(f"unknown weights {name!r}" + (f" for {model}" if model else "") +
                      f"; known: {', '.join(known) or 'none'} (see `cnnkit weights list`)")
 
@@ -197,10 +228,9 @@ def download_weights(name, cache_dir=None, *, quiet: bool = False, retries: int 
     unless it is there already; verify its SHA-256 (in full, or the published prefix); return its path.
 
     Raises:
-        cnnkit.data.ChecksumError: the bytes do not match (the download is deleted).
-        cnnkit.data.DownloadError: every URL failed (a partial file is kept to resume next time).
+        cnnkit.files.ChecksumError: the bytes do not match (the download is deleted).
+        cnnkit.files.DownloadError: every URL failed (a partial file is kept to resume next time).
     """
-    from ..data.download import download_url
     w = get_weights(name)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     dest = cache / w.file_name
@@ -210,12 +240,15 @@ def download_weights(name, cache_dir=None, *, quiet: bool = False, retries: int 
     return download_url(list(w.urls), dest, w.sha256, w.meta.get("file_size"), retries=retries, quiet=quiet)
 
 
-def _read(path: Path):
-    from .torch_weights import read_state_dict
+def read_weights(name, cache_dir=None, *, quiet: bool = False) -> dict:
+    """The state dict ``{key: array}`` in the file of weights ``name`` (downloaded once). A ``.safetensors``
+    file beside a cached ``.pth`` (made by ``cnnkit convert``) is read instead: no PyTorch needed."""
+    w = get_weights(name)
+    path = download_weights(w, cache_dir, quiet=quiet)
     converted = path.with_suffix(".safetensors")
     if path.suffix.lower() != ".safetensors" and converted.is_file():
-        return read_state_dict(converted)           # made by `cnnkit convert`: no PyTorch needed
-    return read_state_dict(path)
+        path = converted
+    return dict(read_state_dict(path))
 
 
 def load_weights(model, name, cache_dir=None, *, strict: bool = True, quiet: bool = False):
@@ -226,10 +259,8 @@ def load_weights(model, name, cache_dir=None, *, strict: bool = True, quiet: boo
     dropped. With ``strict`` any other missing, unexpected or mis-shaped key is a ``ValueError``
     listing them all (e.g. after :func:`cnnkit.transfer.replace_head`: load first, then replace).
     """
-    from .torch_weights import load_torch_state_dict
     w = get_weights(name)
-    path = download_weights(w, cache_dir, quiet=quiet)
-    state = _read(path)
+    state = read_weights(w, cache_dir, quiet=quiet)
     own = model.state_dict()
     if w.ignore_prefixes:
         state = {k: v for k, v in state.items() if k in own or not k.startswith(tuple(w.ignore_prefixes))}
@@ -243,8 +274,8 @@ def create_with_weights(model: str, weights, *, cache_dir=None, quiet: bool = Fa
     The entry's ``model_kwargs`` (e.g. ``variant="torchvision"``) are applied; a ``num_classes``
     different from the weights' is refused (load, then :func:`cnnkit.transfer.replace_head`).
     """
-    from ..models.registry import _BUILDERS
-    model = _lookup_model(model)
+    from .registry import create
+    model = canonical_name(model)
     w = get_weights(weights, model=model)
     if w.model != model:
         raise ValueError(f"weights {w.name!r} are for {w.model}, not {model}")
@@ -260,72 +291,6 @@ def create_with_weights(model: str, weights, *, cache_dir=None, quiet: bool = Fa
                          f"cnnkit.transfer.replace_head(model, {merged['num_classes']})")
     if expected is not None and "num_classes" not in merged:
         merged["num_classes"] = expected
-    net = _BUILDERS[model](**merged)
+    net = create(model, **merged)
     load_weights(net, w, cache_dir, quiet=quiet)
     return net
-
-
-# ----------------------------------------------------------------------------- torchvision's files
-# (zoo model, registry name, file name, num_params, MACs in G as torchvision reports them ("GFLOPS"),
-#  ImageNet-1k top-1/top-5 as torchvision reports them, builder arguments)
-_TV = "https://download.pytorch.org/models/"
-_TORCHVISION = (
-    ("alexnet", "AlexNet_Weights.IMAGENET1K_V1", "alexnet-owt-7be5be79.pth", 61_100_840, 0.714, (56.522, 79.066),
-     {"variant": "torchvision"}),
-    ("vgg11", "VGG11_Weights.IMAGENET1K_V1", "vgg11-8a719046.pth", 132_863_336, 7.609, (69.02, 88.628), {}),
-    ("vgg13", "VGG13_Weights.IMAGENET1K_V1", "vgg13-19584684.pth", 133_047_848, 11.308, (69.928, 89.246), {}),
-    ("vgg16", "VGG16_Weights.IMAGENET1K_V1", "vgg16-397923af.pth", 138_357_544, 15.47, (71.592, 90.382), {}),
-    ("vgg19", "VGG19_Weights.IMAGENET1K_V1", "vgg19-dcbb9e9d.pth", 143_667_240, 19.632, (72.376, 90.876), {}),
-    ("vgg11_bn", "VGG11_BN_Weights.IMAGENET1K_V1", "vgg11_bn-6002323d.pth", 132_868_840, 7.609, (70.37, 89.81), {}),
-    ("vgg13_bn", "VGG13_BN_Weights.IMAGENET1K_V1", "vgg13_bn-abd245e5.pth", 133_053_736, 11.308, (71.586, 90.374),
-     {}),
-    ("vgg16_bn", "VGG16_BN_Weights.IMAGENET1K_V1", "vgg16_bn-6c64b313.pth", 138_365_992, 15.47, (73.36, 91.516), {}),
-    ("vgg19_bn", "VGG19_BN_Weights.IMAGENET1K_V1", "vgg19_bn-c79401a0.pth", 143_678_248, 19.632, (74.218, 91.842),
-     {}),
-    ("resnet18", "ResNet18_Weights.IMAGENET1K_V1", "resnet18-f37072fd.pth", 11_689_512, 1.814, (69.758, 89.078), {}),
-    ("resnet34", "ResNet34_Weights.IMAGENET1K_V1", "resnet34-b627a593.pth", 21_797_672, 3.664, (73.314, 91.42), {}),
-    ("resnet50", "ResNet50_Weights.IMAGENET1K_V1", "resnet50-0676ba61.pth", 25_557_032, 4.089, (76.13, 92.862), {}),
-    ("resnet50", "ResNet50_Weights.IMAGENET1K_V2", "resnet50-11ad3fa6.pth", 25_557_032, 4.089, (80.858, 95.434), {}),
-    ("resnet101", "ResNet101_Weights.IMAGENET1K_V1", "resnet101-63fe2227.pth", 44_549_160, 7.801, (77.374, 93.546),
-     {}),
-    ("resnet101", "ResNet101_Weights.IMAGENET1K_V2", "resnet101-cd907fc2.pth", 44_549_160, 7.801, (81.886, 95.78),
-     {}),
-    ("resnet152", "ResNet152_Weights.IMAGENET1K_V1", "resnet152-394f9c45.pth", 60_192_808, 11.514, (78.312, 94.046),
-     {}),
-    ("resnet152", "ResNet152_Weights.IMAGENET1K_V2", "resnet152-f82ba261.pth", 60_192_808, 11.514, (82.284, 96.002),
-     {}),
-    ("googlenet", "GoogLeNet_Weights.IMAGENET1K_V1", "googlenet-1378be20.pth", 6_624_904, 1.498, (69.778, 89.53),
-     {"variant": "torchvision"}),
-)
-# torchvision's default is the best entry of each model (V2 where there is one).
-_TV_DEFAULTS = {"ResNet50_Weights.IMAGENET1K_V2", "ResNet101_Weights.IMAGENET1K_V2", "ResNet152_Weights.IMAGENET1K_V2"}
-
-
-def _register_torchvision() -> None:
-    for model, name, file_name, params, gmacs, (top1, top5), kwargs in _TORCHVISION:
-        v2 = name.endswith("_V2")
-        meta = {
-            "categories": None,        # ImageNet-1k's 1,000 class names are not bundled with cnnkit
-            "num_classes": 1000, "num_params": params, "macs": round(gmacs * 1e9), "input_size": (3, 224, 224),
-            "resize_size": 232 if v2 else 256, "mean": IMAGENET_MEAN, "std": IMAGENET_STD,
-            "metrics": {"ImageNet-1K": {"acc@1": top1, "acc@5": top5}}, "file_name": file_name,
-            "license": "BSD-3-Clause (torchvision); ImageNet terms of access apply",
-            "recipe": "https://github.com/pytorch/vision/tree/main/references/classification",
-        }
-        ignore = ()
-        if model == "googlenet":
-            # torchvision builds the pre-trained GoogLeNet with transform_input=True, which turns an
-            # ImageNet-normalised input into (x − 0.5)/0.5: the weights expect mean = std = 0.5.
-            meta["mean"], meta["std"] = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
-            meta["note"] = ("torchvision's transform_input: normalise with mean = std = 0.5; the file's "
-                            "aux1/aux2 heads are dropped unless the model has aux_logits=True")
-            ignore = ("aux1.", "aux2.")
-        sha = file_name.rsplit("-", 1)[1].split(".")[0]
-        w = Weights(name, model, (_TV + file_name,), sha, dict(kwargs), ignore,
-                    {**meta, "source": _TV + file_name, "sha256": sha, "sha256_kind": "prefix"})
-        _REGISTRY[name.lower()] = w
-        if model not in _DEFAULTS or name in _TV_DEFAULTS:
-            _DEFAULTS[model] = name
-
-
-_register_torchvision()
