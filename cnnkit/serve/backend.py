@@ -1,0 +1,315 @@
+"""What the explorer shows, computed: one model, its report, and the inputs it has seen.
+
+Every import of the rest of cnnkit that the explorer makes is in this module (open a run, build a zoo
+model, the report, the data sets, image decoding and the pictures of :mod:`cnnkit.viz`), so that a
+reorganisation of those packages touches one file here.
+
+:class:`Explorer` holds the model and the cache of inputs: each input is run through the model once,
+with a forward hook on every leaf layer that copies its input and output (an in-place ReLU would
+otherwise overwrite the convolution's output); later requests read those arrays by the input's id.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Explorer", "Recorded", "InputError", "NotFound", "open_explorer", "MAX_PIXELS"]
+
+#: The largest image the explorer decodes (width × height): a 10 MB PNG can hold billions of pixels.
+MAX_PIXELS = 40_000_000
+#: Data sets whose images are digits drawn light on dark: uploads and drawings go through prepare_digit.
+DIGIT_SETS = {"digits", "mnist", "mnist-5k"}
+#: Layers whose inputs are kept: the ones whose values the page derives (w·x + b, a pooling window).
+DERIVED = {"Conv2d", "Linear", "MaxPool2d", "AvgPool2d"}
+
+
+class InputError(ValueError):
+    """A request the explorer cannot serve as asked (the message says why): answered with 400."""
+
+
+class NotFound(LookupError):
+    """An input id, layer, channel or sample that does not exist: answered with 404."""
+
+
+@dataclass
+class Recorded:
+    """One input and everything the model computed from it (all per image, batch axis dropped)."""
+    id: str
+    x: np.ndarray                                   # (C, H, W) the model's input, normalised
+    shown: np.ndarray                               # (C, H, W) in [0, 1]: the input as a picture
+    outputs: "OrderedDict[str, np.ndarray]"         # layer → its output, in execution order
+    inputs: dict                                    # layer → its input (DERIVED layers only)
+    probabilities: np.ndarray                       # (K,) float64
+    logits: np.ndarray                              # (K,)
+    source: str = ""
+    nbytes: int = 0
+
+
+@dataclass
+class Explorer:
+    """A model ready to be explored: built from a run directory or the zoo.
+
+    Attributes:
+        model: the module, in eval mode.
+        name: its zoo name (or the run's model name); ``title``: what the page calls it.
+        classes, input_size, mean, std: as the run's ``config.json`` records them (zoo: 0..K-1, [0, 1]).
+        trained: False for a zoo model with its random initial weights.
+        data: the data set's name (or folder) the run was trained on, or ``None``.
+    """
+    model: object
+    name: str
+    title: str
+    classes: list
+    input_size: tuple
+    mean: tuple
+    std: tuple
+    trained: bool
+    data: str | None = None
+    source: str = ""
+    cache_bytes: int = 1 << 30
+    _cache: "OrderedDict[str, Recorded]" = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _summary: object = None
+    _samples: object = None
+    _modules: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ the report
+    @property
+    def summary(self):
+        if self._summary is None:
+            from ..analysis import summary
+            self._summary = summary(self.model, self.input_size, name=self.name)
+        return self._summary
+
+    def layers(self) -> list:
+        """The leaf layers in the order they run, as the architecture strip shows them."""
+        return [r for r in self.summary.layers if r.leaf and not r.repeat and r.called]
+
+    def module(self, layer: str):
+        if not self._modules:
+            self._modules = dict(self.model.named_modules())
+        if layer not in self._modules or layer == "":
+            raise NotFound(f"{self.title} has no layer named {layer!r}")
+        return self._modules[layer]
+
+    def record(self, layer: str):
+        for r in self.layers():
+            if r.name == layer:
+                return r
+        raise NotFound(f"{self.title} has no layer named {layer!r}")
+
+    def explain(self, layer: str) -> str:
+        from ..analysis import explain
+        self.record(layer)
+        return explain(self.model, layer=layer, input_size=self.input_size).replace(
+            f"{type(self.model).__name__}:", f"{self.name}:", 1)
+
+    # ------------------------------------------------------------------ inputs
+    @property
+    def digit_model(self) -> bool:
+        return self.input_size[0] == 1 and str(self.data).lower() in DIGIT_SETS
+
+    def decode(self, data: bytes) -> np.ndarray:
+        """Image file bytes → the model's input picture ``(C, H, W)`` in [0, 1] (not yet normalised).
+
+        Digit models get MNIST's preprocessing (invert if dark on light, crop to the ink, 20-pixel box,
+        centre of mass); other models a conversion to their channels and a bilinear resize.
+        """
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            im = Image.open(io.BytesIO(data))
+            w, h = im.size
+            if w * h > MAX_PIXELS:
+                raise InputError(f"image is {w}×{h} pixels; the explorer reads at most {MAX_PIXELS:,} pixels")
+            im.load()
+        except UnidentifiedImageError:
+            raise InputError("not an image: the upload could not be decoded as PNG, JPEG, GIF, BMP, TIFF or WebP "
+                             f"({len(data):,} bytes)") from None
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            if isinstance(exc, InputError):
+                raise
+            raise InputError(f"not a readable image: {exc}") from None
+        c, hh, ww = self.input_size
+        if self.digit_model:
+            digit = _prepare_digit(im)                                        # (28, 28) white on black
+            return _fit(digit[None], (hh, ww))
+        from ..data.transforms import resize_images  # noqa: F401  (kept with the other library imports)
+        if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+            a = np.asarray(im, dtype=np.float64)
+            im = Image.fromarray(np.clip(a / max(a.max(), 1.0) * 255.0, 0, 255).astype(np.uint8))
+        if im.mode in ("RGBA", "LA", "PA", "P"):
+            im = im.convert("RGBA")
+            white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+            im = Image.alpha_composite(white, im)
+        im = im.convert("L" if c == 1 else "RGB").resize((ww, hh), Image.Resampling.BILINEAR)
+        a = np.asarray(im, dtype=np.float32) / np.float32(255)
+        return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+
+    def samples(self):
+        """The test split of the run's data set (images in [0, 1] at the model's size), or ``None``."""
+        if self._samples is None:
+            self._samples = False
+            if self.data is not None and self.trained:
+                from ..data import load
+                try:
+                    splits = load(self.data, size=tuple(self.input_size[1:]), quiet=True)
+                except TypeError:
+                    splits = load(self.data, size=tuple(self.input_size[1:]))
+                except Exception:  # noqa: BLE001  (a missing download or an optional package: no samples)
+                    return None
+                if tuple(splits.input_size) == tuple(self.input_size):
+                    self._samples = splits.test
+        return self._samples or None
+
+    def sample(self, index: int) -> tuple:
+        ds = self.samples()
+        if ds is None:
+            raise NotFound(f"{self.title} has no data set to pick images from"
+                           + ("" if self.trained else " (an untrained zoo model)"))
+        if not 0 <= index < len(ds):
+            raise NotFound(f"sample {index} does not exist: the test set has {len(ds)} images (0..{len(ds) - 1})")
+        return ds.images[index], int(ds.labels[index])
+
+    def run(self, picture: np.ndarray, source: str = "") -> Recorded:
+        """Run one picture ``(C, H, W)`` in [0, 1] through the model, recording every leaf layer."""
+        from ..tensor import Tensor, no_grad
+        from ..nn import functional as F
+
+        picture = np.ascontiguousarray(picture, dtype=np.float32)
+        key = hashlib.sha256(picture.tobytes() + self.name.encode()).hexdigest()[:16]
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        m = np.asarray(self.mean, np.float32).reshape(-1, 1, 1)
+        s = np.asarray(self.std, np.float32).reshape(-1, 1, 1)
+        x = ((picture - m) / s).astype(np.float32)
+        outputs, inputs, handles = OrderedDict(), {}, []
+        names = {id(mod): n for n, mod in self.model.named_modules() if n}
+        leaves = {r.name for r in self.layers()}
+
+        def hook(mod, args, out):
+            n = names.get(id(mod))
+            if n in leaves and n not in outputs:
+                outputs[n] = np.array(out.data[0], dtype=np.float32)          # a copy: ReLU may be in place
+                if type(mod).__name__ in DERIVED and args:
+                    inputs[n] = np.array(args[0].data[0], dtype=np.float32)
+
+        for n, mod in self.model.named_modules():
+            if n in leaves:
+                handles.append(mod.register_forward_hook(hook))
+        try:
+            with self._lock, no_grad():                  # one forward pass at a time (the model is shared)
+                self.model.eval()
+                logits = self.model(Tensor(x[None]))
+                probs = F.softmax(logits, dim=1).data[0].astype(np.float64)
+        finally:
+            for h in handles:
+                h.remove()
+        rec = Recorded(key, x, picture, outputs, inputs, probs, np.array(logits.data[0], np.float64), source)
+        rec.nbytes = x.nbytes * 2 + sum(a.nbytes for a in outputs.values()) + sum(a.nbytes for a in inputs.values())
+        with self._lock:
+            self._cache[key] = rec
+            total = sum(r.nbytes for r in self._cache.values())
+            while len(self._cache) > 1 and total > self.cache_bytes:
+                _, old = self._cache.popitem(last=False)
+                total -= old.nbytes
+        return rec
+
+    def warm_up(self) -> None:
+        """One pass on a blank input (not kept): the first real input then finds the compiled loops loaded."""
+        rec = self.run(np.zeros(self.input_size, np.float32), "warm-up")
+        with self._lock:
+            self._cache.pop(rec.id, None)
+
+    def get(self, input_id: str) -> Recorded:
+        with self._lock:
+            rec = self._cache.get(input_id)
+            if rec is not None:
+                self._cache.move_to_end(input_id)
+        if rec is None:
+            raise NotFound(f"input {input_id!r} is not (or no longer) held by the server: send the image again")
+        return rec
+
+    # ------------------------------------------------------------------ pictures of cnnkit.viz
+    def occlusion(self, rec: Recorded, target: int, size=None, stride=None) -> np.ndarray:
+        from ..viz.maps import occlusion_map
+        return np.asarray(occlusion_map(self.model, rec.x, target=target, size=size, stride=stride), np.float32)
+
+    def saliency(self, rec: Recorded, target: int) -> np.ndarray:
+        from ..viz.maps import saliency_map
+        return np.asarray(saliency_map(self.model, rec.x, target=target), np.float32)
+
+
+# ---------------------------------------------------------------------- building one
+def _prepare_digit(im) -> np.ndarray:
+    """MNIST's preprocessing (:func:`cnnkit.data.prepare_digit`): a Pillow image → (28, 28) in [0, 1]."""
+    from .. import data
+    grey = np.asarray(im.convert("L"), dtype=np.float32) / np.float32(255)
+    if hasattr(data, "prepare_digit"):
+        return np.asarray(data.prepare_digit(grey), dtype=np.float32)
+    # until cnnkit.data.prepare_digit exists: invert dark-on-light and resize (no crop, no centring)
+    if grey.mean() > 0.5:
+        grey = 1.0 - grey
+    from PIL import Image
+    small = Image.fromarray((grey * 255).astype(np.uint8)).resize((28, 28), Image.Resampling.BILINEAR)
+    return np.asarray(small, dtype=np.float32) / np.float32(255)
+
+
+def _fit(picture: np.ndarray, size: tuple) -> np.ndarray:
+    """A (C, 28, 28) MNIST-form digit at the model's size: zero-padded as LeCun did (28 → 32), or resized."""
+    c, h, w = picture.shape
+    H, W = size
+    if H >= h and W >= w and (H - h) % 2 == 0 and (W - w) % 2 == 0:
+        return np.pad(picture, ((0, 0), ((H - h) // 2,) * 2, ((W - w) // 2,) * 2)).astype(np.float32)
+    from ..data.transforms import resize_images
+    return resize_images(picture[None], (H, W))[0].astype(np.float32)
+
+
+def open_explorer(target: str | None, input_size=None, cache_bytes: int = 1 << 30) -> Explorer:
+    """An :class:`Explorer` for a run directory or a zoo model name (``None``: ``runs/lenet5-digits`` if
+    it exists, else an untrained ``lenet5``). Raises ``ValueError``/``FileNotFoundError`` naming it."""
+    from .. import models
+
+    if target is None:
+        target = "runs/lenet5-digits" if Path("runs/lenet5-digits/config.json").is_file() else "lenet5"
+    path = Path(target)
+    if path.is_dir():
+        from ..train.run import load_run
+        run = load_run(path)
+        if input_size is not None and tuple(input_size) != tuple(run.input_size):
+            raise ValueError(f"--input {','.join(map(str, input_size))} differs from the run's input size "
+                             f"{','.join(map(str, run.input_size))}: a run is served at the size it was trained at")
+        data = run.config.get("data", {})
+        name = run.config["model"]["name"]
+        return Explorer(run.model, name, f"{name} ({path.name})", list(run.classes), tuple(run.input_size),
+                        tuple(run.mean), tuple(run.std), True, data.get("source") or data.get("name"),
+                        str(path), cache_bytes)
+    if target not in models.names() and target.lower().replace("-", "").replace("_", "") not in {
+            n.replace("_", "") for n in models.names()}:
+        if "/" in target or "\\" in target or path.suffix:
+            raise FileNotFoundError(f"RUN_OR_MODEL {target!r}: no such run directory")
+        raise FileNotFoundError(f"RUN_OR_MODEL {target!r} is neither a run directory nor a zoo model "
+                                "(`cnnkit models` lists the zoo)")
+    model = models.create(target)
+    model.eval()
+    size = tuple(input_size) if input_size is not None else tuple(models.default_input_size(target))
+    classes = _num_classes(model, size)
+    c = size[0]
+    return Explorer(model, target, f"{target} (untrained)", [str(i) for i in range(classes)], size,
+                    (0.0,) * c, (1.0,) * c, False, None, "zoo", cache_bytes)
+
+
+def _num_classes(model, size) -> int:
+    """The length of the model's output for one input (a zero-image batch: shapes only, no arithmetic)."""
+    from ..tensor import Tensor, no_grad
+    with no_grad():
+        out = model(Tensor(np.zeros((0,) + tuple(size), np.float32)))
+    return int(np.prod(out.shape[1:]))
