@@ -118,18 +118,17 @@ async def _on_error(request: Request, exc: Exception) -> JSONResponse:
 
 # ---------------------------------------------------------------------------- helpers
 def _int(request: Request, name: str, default=None, lo=None, hi=None):
-    """Query parameter ``name`` as an int within [lo, hi], or a 400 naming it and the value received."""
+    """Query parameter ``name`` as an int within [lo, hi] (``default`` when absent), or a 400 naming it
+    and the value received."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
-        if default is None and lo is not None:
-            raise InputError(f"query parameter {name!r} is required")
         return default
     try:
         v = int(raw)
     except ValueError:
         raise InputError(f"query parameter {name}={raw!r} is not an integer") from None
     if (lo is not None and v < lo) or (hi is not None and v > hi):
-        raise InputError(f"query parameter {name}={v} is out of range {lo}..{hi}")
+        raise InputError(f"query parameter {name}={v} is out of range {lo}..{'' if hi is None else hi}")
     return v
 
 
@@ -311,6 +310,7 @@ def create_app(explorer: Explorer, allowed_hosts=None) -> Starlette:
         channel = _int(request, "channel", 0, 0, None)
         k = _int(request, "k", 9, 1, 25)
         found = ex.top_patches(layer, channel, k)
+        found["patches"] = _array(found["patches"])
         return _json({"layer": layer, "channel": channel} | found)
 
     routes = [

@@ -78,6 +78,7 @@ class Explorer:
     _summary: object = None
     _samples: object = None
     _modules: dict = field(default_factory=dict)
+    _patches: dict = field(default_factory=dict)
 
     # ------------------------------------------------------------------ the report
     @property
@@ -179,9 +180,6 @@ class Explorer:
 
     def run(self, picture: np.ndarray, source: str = "") -> Recorded:
         """Run one picture ``(C, H, W)`` in [0, 1] through the model, recording every leaf layer."""
-        from ..tensor import Tensor, no_grad
-        from ..nn import functional as F
-
         picture = np.ascontiguousarray(picture, dtype=np.float32)
         key = hashlib.sha256(picture.tobytes() + self.name.encode()).hexdigest()[:16]
         with self._lock:
@@ -191,29 +189,32 @@ class Explorer:
         m = np.asarray(self.mean, np.float32).reshape(-1, 1, 1)
         s = np.asarray(self.std, np.float32).reshape(-1, 1, 1)
         x = ((picture - m) / s).astype(np.float32)
-        outputs, inputs, handles = OrderedDict(), {}, []
-        names = {id(mod): n for n, mod in self.model.named_modules() if n}
-        leaves = {r.name for r in self.layers()}
+        from ..viz.maps import activation_maps
 
-        def hook(mod, args, out):
-            n = names.get(id(mod))
-            if n in leaves and n not in outputs:
-                outputs[n] = np.array(out.data[0], dtype=np.float32)          # a copy: ReLU may be in place
-                if type(mod).__name__ in DERIVED and args:
-                    inputs[n] = np.array(args[0].data[0], dtype=np.float32)
+        inputs, final, handles = {}, [], []
+        leaves = [r.name for r in self.layers()]
 
-        for n, mod in self.model.named_modules():
-            if n in leaves:
-                handles.append(mod.register_forward_hook(hook))
-        try:
-            with self._lock, no_grad():                  # one forward pass at a time (the model is shared)
-                self.model.eval()
-                logits = self.model(Tensor(x[None]))
-                probs = F.softmax(logits, dim=1).data[0].astype(np.float64)
-        finally:
-            for h in handles:
-                h.remove()
-        rec = Recorded(key, x, picture, outputs, inputs, probs, np.array(logits.data[0], np.float64), source)
+        def keep_input(name):
+            def hook(mod, args):          # before the layer runs: its input as it saw it (a copy)
+                if name not in inputs and args:
+                    inputs[name] = np.array(args[0].data[0], dtype=np.float32)
+            return hook
+
+        with self._lock:                      # one pass at a time: the model and its hooks are shared
+            for name in leaves:
+                if type(self.module(name)).__name__ in DERIVED:
+                    handles.append(self.module(name).register_forward_pre_hook(keep_input(name)))
+            handles.append(self.model.register_forward_hook(lambda mod, args, out: final.append(out)))
+            try:
+                maps = activation_maps(self.model, x, layers=leaves)
+            finally:
+                for h in handles:
+                    h.remove()
+        outputs = OrderedDict((n, a) for n, a in maps.items())
+        logits = final[0].data[0].astype(np.float64)
+        z = np.exp(logits - logits.max())
+        probs = z / z.sum()
+        rec = Recorded(key, x, picture, outputs, inputs, probs, logits, source)
         rec.nbytes = x.nbytes * 2 + sum(a.nbytes for a in outputs.values()) + sum(a.nbytes for a in inputs.values())
         with self._lock:
             self._cache[key] = rec
@@ -239,13 +240,52 @@ class Explorer:
         return rec
 
     # ------------------------------------------------------------------ pictures of cnnkit.viz
+    @property
+    def large(self) -> bool:
+        """Over a billion MACs an image (VGG, ResNet-50 at 224²): coarser occlusion grids by default."""
+        return self.summary.total["macs"] > 1e9
+
     def occlusion(self, rec: Recorded, target: int, size=None, stride=None) -> np.ndarray:
         from ..viz.maps import occlusion_map
-        return np.asarray(occlusion_map(self.model, rec.x, target=target, size=size, stride=stride), np.float32)
+        if stride is None and self.large:
+            stride = -(-min(self.input_size[1:]) // 8)
+        with self._lock:
+            return np.asarray(occlusion_map(self.model, rec.x, target=target, size=size, stride=stride), np.float32)
 
     def saliency(self, rec: Recorded, target: int) -> np.ndarray:
         from ..viz.maps import saliency_map
-        return np.asarray(saliency_map(self.model, rec.x, target=target), np.float32)
+        with self._lock:
+            return np.asarray(saliency_map(self.model, rec.x, target=target), np.float32)
+
+    def top_patches(self, layer: str, channel: int, k: int = 9, limit: int = 1000) -> dict:
+        """Zeiler & Fergus' strongest patches of one channel over (up to ``limit`` of) the run's test images."""
+        from ..viz.maps import top_patches
+        rec = self.record(layer)
+        if not rec.output or len(rec.output) != 3:
+            raise InputError(f"layer {layer!r} outputs {rec.output_volume}: top patches need a layer with maps "
+                             "(W×H×D)")
+        if not 0 <= channel < rec.output[0]:
+            raise InputError(f"channel={channel} is out of range for layer {layer!r}: 0..{rec.output[0] - 1}")
+        ds = self.samples()
+        if ds is None:
+            raise NotFound(f"{self.title} has no data set to search"
+                           + ("" if self.trained else " (an untrained zoo model)"))
+        key = (layer, k)
+        if key not in self._patches:
+            m = np.asarray(self.mean, np.float32).reshape(1, -1, 1, 1)
+            s = np.asarray(self.std, np.float32).reshape(1, -1, 1, 1)
+            images = ((ds.images[:limit] - m) / s).astype(np.float32)
+            with self._lock:
+                self._patches[key] = top_patches(self.model, layer, images, k=k)
+        t = self._patches[key]
+        i = int(np.flatnonzero(t.channels == channel)[0])
+        m = np.asarray(self.mean, np.float32).reshape(1, -1, 1, 1)
+        s = np.asarray(self.std, np.float32).reshape(1, -1, 1, 1)
+        pictures = t.patches[i] * s + m                                   # back to [0, 1]; NaN off the image
+        return {"values": t.values[i].astype(np.float64).tolist(), "image_index": t.image_index[i].tolist(),
+                "labels": [self.classes[int(ds.labels[j])] for j in t.image_index[i]],
+                "positions": t.positions[i].tolist(), "boxes": t.boxes[i].tolist(),
+                "receptive_field": list(t.receptive_field), "searched": int(min(limit, len(ds))), "patches": pictures}
 
 
 # ---------------------------------------------------------------------- building one

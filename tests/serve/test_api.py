@@ -443,3 +443,72 @@ def test_cache_holds_inputs_by_id_and_forgets_the_oldest(digits_run):
     assert ex.get(b.id) is b
     with pytest.raises(LookupError, match="send the image again"):
         ex.get(a.id)
+
+
+# ------------------------------------------------------------------ saliency, occlusion, top patches
+def test_saliency_is_pytorchs_gradient(client, predicted, digits_run, cfg):
+    xin = model_input(client, predicted["input_id"], cfg)
+    r = client.get(f"/api/inputs/{predicted['input_id']}/saliency?target=3").json()
+    assert r["target"] == 3 and r["class"] == "3"
+    w = {k: torch.from_numpy(v.astype(np.float64)) for k, v in load_file(str(digits_run / "model.safetensors")).items()}
+    t = torch.from_numpy(xin.astype(np.float64))[None].requires_grad_(True)
+    h = tF.max_pool2d(tF.relu(tF.conv2d(t, w["c1.weight"], w["c1.bias"])), 2)
+    h = tF.max_pool2d(tF.relu(tF.conv2d(h, w["c3.weight"], w["c3.bias"])), 2)
+    h = tF.relu(tF.conv2d(h, w["c5.weight"], w["c5.bias"])).flatten(1)
+    z = tF.linear(tF.relu(tF.linear(h, w["f6.weight"], w["f6.bias"])), w["output.weight"], w["output.bias"])
+    z[0, 3].backward()
+    np.testing.assert_allclose(arr(r["map"]), t.grad[0].abs().amax(0).numpy(), atol=1e-5)
+
+
+def test_occlusion_against_brute_force(client, predicted, digits_run, cfg):
+    xin = model_input(client, predicted["input_id"], cfg)
+    r = client.get(f"/api/inputs/{predicted['input_id']}/occlusion?size=8&stride=4").json()
+    target = predicted["prediction"]["index"]
+    assert r["target"] == target and r["probability"] == pytest.approx(predicted["probabilities"][target])
+    m = arr(r["map"])
+    assert m.shape == (8, 8)
+    for i, j in ((0, 0), (3, 5), (7, 2)):
+        top, left = i * 4 + 2 - 4, j * 4 + 2 - 4                           # an 8×8 square centred on block (i, j)
+        x = xin.copy()
+        x[:, max(top, 0):top + 8, max(left, 0):left + 8] = xin.mean()
+        assert m[i, j] == pytest.approx(torch_lenet(digits_run, x)["softmax"][target], abs=1e-5)
+
+
+def test_top_patches_against_brute_force(client, digits_run, cfg):
+    import cnnkit
+    test = cnnkit.data.load("digits").test
+    r = client.get("/api/layers/c3/top-patches?channel=5").json()
+    assert r["searched"] == len(test) and len(r["values"]) == 9 and r["receptive_field"] == [14, 14]
+    mean, std = cfg["normalize"]["mean"][0], cfg["normalize"]["std"][0]
+    best = np.array([torch_lenet(digits_run, (im - mean) / std)["c3"][5].max() for im in test.images])
+    np.testing.assert_allclose(r["values"], np.sort(best)[::-1][:9], atol=1e-4)
+    assert [str(test.labels[i]) for i in r["image_index"]] == r["labels"]
+    p = arr(r["patches"])                                                  # (9, 1, 14, 14) pictures in [0, 1]
+    top, bottom, left, right = r["boxes"][0]
+    i0 = r["image_index"][0]
+    inside = p[0, 0][~np.isnan(p[0, 0])].reshape(bottom - top, right - left)
+    np.testing.assert_allclose(inside, test.images[i0, 0, top:bottom, left:right], atol=1e-6)
+
+
+def test_picture_errors(client, predicted):
+    i = predicted["input_id"]
+    cases = [(f"/api/inputs/{i}/saliency?target=10", 400, "target=10"),
+             (f"/api/inputs/{i}/occlusion?size=0", 400, "size=0"),
+             (f"/api/inputs/{i}/occlusion?stride=33", 400, "stride=33"),
+             ("/api/inputs/gone/occlusion", 404, "send the image again"),
+             ("/api/layers/f6/top-patches", 400, "top patches need a layer with maps"),
+             ("/api/layers/c1/top-patches?channel=6", 400, "channel=6"),
+             ("/api/layers/c1/top-patches?k=26", 400, "k=26")]
+    for url, status, words in cases:
+        r = client.get(url)
+        assert r.status_code == status and words in r.json()["error"], (url, r.text)
+        healthy(client)
+
+
+def test_untrained_model_has_no_data_set_to_search():
+    from starlette.testclient import TestClient
+
+    from cnnkit.serve import create_app, open_explorer
+    with TestClient(create_app(open_explorer("lenet5"))) as c:
+        r = c.get("/api/layers/c1/top-patches")
+        assert r.status_code == 404 and "untrained" in r.json()["error"]

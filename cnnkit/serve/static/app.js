@@ -52,7 +52,8 @@ function drawMap(canvas, values, h, w, scale, opts = {}) {
   const img = cx.createImageData(w, h);
   for (let i = 0; i < h * w; i++) {
     let rgb;
-    if (opts.rgb) rgb = [values[i] * 255, values[h * w + i] * 255, values[2 * h * w + i] * 255];
+    if (Number.isNaN(values[i])) rgb = [214, 218, 226];            // off the image (a patch at the border)
+    else if (opts.rgb) rgb = [values[i] * 255, values[h * w + i] * 255, values[2 * h * w + i] * 255];
     else if (opts.grey) { const g = Math.max(0, Math.min(1, values[i])) * 255; rgb = [g, g, g]; }
     else if (opts.heat) { const t = scale > 0 ? Math.max(0, Math.min(1, values[i] / scale)) : 0; rgb = [255 * Math.min(1, 2 * t), 255 * Math.max(0, 2 * t - 1), 40 * (1 - t)]; }
     else rgb = diverging(values[i], scale);
@@ -418,8 +419,8 @@ async function showFilters(layer) {
     if (c === 3) {                                  // the first layer of a colour network: the filter as a colour patch
       const rgb = new Float32Array(3 * h * w);
       for (let i = 0; i < 3 * h * w; i++) rgb[i] = 0.5 + 0.5 * vals[base + i] / scale;
-      drawMap(cv, rgb, h, w, 1, { rgb: true, size: 40 });
-    } else drawMap(cv, vals.subarray(base, base + h * w), h, w, scale, { size: 40 });
+      drawMap(cv, rgb, h, w, 1, { rgb: true, size: 56 });
+    } else drawMap(cv, vals.subarray(base, base + h * w), h, w, scale, { size: 56 });
     box.append(el("div", { class: "fig" }, cv, el("span", { text: String(f.start + k) })));
   }
   box.append(el("span", { class: "small muted", text: c === 3 || c === 1 ? `${f.filters} filters, ${w}×${h}×${c}` : `${f.filters} filters, ${w}×${h}×${c} (input channel 0 shown)` }));
@@ -438,7 +439,8 @@ async function showPixelMap(kind) {
   drawMap(seen, decode(m), ih, iw, 1, { grey: c === 1, rgb: c === 3, size: 168 });
   drawMap(map, v, h, w, r.map.max, { heat: kind === "saliency", grey: kind === "occlusion", size: 168 });
   $("#" + kind).replaceChildren(el("div", { class: "fig" }, seen, el("span", { text: "input" })),
-    el("div", { class: "fig" }, map, el("span", { text: kind === "saliency" ? `saliency for class ${r.class}` : `P(${r.class}) with the square at each place` })));
+    el("div", { class: "fig" }, map, el("span", { text: kind === "saliency" ? `saliency for class ${r.class} (bright: large gradient)` :
+      `P(${r.class}) with the square at each place: white 1, black 0 (lowest ${r.map.min.toFixed(2)})` })));
 }
 
 async function showPatches() {
@@ -453,8 +455,10 @@ async function showPatches() {
   for (let k = 0; k < n; k++) {
     const cv = el("canvas");
     drawMap(cv, vals.subarray(k * c * h * w, (k + 1) * c * h * w), h, w, 1, { grey: c === 1, rgb: c === 3, size: 64 });
-    box.append(el("div", { class: "fig" }, cv, el("span", { text: short(r.values[k]) })));
+    box.append(el("div", { class: "fig", title: `test image ${r.image_index[k]} (label ${r.labels[k]}), rows ${r.boxes[k][0]}–${r.boxes[k][1] - 1}, columns ${r.boxes[k][2]}–${r.boxes[k][3] - 1}` },
+      cv, el("span", { text: `${short(r.values[k])} · ${r.labels[k]}` })));
   }
+  box.append(el("span", { class: "small muted", text: `${layer} channel ${ch}: the ${n} strongest of ${r.searched} test images, each cropped to the ${r.receptive_field.join("×")} receptive field (value · label)` }));
 }
 
 function setupTools() {
