@@ -25,8 +25,8 @@ DEFAULTS = {"model": "lenet5", "data": "digits", "epochs": 40, "batch_size": 32,
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2}
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
 SPLIT_SEED, VAL_FRACTION = 0, 0.1
-DATA_HELP = "digits (built-in, default), faces (built-in), mnist, fashion-mnist, cifar10, or a folder PATH " \
-            "with one sub-folder of images per class"
+DATA_HELP = "digits (built-in, default), faces (built-in), mnist-5k (built-in), mnist, fashion-mnist, cifar10, " \
+            "or a folder PATH with one sub-folder of images per class"
 
 
 def register(subparsers) -> None:
@@ -209,7 +209,7 @@ def _augmentation(name: str, input_size) -> list:
     """Random transforms for training images of the named built-in sets (none for image folders)."""
     from cnnkit.data import RandomCrop, RandomHorizontalFlip
     size = tuple(input_size[1:])
-    if name in ("digits", "mnist", "fashion-mnist"):
+    if name in ("digits", "mnist-5k", "mnist", "fashion-mnist"):
         return [RandomCrop(size, padding=2)]
     if name == "faces":
         return [RandomCrop(size, padding=2), RandomHorizontalFlip()]
@@ -309,7 +309,7 @@ def cmd_train(args) -> int:
                   "data": {"name": splits.name, "source": settings["data"], "split_seed": SPLIT_SEED,
                            "val_fraction": VAL_FRACTION, "train": len(splits.train),
                            "val": len(splits.val) if splits.val is not None else 0, "test": len(splits.test)},
-                  "training": {k: v for k, v in settings.items()}}
+                  "training": {k: v for k, v in settings.items()}, "prepare": splits.prepare}
     out.mkdir(parents=True, exist_ok=True)
     sizes = run_config["data"]
     _err(f"{'resuming' if args.resume else 'training'} {name} on {splits.name} ({sizes['train']} train / "
@@ -412,8 +412,8 @@ def cmd_predict(args) -> int:
     if args.top < 1:
         raise CLIError(f"--top must be at least 1, got {args.top}")
     run = load_run(args.run)
-    x = np.stack([prepare_image(p, run.input_size, run.mean, run.std, invert=args.invert)
-                  for p in args.images])                                         # (N, C, H, W)
+    x = np.stack([prepare_image(p, run.input_size, run.mean, run.std, invert=args.invert,
+                                prepare=run.config.get("prepare")) for p in args.images])  # (N, C, H, W)
     probs = predict_proba(run.model, x)                                        # (N, K)
     top = min(args.top, len(run.classes))
     results = []

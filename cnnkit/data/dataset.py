@@ -105,6 +105,10 @@ class Splits:
         input_size: ``(C, H, W)`` of one image.
         mean, std: per-channel statistics of the *training* images (for :class:`Normalize`).
         name: the data set's name (``"digits"``, ``"mnist"``, or the folder for an image folder).
+        prepare: how a picture from outside the set is made to look like its images, or ``None``
+            (resize only). ``{"kind": "digit", "size": S}``: MNIST's preparation,
+            :func:`cnnkit.data.prepare_digit` with ``size=S``, then a resize to ``input_size`` if it
+            differs (``mnist``, ``mnist-5k``).
     """
 
     train: ArrayDataset
@@ -115,6 +119,7 @@ class Splits:
     mean: tuple
     std: tuple
     name: str
+    prepare: dict | None = None
 
     def normalize(self):
         """A :class:`~cnnkit.data.Normalize` with this set's training mean and std."""

