@@ -72,6 +72,7 @@ class Explorer:
     trained: bool
     data: str | None = None
     source: str = ""
+    prepare: dict | None = None
     cache_bytes: int = 1 << 30
     _cache: "OrderedDict[str, Recorded]" = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -114,7 +115,24 @@ class Explorer:
     # ------------------------------------------------------------------ inputs
     @property
     def digit_model(self) -> bool:
-        return self.input_size[0] == 1 and str(self.data).lower() in DIGIT_SETS
+        """Uploads and drawings get MNIST's preparation: the run records it (``prepare``), or it was
+        trained on digits drawn light on dark."""
+        kind = (self.prepare or {}).get("kind")
+        return self.input_size[0] == 1 and (kind == "digit" or (kind is None and str(self.data).lower() in DIGIT_SETS))
+
+    def _digit(self, im) -> np.ndarray:
+        """:func:`cnnkit.data.prepare_digit` at the run's size (28 padded to 32 for LeNet-5), resized if the
+        model's input is another size."""
+        from ..data import prepare_digit, resize_images
+        _, h, w = self.input_size
+        size = int((self.prepare or {}).get("size") or (h if h == w and h >= 28 else 28))
+        try:
+            x = prepare_digit(im, size=size)[None]                      # (1, S, S) white ink on black
+        except ValueError as exc:
+            raise InputError(f"cannot read a digit in this picture: {exc}") from None
+        if x.shape[1:] != (h, w):
+            x = np.clip(resize_images(x[None], (h, w))[0], 0.0, 1.0)
+        return x.astype(np.float32)
 
     def decode(self, data: bytes) -> np.ndarray:
         """Image file bytes → the model's input picture ``(C, H, W)`` in [0, 1] (not yet normalised).
@@ -139,9 +157,7 @@ class Explorer:
             raise InputError(f"not a readable image: {exc}") from None
         c, hh, ww = self.input_size
         if self.digit_model:
-            digit = _prepare_digit(im)                                        # (28, 28) white on black
-            return _fit(digit[None], (hh, ww))
-        from ..data.transforms import resize_images  # noqa: F401  (kept with the other library imports)
+            return self._digit(im)
         if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
             a = np.asarray(im, dtype=np.float64)
             im = Image.fromarray(np.clip(a / max(a.max(), 1.0) * 255.0, 0, 255).astype(np.uint8))
@@ -289,30 +305,6 @@ class Explorer:
 
 
 # ---------------------------------------------------------------------- building one
-def _prepare_digit(im) -> np.ndarray:
-    """MNIST's preprocessing (:func:`cnnkit.data.prepare_digit`): a Pillow image → (28, 28) in [0, 1]."""
-    from .. import data
-    grey = np.asarray(im.convert("L"), dtype=np.float32) / np.float32(255)
-    if hasattr(data, "prepare_digit"):
-        return np.asarray(data.prepare_digit(grey), dtype=np.float32)
-    # until cnnkit.data.prepare_digit exists: invert dark-on-light and resize (no crop, no centring)
-    if grey.mean() > 0.5:
-        grey = 1.0 - grey
-    from PIL import Image
-    small = Image.fromarray((grey * 255).astype(np.uint8)).resize((28, 28), Image.Resampling.BILINEAR)
-    return np.asarray(small, dtype=np.float32) / np.float32(255)
-
-
-def _fit(picture: np.ndarray, size: tuple) -> np.ndarray:
-    """A (C, 28, 28) MNIST-form digit at the model's size: zero-padded as LeCun did (28 → 32), or resized."""
-    c, h, w = picture.shape
-    H, W = size
-    if H >= h and W >= w and (H - h) % 2 == 0 and (W - w) % 2 == 0:
-        return np.pad(picture, ((0, 0), ((H - h) // 2,) * 2, ((W - w) // 2,) * 2)).astype(np.float32)
-    from ..data.transforms import resize_images
-    return resize_images(picture[None], (H, W))[0].astype(np.float32)
-
-
 def open_explorer(target: str | None, input_size=None, cache_bytes: int = 1 << 30) -> Explorer:
     """An :class:`Explorer` for a run directory or a zoo model name (``None``: ``runs/lenet5-digits`` if
     it exists, else an untrained ``lenet5``). Raises ``ValueError``/``FileNotFoundError`` naming it."""
@@ -331,7 +323,7 @@ def open_explorer(target: str | None, input_size=None, cache_bytes: int = 1 << 3
         name = run.config["model"]["name"]
         return Explorer(run.model, name, f"{name} ({path.name})", list(run.classes), tuple(run.input_size),
                         tuple(run.mean), tuple(run.std), True, data.get("source") or data.get("name"),
-                        str(path), cache_bytes)
+                        str(path), run.config.get("prepare"), cache_bytes)
     if target not in models.names() and target.lower().replace("-", "").replace("_", "") not in {
             n.replace("_", "") for n in models.names()}:
         if "/" in target or "\\" in target or path.suffix:
@@ -344,7 +336,7 @@ def open_explorer(target: str | None, input_size=None, cache_bytes: int = 1 << 3
     classes = _num_classes(model, size)
     c = size[0]
     return Explorer(model, target, f"{target} (untrained)", [str(i) for i in range(classes)], size,
-                    (0.0,) * c, (1.0,) * c, False, None, "zoo", cache_bytes)
+                    (0.0,) * c, (1.0,) * c, False, None, "zoo", None, cache_bytes)
 
 
 def _num_classes(model, size) -> int:
