@@ -236,8 +236,11 @@ def create_app(explorer: Explorer, allowed_hosts=None) -> Starlette:
                 upload = form.get("image")
                 if upload is None or isinstance(upload, str):
                     raise InputError("multipart form has no file field 'image'")
-                raw = await upload.read()
-            picture = await run_in_threadpool(ex.decode, raw)
+                raw, name = await upload.read(), upload.filename or "the upload"
+            try:
+                picture = await run_in_threadpool(ex.decode, raw)
+            except InputError as exc:
+                raise InputError(f"{name}: {exc}") from None
             source = "upload"
         elif ctype == "application/json":
             raw = await request.body()
@@ -286,8 +289,10 @@ def create_app(explorer: Explorer, allowed_hosts=None) -> Starlette:
         if layer not in rec.outputs:
             raise NotFound(f"layer {layer!r} did not run for this input")
         q = {k: _int(request, k) for k in ("c", "y", "x")}
-        return _json(_derive.derive(ex.module(layer), ex.record(layer), rec.inputs.get(layer), rec.outputs[layer],
-                                    layer, **q))
+        d = _derive.derive(ex.module(layer), ex.record(layer), rec.inputs.get(layer), rec.outputs[layer], layer, **q)
+        if len(d["index"]) == 3:
+            d["receptive_box"] = ex.receptive_box(layer, d["index"][1], d["index"][2])
+        return _json(d)
 
     def occlusion(request):
         rec = ex.get(request.path_params["id"])
@@ -345,7 +350,7 @@ def _prediction(ex: Explorer, rec, label) -> dict:
             "top": [{"index": int(i), "class": ex.classes[i], "probability": float(p[i])} for i in order[:10]],
             "prediction": {"index": best, "class": ex.classes[best], "probability": float(p[best])},
             "label": None if label is None else {"index": label, "class": ex.classes[label]},
-            "trained": ex.trained,
+            "trained": ex.trained, "seconds": rec.seconds, "cached": rec.hits > 0,
             "layers": [{"name": n, "shape": list(a.shape)} for n, a in rec.outputs.items()]}
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,8 @@ class Recorded:
     logits: np.ndarray                              # (K,)
     source: str = ""
     nbytes: int = 0
+    seconds: float = 0.0                            # the forward pass that recorded it
+    hits: int = 0                                   # times it was asked for again (the same picture)
 
 
 @dataclass
@@ -201,6 +204,7 @@ class Explorer:
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
+                self._cache[key].hits += 1
                 return self._cache[key]
         m = np.asarray(self.mean, np.float32).reshape(-1, 1, 1)
         s = np.asarray(self.std, np.float32).reshape(-1, 1, 1)
@@ -221,6 +225,7 @@ class Explorer:
                 if type(self.module(name)).__name__ in DERIVED:
                     handles.append(self.module(name).register_forward_pre_hook(keep_input(name)))
             handles.append(self.model.register_forward_hook(lambda mod, args, out: final.append(out)))
+            t0 = time.perf_counter()
             try:
                 maps = activation_maps(self.model, x, layers=leaves)
             finally:
@@ -230,7 +235,7 @@ class Explorer:
         logits = final[0].data[0].astype(np.float64)
         z = np.exp(logits - logits.max())
         probs = z / z.sum()
-        rec = Recorded(key, x, picture, outputs, inputs, probs, logits, source)
+        rec = Recorded(key, x, picture, outputs, inputs, probs, logits, source, seconds=time.perf_counter() - t0)
         rec.nbytes = x.nbytes * 2 + sum(a.nbytes for a in outputs.values()) + sum(a.nbytes for a in inputs.values())
         with self._lock:
             self._cache[key] = rec
@@ -272,6 +277,11 @@ class Explorer:
         from ..viz.maps import saliency_map
         with self._lock:
             return np.asarray(saliency_map(self.model, rec.x, target=target), np.float32)
+
+    def receptive_box(self, layer: str, y: int, x: int) -> list:
+        """``[top, bottom, left, right]`` (half-open) of the input pixels output ``(y, x)`` of ``layer`` sees."""
+        from ..viz.maps import receptive_box
+        return list(receptive_box(self.model, layer, (y, x), self.input_size))
 
     def top_patches(self, layer: str, channel: int, k: int = 9, limit: int = 1000) -> dict:
         """Zeiler & Fergus' strongest patches of one channel over (up to ``limit`` of) the run's test images."""

@@ -275,7 +275,7 @@ def test_predict_bad_requests(client, body, ctype, status, words):
 
 def test_text_file_renamed_png_in_a_form(client):
     r = client.post("/api/predict", files={"image": ("digit.png", b"just some text\n" * 10, "image/png")})
-    assert r.status_code == 400 and "not an image" in r.json()["error"]
+    assert r.status_code == 400 and r.json()["error"].startswith("digit.png: not an image")
     healthy(client)
 
 
@@ -380,6 +380,8 @@ def test_conv_value_is_its_dot_product(client, predicted, digits_run, cfg, layer
     w = load_file(str(digits_run / "model.safetensors"))
     d = client.get(f"/api/inputs/{predicted['input_id']}/value/{layer}?c={k}&y={y}&x={x}").json()
     assert d["kind"] == "conv" and d["index"] == [k, y, x]
+    rf, jump = {"c1": (5, 1), "c3": (14, 2), "c5": (32, 4)}[layer]            # the lecture's receptive fields
+    assert d["receptive_box"] == [y * jump, y * jump + rf, x * jump, x * jump + rf]
     assert d["value"] == pytest.approx(ref[layer][k, y, x], abs=1e-4)             # the layer's own output
     assert d["sum"] + d["bias"] == pytest.approx(d["result"], abs=1e-9)
     assert d["result"] == pytest.approx(ref[layer][k, y, x], abs=1e-4)            # = PyTorch's
@@ -438,7 +440,7 @@ def test_cache_holds_inputs_by_id_and_forgets_the_oldest(digits_run):
     from cnnkit.serve import open_explorer
     ex = open_explorer(str(digits_run), cache_bytes=1)          # room for one input only
     a = ex.run(np.zeros((1, 32, 32), np.float32))
-    assert ex.run(np.zeros((1, 32, 32), np.float32)) is a      # the same picture is computed once
+    assert ex.run(np.zeros((1, 32, 32), np.float32)) is a and a.hits == 1   # the same picture is computed once
     b = ex.run(np.ones((1, 32, 32), np.float32))
     assert ex.get(b.id) is b
     with pytest.raises(LookupError, match="send the image again"):

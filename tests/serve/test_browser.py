@@ -265,7 +265,7 @@ def test_text_file_named_png_is_refused_and_the_next_request_works(page, tmp_pat
     page.set_input_files("#upload", str(fake))
     page.wait_for_selector("#message:not([hidden])", timeout=20_000)
     text = page.inner_text("#message")
-    assert "not an image" in text
+    assert text.startswith("digit.png: not an image")
     shot(page, "explorer-upload-error.png")
     pred, _ = draw_and_read(page, 1)
     assert page.is_hidden("#message") and pred == 1
@@ -296,6 +296,7 @@ def test_layer_strip_matches_cnnkit_summary(page):
 
 def test_screenshot_for_the_readme(page):
     """The README's picture: a drawn 2, its maps, one derivation."""
+    page.set_viewport_size({"width": 1440, "height": 1180})
     draw_and_read(page, 2)
     page.locator(".layer-row[data-layer=c1] canvas").nth(1).click()
     zb = page.locator("#zoom").bounding_box()

@@ -104,7 +104,7 @@ async function loadModel() {
   for (const r of m.layers) {
     const bar = el("div", { class: "bar" });
     bar.style.width = `${Math.max(6, 100 * Math.log1p(r.activations) / Math.log1p(maxVol))}%`;
-    const box = el("div", { class: `layer-box kind-${kindOf(r.type)}`, dataset: { layer: r.name }, onclick: () => selectLayer(r.name) },
+    const box = el("div", { class: `layer-box kind-${kindOf(r.type)}`, dataset: { layer: r.name }, title: `${r.name}: click for its derivation; the bar: its output volume, log scale`, onclick: () => selectLayer(r.name) },
       el("div", { class: "n", text: r.name }), el("div", { class: "t", text: r.type + (r.kernel ? " " + r.kernel : "") }),
       el("div", { class: "vol", text: r.output_volume }),
       el("div", { class: "small", text: `${r.params.toLocaleString()} params` }),
@@ -126,11 +126,10 @@ async function selectLayer(name, openExplain = true) {
   $("#inspect-title").textContent = `${r.name} · ${r.type}`;
   const info = $("#layer-info");
   info.dataset.layer = r.name; info.dataset.volume = r.output_volume; info.dataset.params = r.params;
-  info.replaceChildren(el("table", {},
-    ...[["input", r.input_volume], ["output (W×H×D)", r.output_volume], ["filter F×F×D/S", r.kernel || "—"],
-        ["parameters", r.params.toLocaleString()], ["MACs", r.macs.toLocaleString()],
-        ["receptive field", r.receptive_field.length ? r.receptive_field.join("×") : "—"]]
-      .map(([k, v]) => el("tr", {}, el("td", { text: k }), el("td", { class: "mono", text: v })))));
+  const parts = [["", `${r.input_volume} → ${r.output_volume}`], ["filter", r.kernel], ["params", r.params.toLocaleString()],
+    ["MACs", r.macs.toLocaleString()], ["receptive field", r.receptive_field.length ? r.receptive_field.join("×") : ""]];
+  info.replaceChildren(...parts.filter(([, v]) => v).map(([k, v]) =>
+    el("span", { class: "kv" }, k ? el("span", { class: "muted", text: k + " " }) : null, el("span", { class: "mono", text: v }))));
   const ex = $("#explain");
   $("#explain-box").hidden = false; $("#explain-box").open = openExplain;
   $("#explain-name").textContent = name; ex.textContent = "…";
@@ -184,11 +183,13 @@ async function loadSamples() {
 async function predict(options, what) {
   state.timing = { start: performance.now() };
   document.body.dataset.state = "predicting";
+  $("#status").textContent = `running ${state.model.name} on the ${what}…`;
   let p;
   try {
     p = await api("/api/predict", options);
   } catch (e) {
     message(e.message);
+    $("#status").textContent = "";
     document.body.dataset.state = "error";
     return;
   }
@@ -196,7 +197,9 @@ async function predict(options, what) {
   message("");
   state.input = p;
   state.layerMaps = {};
+  $("#seen-mark").hidden = true; $("#zoom-mark").hidden = true;
   $("#source").textContent = what;
+  $("#status").textContent = `${p.layers.length} layers computed in ${p.seconds < 1 ? (1000 * p.seconds).toFixed(0) + " ms" : p.seconds.toFixed(2) + " s"} on the server` + (p.cached ? " (this picture was seen before: its activations were kept)" : "");
   showPrediction(p);
   await showSeen(p);
   buildLayers();
@@ -266,7 +269,7 @@ async function loadRow(row, start) {
   const vals = decode(m), scale = Math.max(Math.abs(m.layer_min), Math.abs(m.layer_max));
   if (spatial) {
     const [, h, w] = m.full_shape;
-    const size = Math.max(28, Math.min(72, h * 2));
+    const size = Math.round(Math.max(40, Math.min(64, h * 2.5)));
     for (let k = 0; k < m.count; k++) {
       const ch = start + k;
       const cv = el("canvas", { title: `${name} channel ${ch}`, dataset: { layer: name, channel: ch } });
@@ -307,7 +310,8 @@ function openMap(layer, channel, values, h, w, scale, thumb) {
   $("#zoom-box").hidden = false;
   $("#zoom-caption").textContent = `${layer}, channel ${channel}: ${w}×${h}; hover to read a value, click it to see where it comes from`;
   const z = $("#zoom");
-  drawMap(z, values, h, w, scale, { size: 336 });
+  $("#zoom-mark").hidden = true;
+  drawMap(z, values, h, w, scale, { size: 280 });
   z.dataset.layer = layer; z.dataset.channel = channel; z.dataset.h = h; z.dataset.w = w;
 }
 
@@ -336,11 +340,24 @@ async function showValue(layer, q) {
   try { d = await api(`/api/inputs/${state.input.input_id}/value/${encodeURIComponent(layer)}?${qs}`); }
   catch (e) { box.textContent = e.message; return; }
   box.dataset.kind = d.kind; box.dataset.value = d.value;
+  const s = state.selected;
+  if (s && s.layer === layer && d.index.length === 3) mark("#zoom", "#zoom-mark", [d.index[1], d.index[1] + 1, d.index[2], d.index[2] + 1], s.h, s.w);
+  if (d.receptive_box) mark("#seen", "#seen-mark", d.receptive_box, state.model.input_size[1], state.model.input_size[2]);
+  else $("#seen-mark").hidden = true;
   const head = el("h3", { text: `${layer}[${d.index.join(", ")}] = ${fmt(d.value)}` });
   if (d.kind === "conv") box.replaceChildren(head, convView(d));
   else if (d.kind === "linear") box.replaceChildren(head, linearView(d));
   else if (d.kind === "maxpool" || d.kind === "avgpool") box.replaceChildren(head, poolView(d));
   else box.replaceChildren(head, el("p", { text: d.formula }));
+}
+
+// Outline rows top..bottom, columns left..right (half-open) of an h×w map drawn in `canvasSel`.
+function mark(canvasSel, markSel, [top, bottom, left, right], h, w) {
+  const c = $(canvasSel), m = $(markSel);
+  const fx = c.clientWidth / w, fy = c.clientHeight / h;
+  m.style.left = `${left * fx - 2}px`; m.style.top = `${top * fy - 2}px`;
+  m.style.width = `${(right - left) * fx}px`; m.style.height = `${(bottom - top) * fy}px`;
+  m.hidden = false;
 }
 
 function numGrid(rows, cls = () => "") {
@@ -362,8 +379,9 @@ function result(d, sumLabel) {
 function convView(d) {
   const [F1, F2] = d.kernel_size;
   const out = el("div", {});
+  const box = d.receptive_box ? ` It sees input pixels rows ${d.receptive_box[0]}–${d.receptive_box[1] - 1}, columns ${d.receptive_box[2]}–${d.receptive_box[3] - 1} of the picture (outlined).` : "";
   out.append(el("p", { class: "small muted", text: `filter ${d.filter} of ${d.groups > 1 ? `group ${d.group} (groups=${d.groups})` : "the layer"}: ${F2}×${F1}×${d.in_channels.length} weights, stride ${d.stride.join("×")}, padding ${d.padding.join("×")}. ` +
-    `The window covers input rows ${range(d.rows)} and columns ${range(d.cols)} (grey: zero padding).` }));
+    `The window covers rows ${range(d.rows)} and columns ${range(d.cols)} of the layer's input (grey: zero padding).` + box }));
   const detail = el("div", {});
   const pick = (ch) => {
     const c = d.channels.find((x) => x.channel === ch);
