@@ -78,7 +78,8 @@ class Explorer:
     prepare: dict | None = None
     cache_bytes: int = 1 << 30
     _cache: "OrderedDict[str, Recorded]" = field(default_factory=OrderedDict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.Lock = field(default_factory=threading.Lock)          # the cache (held briefly)
+    _model_lock: threading.Lock = field(default_factory=threading.Lock)    # a pass through the model
     _summary: object = None
     _samples: object = None
     _modules: dict = field(default_factory=dict)
@@ -220,7 +221,7 @@ class Explorer:
                     inputs[name] = np.array(args[0].data[0], dtype=np.float32)
             return hook
 
-        with self._lock:                      # one pass at a time: the model and its hooks are shared
+        with self._model_lock:                # one pass at a time: the model and its hooks are shared
             for name in leaves:
                 if type(self.module(name)).__name__ in DERIVED:
                     handles.append(self.module(name).register_forward_pre_hook(keep_input(name)))
@@ -270,12 +271,12 @@ class Explorer:
         from ..viz.maps import occlusion_map
         if stride is None and self.large:
             stride = -(-min(self.input_size[1:]) // 8)
-        with self._lock:
+        with self._model_lock:
             return np.asarray(occlusion_map(self.model, rec.x, target=target, size=size, stride=stride), np.float32)
 
     def saliency(self, rec: Recorded, target: int) -> np.ndarray:
         from ..viz.maps import saliency_map
-        with self._lock:
+        with self._model_lock:
             return np.asarray(saliency_map(self.model, rec.x, target=target), np.float32)
 
     def receptive_box(self, layer: str, y: int, x: int) -> list:
@@ -301,7 +302,7 @@ class Explorer:
             m = np.asarray(self.mean, np.float32).reshape(1, -1, 1, 1)
             s = np.asarray(self.std, np.float32).reshape(1, -1, 1, 1)
             images = ((ds.images[:limit] - m) / s).astype(np.float32)
-            with self._lock:
+            with self._model_lock:
                 self._patches[key] = top_patches(self.model, layer, images, k=k)
         t = self._patches[key]
         i = int(np.flatnonzero(t.channels == channel)[0])

@@ -514,3 +514,16 @@ def test_untrained_model_has_no_data_set_to_search():
     with TestClient(create_app(open_explorer("lenet5"))) as c:
         r = c.get("/api/layers/c1/top-patches")
         assert r.status_code == 404 and "untrained" in r.json()["error"]
+
+
+def test_server_answers_while_a_pass_runs(client, explorer, predicted):
+    """With the model busy (its lock held, as during a VGG-16 pass), the page, the report and the maps of
+    inputs the server holds still answer at once."""
+    import time
+    with explorer._model_lock:
+        t = time.perf_counter()
+        assert client.get("/api/model").status_code == 200
+        assert client.get(f"/api/inputs/{predicted['input_id']}/maps/c1?count=2").status_code == 200
+        assert client.get(f"/api/inputs/{predicted['input_id']}/value/c1?c=0&y=3&x=4").status_code == 200
+        assert client.get("/api/layers/c3/explain").status_code == 200
+        assert time.perf_counter() - t < 5
