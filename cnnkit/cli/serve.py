@@ -79,8 +79,8 @@ def register(sub) -> None:
                        description="Serve the explorer for a `cnnkit train` run directory or a zoo model "
                                    "(untrained: random weights).")
     p.add_argument("target", nargs="?", metavar="RUN_OR_MODEL",
-                   help="a run directory (runs/lenet5-digits) or a zoo model name (default: runs/lenet5-digits if it "
-                        "exists, else an untrained lenet5)")
+                   help="a run directory (runs/lenet5-mnist-5k) or a zoo model name (default: runs/lenet5-mnist-5k or "
+                        "runs/lenet5-digits if one exists, else an untrained lenet5)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--input", help="input size C,H,W of a zoo model (default: the model's)")

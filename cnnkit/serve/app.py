@@ -270,6 +270,8 @@ def create_app(explorer: Explorer, allowed_hosts=None) -> Starlette:
                 raise NotFound(f"layer {layer!r} did not run for this input")
             a, values = rec.outputs[layer], "the layer's output"
         full = list(a.shape)
+        if a.ndim == 3 and a.shape[1] * a.shape[2] == 1:
+            a = a.reshape(-1)                   # C×1×1 (LeNet's C5): one value per channel, sent whole as a vector
         if a.ndim == 3:
             start, count = _channels(request, a.shape[0])
             part = a[start:start + count]
@@ -292,6 +294,8 @@ def create_app(explorer: Explorer, allowed_hosts=None) -> Starlette:
         d = _derive.derive(ex.module(layer), ex.record(layer), rec.inputs.get(layer), rec.outputs[layer], layer, **q)
         if len(d["index"]) == 3:
             d["receptive_box"] = ex.receptive_box(layer, d["index"][1], d["index"][2])
+        if layer in rec.inputs and rec.inputs[layer].shape == rec.x.shape and np.array_equal(rec.inputs[layer], rec.x):
+            d["normalize"] = {"mean": list(ex.mean), "std": list(ex.std)}    # its input is the model's input
         return _json(d)
 
     def occlusion(request):
@@ -345,7 +349,7 @@ def _prediction(ex: Explorer, rec, label) -> dict:
     order = np.argsort(-p, kind="stable")
     best = int(order[0])
     return {"input_id": rec.id, "source": rec.source,
-            "probabilities": [float(v) for v in p],
+            "probabilities": [float(v) for v in p], "logits": [float(v) for v in rec.logits],
             "classes": ex.classes,
             "top": [{"index": int(i), "class": ex.classes[i], "probability": float(p[i])} for i in order[:10]],
             "prediction": {"index": best, "class": ex.classes[best], "probability": float(p[best])},

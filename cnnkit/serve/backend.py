@@ -76,6 +76,7 @@ class Explorer:
     data: str | None = None
     source: str = ""
     prepare: dict | None = None
+    split: tuple = (0, 0.1)                         # the run's split seed and validation fraction
     cache_bytes: int = 1 << 30
     _cache: "OrderedDict[str, Recorded]" = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)          # the cache (held briefly)
@@ -179,11 +180,12 @@ class Explorer:
             self._samples = False
             if self.data is not None and self.trained:
                 from ..data import load
+                kw = {"size": tuple(self.input_size[1:])}
+                if Path(self.data).is_dir():                                     # an image folder
+                    kw["mode"] = "L" if self.input_size[0] == 1 else "RGB"
                 try:
-                    splits = load(self.data, size=tuple(self.input_size[1:]), quiet=True)
-                except TypeError:
-                    splits = load(self.data, size=tuple(self.input_size[1:]))
-                except Exception:  # noqa: BLE001  (a missing download or an optional package: no samples)
+                    splits = load(self.data, seed=self.split[0], val_fraction=self.split[1], **kw)
+                except Exception:  # noqa: BLE001  (a set not downloaded, a folder moved: no samples, say why)
                     return None
                 if tuple(splits.input_size) == tuple(self.input_size):
                     self._samples = splits.test
@@ -317,12 +319,13 @@ class Explorer:
 
 # ---------------------------------------------------------------------- building one
 def open_explorer(target: str | None, input_size=None, cache_bytes: int = 1 << 30) -> Explorer:
-    """An :class:`Explorer` for a run directory or a zoo model name (``None``: ``runs/lenet5-digits`` if
-    it exists, else an untrained ``lenet5``). Raises ``ValueError``/``FileNotFoundError`` naming it."""
+    """An :class:`Explorer` for a run directory or a zoo model name (``None``: ``runs/lenet5-mnist-5k`` or
+    ``runs/lenet5-digits`` if one exists, else an untrained ``lenet5``). Raises ``ValueError``/``FileNotFoundError`` naming it."""
     from .. import models
 
     if target is None:
-        target = "runs/lenet5-digits" if Path("runs/lenet5-digits/config.json").is_file() else "lenet5"
+        target = next((f"runs/{r}" for r in ("lenet5-mnist-5k", "lenet5-digits") if Path(f"runs/{r}/config.json").is_file()),
+                      "lenet5")
     path = Path(target)
     if path.is_dir():
         from ..train.run import load_run
@@ -334,7 +337,8 @@ def open_explorer(target: str | None, input_size=None, cache_bytes: int = 1 << 3
         name = run.config["model"]["name"]
         return Explorer(run.model, name, f"{name} ({path.name})", list(run.classes), tuple(run.input_size),
                         tuple(run.mean), tuple(run.std), True, data.get("source") or data.get("name"),
-                        str(path), run.config.get("prepare"), cache_bytes)
+                        str(path), run.config.get("prepare"),
+                        (int(data.get("split_seed", 0)), float(data.get("val_fraction", 0.1))), cache_bytes)
     if target not in models.names() and target.lower().replace("-", "").replace("_", "") not in {
             n.replace("_", "") for n in models.names()}:
         if "/" in target or "\\" in target or path.suffix:
@@ -347,7 +351,7 @@ def open_explorer(target: str | None, input_size=None, cache_bytes: int = 1 << 3
     classes = _num_classes(model, size)
     c = size[0]
     return Explorer(model, target, f"{target} (untrained)", [str(i) for i in range(classes)], size,
-                    (0.0,) * c, (1.0,) * c, False, None, "zoo", None, cache_bytes)
+                    (0.0,) * c, (1.0,) * c, False, None, "zoo", None, (0, 0.1), cache_bytes)
 
 
 def _num_classes(model, size) -> int:

@@ -207,8 +207,10 @@ def test_predict_raw_body_against_pytorch(client, predicted, digits_run, cfg):
     p = predicted
     probs = np.array(p["probabilities"])
     assert len(probs) == 10 and abs(probs.sum() - 1) < 1e-6
-    ref = torch_lenet(digits_run, model_input(client, p["input_id"], cfg))["softmax"]
+    out = torch_lenet(digits_run, model_input(client, p["input_id"], cfg))
+    ref = out["softmax"]
     np.testing.assert_allclose(probs, ref, atol=1e-5)
+    np.testing.assert_allclose(p["logits"], out["output"], atol=1e-4)
     assert p["prediction"]["index"] == int(np.argmax(ref)) and p["top"][0]["index"] == int(np.argmax(ref))
     assert [t["probability"] for t in p["top"]] == sorted(probs, reverse=True)
 
@@ -352,9 +354,10 @@ def test_maps_against_pytorch(client, predicted, digits_run, cfg):
         assert m["full_shape"] == list(ref[layer].shape) and m["start"] == start and m["count"] == count
         np.testing.assert_allclose(arr(m), ref[layer][start:start + count], atol=1e-4, err_msg=layer)
         assert m["layer_max"] == pytest.approx(ref[layer].max(), abs=1e-4)
-    for layer in ("f6", "output"):
+    for layer in ("f6", "output", "c5"):                                  # vectors, and C5's 1×1×120: whole
         m = client.get(f"/api/inputs/{predicted['input_id']}/maps/{layer}").json()
-        np.testing.assert_allclose(arr(m), ref[layer], atol=1e-4, err_msg=layer)
+        np.testing.assert_allclose(arr(m), ref[layer].reshape(-1), atol=1e-4, err_msg=layer)
+        assert m["full_shape"] == list(ref[layer].shape)
 
 
 def test_maps_errors(client, predicted):
@@ -380,6 +383,7 @@ def test_conv_value_is_its_dot_product(client, predicted, digits_run, cfg, layer
     w = load_file(str(digits_run / "model.safetensors"))
     d = client.get(f"/api/inputs/{predicted['input_id']}/value/{layer}?c={k}&y={y}&x={x}").json()
     assert d["kind"] == "conv" and d["index"] == [k, y, x]
+    assert ("normalize" in d) == (layer == "c1")                                 # c1 reads the normalised picture
     rf, jump = {"c1": (5, 1), "c3": (14, 2), "c5": (32, 4)}[layer]            # the lecture's receptive fields
     assert d["receptive_box"] == [y * jump, y * jump + rf, x * jump, x * jump + rf]
     assert d["value"] == pytest.approx(ref[layer][k, y, x], abs=1e-4)             # the layer's own output

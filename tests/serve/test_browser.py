@@ -249,14 +249,42 @@ def test_clicked_value_is_its_dot_product(page, served, mnist_run):
     grids = page.locator("#derivation .grid").count()
     assert grids == 3                                                     # patch ⊙ filter = products
     shot(page, "explorer-derivation.png")
+    # a convolution deeper in: c3 sums over its 6 input channels
+    page.locator(".layer-row[data-layer=c3]").scroll_into_view_if_needed()
+    page.locator(".layer-row[data-layer=c3] canvas").nth(5).click()
+    zb = page.locator("#zoom").bounding_box()
+    page.mouse.click(zb["x"] + 4.5 * zb["width"] / 10, zb["y"] + 5.5 * zb["height"] / 10)
+    page.wait_for_function("() => (document.querySelector('#derivation h3') || {}).textContent?.startsWith('c3[5, 5, 4]')",
+                           timeout=20_000)
+    assert page.locator("#derivation .chip").count() == 6
+    r3 = float(page.get_attribute("#deriv-result", "data-value"))
+    assert r3 == pytest.approx(float(page.get_attribute("#derivation", "data-value")), abs=1e-4)
+    shot(page, "explorer-derivation-c3.png")
     # a pooling window: s2's value is the largest of its 2×2 window of act1
     page.locator(".layer-row[data-layer=s2]").scroll_into_view_if_needed()
     page.locator(".layer-row[data-layer=s2] canvas").nth(3).click()
+    zb = page.locator("#zoom").bounding_box()
     page.mouse.click(zb["x"] + (x // 2 + 0.5) * zb["width"] / 14, zb["y"] + (y // 2 + 0.5) * zb["height"] / 14)
     page.wait_for_selector("#derivation[data-kind=maxpool] #deriv-result", timeout=20_000)
     assert float(page.get_attribute("#deriv-result", "data-value")) == pytest.approx(
         float(page.get_attribute("#derivation", "data-value")), abs=1e-6)
     assert page.locator("#derivation .grid div.win").count() == 1
+
+
+def test_softmax_bars_and_their_derivation(page):
+    draw_and_read(page, 7)
+    bars = page.evaluate("() => [...document.querySelectorAll('#bars .track')].map(t => [t.dataset.class, +t.dataset.p,"
+                         " t.querySelector('.fill').getBoundingClientRect().width, t.getBoundingClientRect().width])")
+    assert [b[0] for b in bars] == [str(i) for i in range(10)]
+    assert sum(b[1] for b in bars) == pytest.approx(1, abs=1e-6)
+    best = max(range(10), key=lambda i: bars[i][1])
+    assert best == int(page.get_attribute("#prediction", "data-index"))
+    for _, p, fill, width in bars:                                      # each bar as long as its probability
+        assert fill == pytest.approx(p * width, abs=1.5)
+    page.locator("#bars .track").nth(best).click()
+    page.wait_for_selector("#softmax-p")
+    assert float(page.get_attribute("#softmax-p", "data-value")) == pytest.approx(bars[best][1], abs=1e-6)
+    shot(page, "explorer-softmax.png")
 
 
 def test_text_file_named_png_is_refused_and_the_next_request_works(page, tmp_path):

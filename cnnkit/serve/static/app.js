@@ -132,6 +132,7 @@ async function selectLayer(name, openExplain = true) {
     el("span", { class: "kv" }, k ? el("span", { class: "muted", text: k + " " }) : null, el("span", { class: "mono", text: v }))));
   const ex = $("#explain");
   $("#explain-box").hidden = false; $("#explain-box").open = openExplain;
+  if (openExplain) { $("#zoom-box").hidden = true; $("#derivation").replaceChildren(el("p", { class: "muted", text: "Click one of this layer's maps below, then any of its values." })); }
   $("#explain-name").textContent = name; ex.textContent = "…";
   try { ex.textContent = (await api(`/api/layers/${encodeURIComponent(name)}/explain`)).text; }
   catch (e) { ex.textContent = e.message; }
@@ -222,7 +223,7 @@ function showPrediction(p) {
     fill.style.width = `${(100 * t.probability).toFixed(2)}%`;
     const best = t.index === p.prediction.index ? "best" : "";
     const lab = el("div", { class: "lab " + best, text: t.class });
-    const track = el("div", { class: "track " + best, dataset: { class: t.class, p: t.probability } }, fill);
+    const track = el("div", { class: "track " + best, dataset: { class: t.class, p: t.probability }, title: "click: how the softmax makes this probability", onclick: () => showSoftmax(p, t.index) }, fill);
     bars.append(lab, track, el("div", { class: "pct", text: `${(100 * t.probability).toFixed(1)}%` }));
   }
 }
@@ -360,6 +361,27 @@ function mark(canvasSel, markSel, [top, bottom, left, right], h, w) {
   m.hidden = false;
 }
 
+// The softmax of the last layer's outputs, written out for class k (exponentials relative to the largest z).
+function showSoftmax(p, k) {
+  const z = p.logits, zmax = Math.max(...z), e = z.map((v) => Math.exp(v - zmax)), sum = e.reduce((a, b) => a + b, 0);
+  const order = z.map((_, i) => i).sort((a, b) => z[b] - z[a]).slice(0, 12);
+  if (!order.includes(k)) order.push(k);
+  const rows = order.map((i) => el("tr", { class: i === k ? "on" : "" }, el("td", { text: p.classes[i] }), el("td", { text: fmt(z[i]) }),
+    el("td", { text: fmt(e[i], 6) }), el("td", { text: fmt(e[i] / sum, 6) })));
+  $("#inspect-title").textContent = "softmax";
+  $("#layer-info").replaceChildren(); $("#layer-info").dataset.layer = "";
+  $("#explain-box").hidden = true; $("#zoom-box").hidden = true;
+  const box = $("#derivation");
+  box.dataset.kind = "softmax";
+  box.replaceChildren(el("h3", { text: `P(${p.classes[k]}) = ${(100 * e[k] / sum).toFixed(2)} %` }),
+    el("p", { class: "small muted", text: `The last layer's ${z.length} outputs z (logits) become probabilities: p = e^z / Σ e^z. ` +
+      `Each e^z is computed as e^(z − ${fmt(zmax)}), the largest z, which leaves p unchanged and keeps e^z from overflowing.` }),
+    el("div", { class: "terms-box" }, el("table", { class: "terms" }, el("tr", {}, el("th", { text: "class" }), el("th", { text: "z" }),
+      el("th", { text: "e^(z − max)" }), el("th", { text: "p" })), ...rows)),
+    el("div", { class: "eq" }, `Σ e^(z − max) over all ${z.length} classes = `, el("b", { text: fmt(sum, 6) }),
+      el("div", {}, `p = ${fmt(e[k], 6)} / ${fmt(sum, 6)} = `, el("b", { id: "softmax-p", dataset: { value: e[k] / sum }, text: fmt(e[k] / sum, 6) }))));
+}
+
 function numGrid(rows, cls = () => "") {
   const g = el("div", { class: "grid" });
   g.style.gridTemplateColumns = `repeat(${rows[0].length}, auto)`;
@@ -379,9 +401,10 @@ function result(d, sumLabel) {
 function convView(d) {
   const [F1, F2] = d.kernel_size;
   const out = el("div", {});
+  const norm = d.normalize ? ` x is the picture normalised as in training, (pixel − ${d.normalize.mean[0].toFixed(3)}) / ${d.normalize.std[0].toFixed(3)}: black paper becomes ${(-d.normalize.mean[0] / d.normalize.std[0]).toFixed(2)}.` : "";
   const box = d.receptive_box ? ` It sees input pixels rows ${d.receptive_box[0]}–${d.receptive_box[1] - 1}, columns ${d.receptive_box[2]}–${d.receptive_box[3] - 1} of the picture (outlined).` : "";
   out.append(el("p", { class: "small muted", text: `filter ${d.filter} of ${d.groups > 1 ? `group ${d.group} (groups=${d.groups})` : "the layer"}: ${F2}×${F1}×${d.in_channels.length} weights, stride ${d.stride.join("×")}, padding ${d.padding.join("×")}. ` +
-    `The window covers rows ${range(d.rows)} and columns ${range(d.cols)} of the layer's input (grey: zero padding).` + box }));
+    `The window covers rows ${range(d.rows)} and columns ${range(d.cols)} of the layer's input (grey: zero padding).` + box + norm }));
   const detail = el("div", {});
   const pick = (ch) => {
     const c = d.channels.find((x) => x.channel === ch);
