@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 allocator.tune()  # keep freed array memory for the next step (glibc; CNNKIT_MALLOC=0 leaves it alone)
 
-_LAZY = {"models", "analysis", "filters", "data", "train", "io", "transfer", "kernels"}
+_LAZY = {"models", "analysis", "filters", "data", "train", "io", "transfer", "kernels", "viz"}
 
 
 def __getattr__(name):

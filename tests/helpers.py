@@ -98,3 +98,24 @@ def check_finite_differences(fn, *arrays, inputs=None, rtol=1e-5, atol=1e-7):
         (fn(*ts) * cnnkit.tensor(w)).sum().backward()
         np.testing.assert_allclose(ts[i].grad.data, num, rtol=rtol, atol=atol,
                                    err_msg=f"finite differences, input {i}")
+
+
+def cli(*argv):
+    """Run the ``cnnkit`` command in-process: ``(exit code, stdout, stderr)``."""
+    import contextlib
+    import io
+
+    from cnnkit.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in argv])
+    return code, out.getvalue(), err.getvalue()
+
+
+def mnist5k_run(directory, epochs: int):
+    """A LeNet-5 run on mnist-5k trained by ``cnnkit train`` for ``epochs`` epochs into ``directory``."""
+    code, _, err = cli("train", "lenet5", "--data", "mnist-5k", "--epochs", epochs, "--out", directory,
+                       "--no-plots")
+    assert code == 0, err
+    return directory

@@ -116,8 +116,8 @@ def volume(shape_chw) -> str:
 class Summary:
     """The layer-by-layer report of a model: :attr:`layers` (records) and :attr:`total` (a dict).
 
-    Views: ``str(summary)`` (a text table), ``rich`` rendering, :meth:`to_dict`, :meth:`to_json`,
-    :meth:`to_csv`, :meth:`to_markdown`. ``summary["features.0"]`` looks a layer up by name.
+    Views: ``str(summary)`` (a text table), ``rich`` rendering, HTML in a notebook (``_repr_html_``),
+    :meth:`to_dict`, :meth:`to_json`, :meth:`to_csv`, :meth:`to_markdown`. ``summary["features.0"]`` looks a layer up by name.
     """
 
     def __init__(self, model_name: str, input_size: tuple, layers: list, total: dict, *, batch_size: int,
@@ -193,6 +193,11 @@ class Summary:
         t = self.total
         return (f"Summary({self.model_name}, input={self.input_size}, params={t['params']:,}, "
                 f"macs={t['macs']:,}, layers={len(self.layers)})")
+
+    def _repr_html_(self) -> str:
+        """The table as HTML, for notebooks (Jupyter shows it instead of the repr)."""
+        from .views import to_html
+        return to_html(self, depth=self.depth)
 
     def __rich__(self):
         from .views import to_rich

@@ -1,4 +1,4 @@
-"""Views of a :class:`~cnnkit.analysis.records.Summary`: text table, rich table, Markdown, CSV.
+"""Views of a :class:`~cnnkit.analysis.records.Summary`: text table, rich table, Markdown, CSV, HTML.
 
 All views render the same cells (:func:`table`); none computes a number of its own beyond unit
 formatting.
@@ -6,12 +6,13 @@ formatting.
 from __future__ import annotations
 
 import csv
+import html
 import io
 
 from .. import shape
 from .records import COUNTS, Summary
 
-__all__ = ["table", "to_text", "to_markdown", "to_csv", "to_rich", "human", "human_bytes"]
+__all__ = ["table", "to_text", "to_markdown", "to_csv", "to_rich", "to_html", "human", "human_bytes"]
 
 HEADERS = ["Layer", "Type", "Input W×H×D", "Output W×H×D", "Filter F×F×D/S", "P", "K", "Params", "MACs",
            "Activations", "RF", "Jump"]
@@ -128,6 +129,25 @@ def to_markdown(s: Summary, depth: int | None = None) -> str:
                               for i, c in enumerate(r)) + " |" for r in rows]
     out += [""] + [f"- {line.strip()}" for line in foot]
     return "\n".join(out) + "\n"
+
+
+def to_html(s: Summary, depth: int | None = None) -> str:
+    """The table as an HTML ``<table>`` (a notebook's rich display), the footer lines under it."""
+    headers, rows, foot = table(s, depth)
+    esc = html.escape
+    right = ' style="text-align:right"'
+    head = "".join(f"<th{right if i >= _RIGHT else ''}>{esc(h)}</th>" for i, h in enumerate(headers))
+    body = []
+    for r in rows:
+        name = r[0]
+        indent = (len(name) - len(name.lstrip(" "))) // 2
+        cells = [f'<td style="padding-left:{0.4 + 1.2 * indent:.1f}em">{esc(name.strip())}</td>']
+        cells += [f"<td{right if i >= _RIGHT else ''}>{esc(str(c))}</td>" for i, c in enumerate(r[1:], 1)]
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    notes = "".join(f"<li>{esc(line.strip())}</li>" for line in foot)
+    return (f'<div class="cnnkit-summary"><table><caption style="text-align:left"><b>{esc(s.model_name)}</b>'
+            f"</caption><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+            f'<ul style="margin-top:0.5em">{notes}</ul></div>')
 
 
 CSV_FIELDS = ["name", "type", "depth", "leaf", "input", "output", "input_volume", "output_volume", "kernel",

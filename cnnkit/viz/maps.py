@@ -7,7 +7,7 @@ without touching its parameters' gradients; the modes and ``requires_grad`` flag
 * :func:`activation_maps` — each layer's output for ``x``;
 * :func:`occlusion_map` — the class probability as a grey square slides over ``x`` (Zeiler & Fergus 2013, §4.2);
 * :func:`saliency_map` — ``|∂ score / ∂ x|``, the maximum over colour channels (Simonyan et al. 2014);
-* :func:`top_patches` — per channel, the inputs patches under the receptive field of the strongest
+* :func:`top_patches` — per channel, the input patches under the receptive field of the strongest
   activations over a set of images (Zeiler & Fergus 2013, Fig. 2);
 * :func:`maximize_input` — gradient ascent on the input for a channel or a class, with jitter,
   blur and L2 decay (Erhan et al. 2009; Olah et al. 2017);
@@ -16,7 +16,6 @@ without touching its parameters' gradients; the modes and ``requires_grad`` flag
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import numpy as np
 
 from ..nn import functional as F
 from ..tensor import Tensor, enable_grad, no_grad
+from .common import as_input, check_int, find_layer, inspecting, layer_summary, leaf_layers, model_label
 
 __all__ = ["activation_maps", "occlusion_map", "saliency_map", "top_patches", "TopPatches", "maximize_input",
            "receptive_box", "leaf_layers"]
@@ -33,63 +33,10 @@ BATCH = 64  # occluded copies / data-set images per forward pass
 
 
 # ----------------------------------------------------------------------------- shared helpers
-def _label(model) -> str:
-    return (getattr(model, "__dict__", {}).get("config") or {}).get("name") or type(model).__name__
-
-
-def _as_input(x, owner: str) -> np.ndarray:
-    """``(C, H, W)`` ndarray or ``(1, C, H, W)`` Tensor/ndarray → a float32 ``(C, H, W)`` copy."""
-    arr = x.data if isinstance(x, Tensor) else x
-    if not isinstance(arr, np.ndarray):
-        raise TypeError(f"{owner}: x must be a (C, H, W) numpy array or a (1, C, H, W) Tensor, got {type(x).__name__}")
-    if arr.ndim == 4 and arr.shape[0] == 1:
-        arr = arr[0]
-    if arr.ndim != 3 or arr.dtype.kind not in "biuf" or 0 in arr.shape:
-        raise ValueError(f"{owner}: x must be one image (C, H, W) or (1, C, H, W), got shape {arr.shape} "
-                         f"of {arr.dtype}")
-    return np.array(arr, dtype=np.float32)
-
-
-def _int(value, name: str, owner: str, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{owner}: {name} must be an int >= {minimum}, got {name}={value!r}")
-    return int(value)
-
-
-@contextlib.contextmanager
-def _inspecting(model):
-    """Eval mode and frozen parameters for the duration; both restored afterwards."""
-    modes = [(m, m.training) for m in model.modules()]
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    model.eval()
-    for p, _ in flags:
-        p.requires_grad = False
-    try:
-        yield model
-    finally:
-        for m, mode in modes:
-            object.__setattr__(m, "training", mode)
-        for p, flag in flags:
-            p.requires_grad = flag
-
-
-def leaf_layers(model) -> list:
-    """Names (as in ``model.named_modules()``) of the modules without children, in definition order."""
-    return [n for n, m in model.named_modules() if n and not any(c is not None for c in m._modules.values())]
-
-
-def _module(model, layer, owner: str):
-    modules = dict(model.named_modules())
-    if not isinstance(layer, str) or not layer or layer not in modules:
-        raise ValueError(f"{owner}: no layer named {layer!r} in {_label(model)}; layers: "
-                         f"{', '.join(leaf_layers(model))}")
-    return modules[layer]
-
-
 def _logits(model, batch: np.ndarray, owner: str) -> np.ndarray:
     out = model(Tensor(batch))
     if out.ndim != 2:
-        raise ValueError(f"{owner}: {_label(model)} outputs shape {tuple(out.shape)} per batch; class scores "
+        raise ValueError(f"{owner}: {model_label(model)} outputs shape {tuple(out.shape)} per batch; class scores "
                          f"(N, K) are needed")
     return out.data
 
@@ -97,7 +44,7 @@ def _logits(model, batch: np.ndarray, owner: str) -> np.ndarray:
 def _target(target, k: int, default: int, owner: str) -> int:
     if target is None:
         return int(default)
-    target = _int(target, "target", owner)
+    target = check_int(target, "target", owner)
     if target >= k:
         raise ValueError(f"{owner}: target must be a class index in 0..{k - 1}, got target={target}")
     return target
@@ -123,7 +70,7 @@ def _layer_output(model, module, batch: Tensor) -> Tensor:
     finally:
         handle.remove()
     if not seen:
-        raise ValueError(f"layer {type(module).__name__} did not run in the forward pass of {_label(model)}")
+        raise ValueError(f"layer {type(module).__name__} did not run in the forward pass of {model_label(model)}")
     return seen[0]
 
 
@@ -142,13 +89,13 @@ def activation_maps(model, x, layers=None) -> dict:
         convolution or pooling, ``(K,)`` after a fully-connected layer), float32 copies.
     """
     owner = "activation_maps"
-    x = _as_input(x, owner)
+    x = as_input(x, owner)
     if layers is None:
         names = leaf_layers(model)
     else:
         names = [layers] if isinstance(layers, str) else list(layers)
         for n in names:
-            _module(model, n, owner)
+            find_layer(model, n, owner)
     modules = dict(model.named_modules())
     found, handles = {}, []
 
@@ -162,7 +109,7 @@ def activation_maps(model, x, layers=None) -> dict:
     for n in names:
         handles.append(modules[n].register_forward_hook(hook_for(n)))
     try:
-        with _inspecting(model), no_grad():
+        with inspecting(model), no_grad():
             model(Tensor(x[None]))
     finally:
         for h in handles:
@@ -170,7 +117,7 @@ def activation_maps(model, x, layers=None) -> dict:
     missing = [n for n in names if n not in found]
     if layers is not None and missing:
         raise ValueError(f"{owner}: layer{'s' * (len(missing) > 1)} {', '.join(missing)} did not run in the "
-                         f"forward pass of {_label(model)}")
+                         f"forward pass of {model_label(model)}")
     return found
 
 
@@ -196,10 +143,10 @@ def occlusion_map(model, x, target=None, size=None, stride=None, fill=None) -> n
         float64 ``(ceil(H / stride), ceil(W / stride))`` probabilities in [0, 1].
     """
     owner = "occlusion_map"
-    x = _as_input(x, owner)
+    x = as_input(x, owner)
     c, h, w = x.shape
-    size = max(1, round(min(h, w) / 4)) if size is None else _int(size, "size", owner, 1)
-    stride = max(1, math.ceil(min(h, w) / 16)) if stride is None else _int(stride, "stride", owner, 1)
+    size = max(1, round(min(h, w) / 4)) if size is None else check_int(size, "size", owner, 1)
+    stride = max(1, math.ceil(min(h, w) / 16)) if stride is None else check_int(stride, "stride", owner, 1)
     if size > max(h, w):
         raise ValueError(f"{owner}: size must be at most the input's {h}×{w}, got size={size}")
     try:
@@ -209,7 +156,7 @@ def occlusion_map(model, x, target=None, size=None, stride=None, fill=None) -> n
     fill = np.asarray(fill, np.float32).reshape(c, 1, 1)
     rows, cols = math.ceil(h / stride), math.ceil(w / stride)
     out = np.empty(rows * cols)
-    with _inspecting(model), no_grad():
+    with inspecting(model), no_grad():
         scores = _logits(model, x[None], owner)
         target = _target(target, scores.shape[1], scores[0].argmax(), owner)
         cells = [(i, j) for i in range(rows) for j in range(cols)]
@@ -238,11 +185,11 @@ def saliency_map(model, x, target=None) -> np.ndarray:
         float32 ``(H, W)``, non-negative.
     """
     owner = "saliency_map"
-    x = Tensor(_as_input(x, owner)[None], requires_grad=True)
-    with _inspecting(model), enable_grad():
+    x = Tensor(as_input(x, owner)[None], requires_grad=True)
+    with inspecting(model), enable_grad():
         out = model(x)
         if out.ndim != 2:
-            raise ValueError(f"{owner}: {_label(model)} outputs shape {tuple(out.shape)}; class scores (N, K) "
+            raise ValueError(f"{owner}: {model_label(model)} outputs shape {tuple(out.shape)}; class scores (N, K) "
                              f"are needed")
         target = _target(target, out.shape[1], out.data[0].argmax(), owner)
         out[0, target].backward()
@@ -252,12 +199,10 @@ def saliency_map(model, x, target=None) -> np.ndarray:
 # ----------------------------------------------------------------------------- receptive field
 def _field(model, layer: str, input_size) -> tuple:
     """``(output shape, rf, jump, start)`` of ``layer`` for inputs of ``input_size``, from the summary."""
-    from ..analysis import summary
-
-    _module(model, layer, "receptive_box")
-    rec = next((r for r in summary(model, tuple(input_size)).layers if r.name == layer), None)
+    find_layer(model, layer, "receptive_box")
+    rec = next((r for r in layer_summary(model, input_size).layers if r.name == layer), None)
     if rec is None or rec.receptive_field is None:
-        raise ValueError(f"receptive_box: layer {layer!r} of {_label(model)} has no receptive field on a "
+        raise ValueError(f"receptive_box: layer {layer!r} of {model_label(model)} has no receptive field on a "
                          f"{tuple(input_size)} input (it did not run, or does not descend from the input)")
     return tuple(rec.output), tuple(rec.receptive_field), tuple(rec.jump), tuple(rec.start)
 
@@ -339,10 +284,10 @@ def top_patches(model, layer, images, k: int = 9, channels=None) -> TopPatches:
     if not isinstance(images, np.ndarray) or images.ndim != 4 or images.dtype.kind != "f" or not len(images):
         raise ValueError(f"{owner}: images must be a float array (N, C, H, W) with N >= 1, got "
                          f"{getattr(images, 'shape', type(images).__name__)}")
-    k = min(_int(k, "k", owner, 1), len(images))
-    module = _module(model, layer, owner)
+    k = min(check_int(k, "k", owner, 1), len(images))
+    module = find_layer(model, layer, owner)
     best, where = [], []                                                    # per image: (K,), (K,)
-    with _inspecting(model), no_grad():
+    with inspecting(model), no_grad():
         for start in range(0, len(images), BATCH):
             a = _layer_output(model, module, Tensor(np.ascontiguousarray(images[start:start + BATCH]))).data
             a = a.reshape(a.shape[0], a.shape[1], -1)                           # (B, K, h·w)
@@ -381,23 +326,29 @@ def _blur(g: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def maximize_input(model, layer=None, channel=None, target=None, steps: int = 256, lr: float = 0.05,
-                   jitter=None, blur: float = 0.5, l2: float = 0.01, seed: int = 0, input_size=None) -> np.ndarray:
+                   jitter=None, blur=None, l2: float = 0.01, seed: int = 0, input_size=None,
+                   bounds=None, objective: str = "neuron") -> np.ndarray:
     """An input that makes a channel (or a class score) large: regularised gradient ascent on the input.
 
-    Objective: the mean of ``channel`` of ``layer``'s output over its positions, or, with ``target``,
-    the logit of that class. From small Gaussian noise (``seed``), each of ``steps`` steps: shift the
+    Objective (Olah et al.'s names): ``"neuron"``, the unit of ``channel`` at the centre of ``layer``'s
+    map (what one unit's receptive field responds to); ``"channel"``, the mean of the channel over
+    its map (a pattern repeated everywhere); with ``target``, the logit of that class. From small Gaussian noise (``seed``), each of ``steps`` steps: shift the
     image by a random offset of up to ``jitter`` pixels (circularly), take the objective's gradient
     there and shift it back, smooth it with a Gaussian of ``blur`` pixels, step by ``lr`` along it
-    (scaled to a mean absolute value of 1), and decay the image by ``(1 − l2)``. Without the
-    regularisers the image drifts into high-frequency noise (Olah et al. 2017).
+    (scaled to a mean absolute value of 1), decay the image by ``(1 − l2)`` and clip it to ``bounds``.
+    Without the regularisers the image drifts into high-frequency noise (Olah et al. 2017).
 
     Args:
         model: an ``nn.Module``. layer: a name from ``model.named_modules()``. channel: its channel.
         target: a class index (instead of ``layer``/``channel``).
-        steps, lr: iterations and step size. jitter: pixels (default ``min(H, W) // 16``).
-        blur: sigma of the gradient's smoothing in pixels (0: none). l2: decay per step (0: none).
+        steps, lr: iterations and step size. jitter: pixels (default ``min(H, W) // 16``: 2 for 32×32).
+        blur: sigma of the gradient's smoothing in pixels (default ``min(H, W) / 32`` within 0.1–2:
+            1 for 32×32; 0: none). l2: decay per step (0: none).
         seed: seed of the starting noise and the shifts.
         input_size: ``(C, H, W)``; default ``model.default_input_size`` or the zoo's for the model.
+        objective: ``"neuron"`` (default) or ``"channel"``, for a layer's channel.
+        bounds: ``(low, high)``, the range of real inputs in model units (e.g. ``((0 − mean) / std,
+            (1 − mean) / std)``), kept at every step; ``None``: unbounded.
 
     Returns:
         float32 ``(C, H, W)`` in model-input units.
@@ -409,35 +360,49 @@ def maximize_input(model, layer=None, channel=None, target=None, steps: int = 25
         from ..analysis.summary import resolve_model
         input_size = resolve_model(model)[2]
     c, h, w = (int(v) for v in input_size)
-    steps = _int(steps, "steps", owner, 1)
-    jitter = min(h, w) // 16 if jitter is None else _int(jitter, "jitter", owner)
+    steps = check_int(steps, "steps", owner, 1)
+    jitter = min(h, w) // 16 if jitter is None else check_int(jitter, "jitter", owner)
+    blur = min(max(min(h, w) / 32, 0.1), 2.0) if blur is None else blur
     for name, v in (("lr", lr), ("blur", blur), ("l2", l2)):
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not v >= 0 or (name == "l2" and v >= 1):
             raise ValueError(f"{owner}: {name} must be a number >= 0{' and < 1' * (name == 'l2')}, got {name}={v!r}")
-    module = _module(model, layer, owner) if layer is not None else None
+    if bounds is not None:
+        try:
+            low, high = (float(b) for b in bounds)
+        except (TypeError, ValueError):
+            raise ValueError(f"{owner}: bounds must be (low, high), got bounds={bounds!r}") from None
+        if not low < high:
+            raise ValueError(f"{owner}: bounds must be (low, high) with low < high, got bounds={bounds!r}")
+    if objective not in ("neuron", "channel"):
+        raise ValueError(f"{owner}: objective must be 'neuron' or 'channel', got objective={objective!r}")
+    module = find_layer(model, layer, owner) if layer is not None else None
     rng = np.random.default_rng(seed)
-    x = rng.normal(0.0, 0.01, (c, h, w)).astype(np.float32)
-    with _inspecting(model), enable_grad():
+    x = rng.normal(0.0, 0.5, (c, h, w)).astype(np.float32)
+    with inspecting(model), enable_grad():
         for _ in range(steps):
             dy, dx = rng.integers(-jitter, jitter + 1, 2) if jitter else (0, 0)
             xt = Tensor(np.roll(x, (dy, dx), (1, 2))[None], requires_grad=True)
             if module is None:
                 out = model(xt)
                 if out.ndim != 2:
-                    raise ValueError(f"{owner}: {_label(model)} outputs shape {tuple(out.shape)}; class scores "
+                    raise ValueError(f"{owner}: {model_label(model)} outputs shape {tuple(out.shape)}; class scores "
                                      f"(N, K) are needed for target")
-                t = _target(target, out.shape[1], 0, owner)
-                objective = out[0, t]
+                score = out[0, _target(target, out.shape[1], 0, owner)]
             else:
                 a = _layer_output(model, module, xt)
-                ch = _int(channel, "channel", owner) if channel is not None else -1
+                ch = check_int(channel, "channel", owner) if channel is not None else -1
                 if not 0 <= ch < a.shape[1]:
                     raise ValueError(f"{owner}: channel must be in 0..{a.shape[1] - 1} for {layer}, got "
                                      f"channel={channel!r}")
-                objective = a[0, ch].mean()
-            objective.backward()
+                unit = a[0, ch]
+                if objective == "neuron" and unit.ndim:
+                    unit = unit[tuple(n // 2 for n in unit.shape)]                   # the centre position
+                score = unit.mean()
+            score.backward()
             g = np.roll(xt.grad.data[0], (-dy, -dx), (1, 2))
             if blur > 0:
                 g = _blur(g, float(blur))
             x = (x + lr * g / (np.abs(g).mean() + 1e-12)) * (1.0 - l2)
+            if bounds is not None:
+                x = np.clip(x, low, high)
     return x.astype(np.float32)

@@ -1,31 +1,19 @@
 """`cnnkit train --data mnist-5k` records MNIST's preparation; `cnnkit predict` applies it to drawings."""
-import contextlib
-import io
 import json
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from cnnkit.cli import main
 from tests.data.drawn import ten_digits
+from tests.helpers import cli, mnist5k_run
 
 pytestmark = pytest.mark.slow
 
 
-def cli(*argv):
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in argv])
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    d = tmp_path_factory.mktemp("runs") / "lenet5-mnist-5k"
-    code, out, err = cli("train", "lenet5", "--data", "mnist-5k", "--epochs", 4, "--out", d, "--no-plots")
-    assert code == 0, err
-    return d
+    return mnist5k_run(tmp_path_factory.mktemp("runs") / "lenet5-mnist-5k", epochs=4)
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,11 @@ import pytest
 
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory):
-    """A LeNet-5 trained two epochs on the built-in digits by `cnnkit train` (about 15 s): a real run directory."""
-    from cnnkit.cli import main
+    """A LeNet-5 trained two epochs on the built-in digits by `cnnkit train` (a few seconds): a real run directory."""
+    from tests.helpers import cli
     out = tmp_path_factory.mktemp("serve") / "lenet5-digits"
-    assert main(["train", "lenet5", "--data", "digits", "--epochs", "2", "--out", str(out), "--seed", "0"]) == 0
+    code, _, err = cli("train", "lenet5", "--data", "digits", "--epochs", 2, "--out", out, "--seed", 0, "--no-plots")
+    assert code == 0, err
     return out
 
 

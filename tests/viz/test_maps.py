@@ -13,12 +13,6 @@ from tests.models.torch_ref import LeNet5 as TorchLeNet5
 
 
 @pytest.fixture(scope="module")
-def lenet():
-    cnnkit.manual_seed(0)
-    return cnnkit.models.create("lenet5")
-
-
-@pytest.fixture(scope="module")
 def digit():
     return np.random.default_rng(0).random((1, 32, 32)).astype(np.float32)
 
