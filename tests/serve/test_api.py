@@ -531,3 +531,19 @@ def test_server_answers_while_a_pass_runs(client, explorer, predicted):
         assert client.get(f"/api/inputs/{predicted['input_id']}/value/c1?c=0&y=3&x=4").status_code == 200
         assert client.get("/api/layers/c3/explain").status_code == 200
         assert time.perf_counter() - t < 5
+
+
+def test_nothing_in_the_explorer_can_unpickle():
+    """No module of cnnkit.serve imports pickle or calls a loader that unpickles (np.load, torch.load)."""
+    import ast
+    from pathlib import Path
+
+    import cnnkit.serve
+    for path in Path(cnnkit.serve.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
+                 for a in n.names} | {n.module.split(".")[0] for n in ast.walk(tree)
+                                      if isinstance(n, ast.ImportFrom) and n.module}
+        assert not names & {"pickle", "cPickle", "dill", "joblib", "shelve", "marshal", "torch"}, path
+        calls = {ast.unparse(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+        assert not {c for c in calls if c.endswith(("np.load", "numpy.load", "torch.load"))}, path

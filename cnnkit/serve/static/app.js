@@ -289,9 +289,13 @@ async function loadRow(row, start) {
     drawMap(cv, grid, rows, cols, scale, {});
     const cell = Math.max(6, Math.min(14, Math.floor(560 / cols)));
     cv.style.width = `${cols * cell}px`; cv.style.height = `${rows * cell}px`;
+    const cellAt = (e) => { const b = cv.getBoundingClientRect();
+      return Math.floor((e.clientY - b.top) / b.height * rows) * cols + Math.floor((e.clientX - b.left) / b.width * cols); };
+    const last = name === state.model.layers[state.model.layers.length - 1].name && n === state.model.classes.length;
+    cv.addEventListener("mousemove", (e) => { const i = cellAt(e);
+      cv.title = i < n ? `${name}[${i}] = ${fmt(vals[i])}${last ? ` (class ${state.model.classes[i]})` : ""}; click: where it comes from` : ""; });
     cv.addEventListener("click", (e) => {
-      const b = cv.getBoundingClientRect();
-      const i = Math.floor((e.clientY - b.top) / b.height * rows) * cols + Math.floor((e.clientX - b.left) / b.width * cols);
+      const i = cellAt(e);
       if (i < n) showValue(name, { c: i, ...(r.output.length === 3 ? { y: 0, x: 0 } : {}) });
     });
     thumbs.append(el("div", { class: "vector" }, cv), el("span", { class: "small muted", text: `${n} values · max ${short(m.layer_max)}` }));
