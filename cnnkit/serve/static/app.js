@@ -117,7 +117,8 @@ async function loadModel() {
       .map((r) => el("option", { value: r.name, text: `${r.name} (${r.output_volume})` })));
   }
   if (convs.length) showFilters(convs[0].name);
-  loadSamples();
+  const first = await loadSamples();
+  if (first) await pickSample(first);        // a real example on the page from the start
 }
 
 async function selectLayer(name, openExplain = true) {
@@ -172,16 +173,23 @@ async function loadSamples() {
   const s = await api("/api/samples");
   const box = $("#samples");
   box.replaceChildren();
-  if (!s.available) { $("#samples-title").textContent = `no data set to pick from: ${s.reason}`; return; }
+  if (!s.available) { $("#samples-title").textContent = `no data set to pick from: ${s.reason}`; return null; }
   $("#samples-title").textContent = `pick an image from the test set (${s.count.toLocaleString()} images; label in the tooltip)`;
   for (const it of s.items) {
     box.append(el("img", { src: `/api/samples/${it.index}.png`, alt: `sample ${it.index}: ${it.class}`, title: `test image ${it.index}: ${it.class}`,
       dataset: { index: it.index, label: it.class },
-      onclick: () => predict({ method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ sample: it.index }) }, `test image ${it.index} (label ${it.class})`) }));
+      onclick: () => pickSample(it) }));
   }
+  return s.items[0] || null;
+}
+
+function pickSample(it) {
+  return predict({ method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ sample: it.index }) },
+    `test image ${it.index} (label ${it.class})`);
 }
 
 async function predict(options, what) {
+  const seq = state.seq = (state.seq || 0) + 1;  // only the latest request's answer is shown
   state.timing = { start: performance.now() };
   document.body.dataset.state = "predicting";
   $("#status").textContent = `running ${state.model.name} on the ${what}…`;
@@ -189,13 +197,16 @@ async function predict(options, what) {
   try {
     p = await api("/api/predict", options);
   } catch (e) {
+    if (seq !== state.seq) return;
     message(e.message);
     $("#status").textContent = "";
     document.body.dataset.state = "error";
     return;
   }
+  if (seq !== state.seq) return;
   state.timing.predicted = performance.now();
   message("");
+  $("#seen-box").hidden = false;
   state.input = p;
   state.layerMaps = {};
   $("#seen-mark").hidden = true; $("#zoom-mark").hidden = true;
