@@ -27,7 +27,7 @@ MAX_PIXELS = 40_000_000
 #: Data sets whose images are digits drawn light on dark: uploads and drawings go through prepare_digit.
 DIGIT_SETS = {"digits", "mnist", "mnist-5k"}
 #: Layers whose inputs are kept: the ones whose values the page derives (w·x + b, a pooling window).
-DERIVED = {"Conv2d", "Linear", "MaxPool2d", "AvgPool2d"}
+DERIVED = {"Conv2d", "Linear", "MaxPool2d", "AvgPool2d", "BatchNorm2d", "BatchNorm1d"}
 
 
 class InputError(ValueError):

@@ -7,6 +7,7 @@
   to the value the layer itself produced;
 * a fully-connected layer: the input vector, the weight row, the products, their sum, the bias;
 * max / average pooling: the window, which value wins (or the mean) and the result;
+* batch norm in evaluation: ``(x − running mean) / √(running var + ε) · γ + β`` with its numbers;
 * anything else: the value and the layer's formula.
 
 The arithmetic is float64 on the recorded float32 arrays, written out here (not by calling the layer),
@@ -60,6 +61,8 @@ def derive(module, record, inputs: np.ndarray | None, output: np.ndarray, layer:
         return base | _linear(module, inputs, idx[0])
     if kind in ("MaxPool2d", "AvgPool2d") and inputs is not None and len(idx) == 3:
         return base | _pool(module, record, inputs, idx)
+    if kind in ("BatchNorm2d", "BatchNorm1d") and inputs is not None and getattr(module, "running_mean", None) is not None:
+        return base | _batchnorm(module, inputs, idx)
     formula = {"ReLU": "ReLU(x) = max(0, x)" + (": x was this value" if value > 0 else ": x was ≤ 0"),
                "Flatten": "a copy of one value of the previous layer's output, in C·H·W order",
                "Dropout": "in evaluation Dropout passes its input through unchanged"}.get(kind)
@@ -127,6 +130,18 @@ def _linear(module, inputs, n) -> dict:
     return {"kind": "linear", "neuron": int(n), "terms": int(xin.size), "inputs": keep.tolist(),
             "x": _lst(xin[keep]), "weight": _lst(w[keep]), "products": _lst(products[keep]),
             "sum": total, "bias": bias, "result": total + bias, "formula": "Σ wᵢ·xᵢ + b"}
+
+
+def _batchnorm(module, inputs, idx) -> dict:
+    c = idx[0]
+    x = float(inputs[idx])
+    mean, var = float(module.running_mean.data[c]), float(module.running_var.data[c])
+    gamma = float(module.weight.data[c]) if module.weight is not None else 1.0
+    beta = float(module.bias.data[c]) if getattr(module, "bias", None) is not None else 0.0
+    xhat = (x - mean) / np.sqrt(var + module.eps)
+    return {"kind": "batchnorm", "channel": int(c), "x": x, "mean": mean, "var": var, "eps": float(module.eps),
+            "normalized": float(xhat), "gamma": gamma, "beta": beta, "result": float(xhat * gamma + beta),
+            "formula": "(x − running mean) / √(running var + ε) · γ + β"}
 
 
 def _pool(module, record, inputs, idx) -> dict:

@@ -547,3 +547,28 @@ def test_nothing_in_the_explorer_can_unpickle():
         assert not names & {"pickle", "cPickle", "dill", "joblib", "shelve", "marshal", "torch"}, path
         calls = {ast.unparse(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
         assert not {c for c in calls if c.endswith(("np.load", "numpy.load", "torch.load"))}, path
+
+
+def test_batchnorm_value_against_pytorch():
+    """ResNet-20 (untrained, its batch norms given running statistics): a BN value is (x − μ)/√(σ² + ε)·γ + β."""
+    from starlette.testclient import TestClient
+
+    from cnnkit.serve import create_app, open_explorer
+    ex = open_explorer("resnet20")
+    rng = np.random.default_rng(0)
+    bn = ex.module("layer1.0.bn1")
+    for t, v in ((bn.running_mean, rng.normal(size=16)), (bn.running_var, rng.uniform(0.5, 2, 16)),
+                 (bn.weight, rng.normal(size=16)), (bn.bias, rng.normal(size=16))):
+        t.data[...] = v.astype(np.float32)
+    with TestClient(create_app(ex)) as c:
+        a = (rng.uniform(size=(32, 32, 3)) * 255).astype(np.uint8)
+        p = c.post("/api/predict", content=png_bytes(a), headers={"Content-Type": "image/png"}).json()
+        d = c.get(f"/api/inputs/{p['input_id']}/value/layer1.0.bn1?c=5&y=7&x=9").json()
+        conv = arr(c.get(f"/api/inputs/{p['input_id']}/maps/layer1.0.conv1?start=5&count=1").json())[0]
+    assert d["kind"] == "batchnorm" and d["x"] == pytest.approx(float(conv[7, 9]), abs=1e-6)
+    ref = tF.batch_norm(torch.tensor([[[[conv[7, 9]]] * 16]], dtype=torch.float64).reshape(1, 16, 1, 1),
+                        torch.from_numpy(bn.running_mean.data.astype(np.float64)),
+                        torch.from_numpy(bn.running_var.data.astype(np.float64)),
+                        torch.from_numpy(bn.weight.data.astype(np.float64)),
+                        torch.from_numpy(bn.bias.data.astype(np.float64)), eps=bn.eps)[0, 5, 0, 0].item()
+    assert d["result"] == pytest.approx(ref, abs=1e-5) and d["value"] == pytest.approx(ref, abs=1e-4)

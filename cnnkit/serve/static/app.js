@@ -364,6 +364,7 @@ async function showValue(layer, q) {
   if (d.kind === "conv") box.replaceChildren(head, convView(d));
   else if (d.kind === "linear") box.replaceChildren(head, linearView(d));
   else if (d.kind === "maxpool" || d.kind === "avgpool") box.replaceChildren(head, poolView(d));
+  else if (d.kind === "batchnorm") box.replaceChildren(head, bnView(d));
   else box.replaceChildren(head, el("p", { text: d.formula }));
 }
 
@@ -437,6 +438,17 @@ function convView(d) {
   out.append(detail, result(d, `Σ w·x over all ${d.terms.toLocaleString()} products`));
   pick(d.channels.reduce((a, b) => Math.abs(b.sum) > Math.abs(a.sum) ? b : a).channel);
   return out;
+}
+
+function bnView(d) {
+  const ok = Math.abs(d.result - d.value) <= 1e-4 * Math.max(1, Math.abs(d.value));
+  return el("div", {},
+    el("p", { class: "small muted", text: `channel ${d.channel}, in evaluation: the running mean and variance learnt in training, then the learnt scale γ and shift β` }),
+    el("div", { class: "eq" },
+      el("div", { text: `x̂ = (x − μ) / √(σ² + ε) = (${fmt(d.x)} − ${fmt(d.mean)}) / √(${fmt(d.var)} + ${d.eps}) = ${fmt(d.normalized)}` }),
+      el("div", {}, `y = γ·x̂ + β = ${fmt(d.gamma)} · ${fmt(d.normalized)} + ${fmt(d.beta)} = `,
+        el("b", { id: "deriv-result", dataset: { value: d.result }, text: fmt(d.result) }),
+        el("span", { class: ok ? "check" : "bad", text: ok ? `  ✓ the layer's output is ${fmt(d.value)}` : `  ✗ the layer's output is ${fmt(d.value)}` }))));
 }
 
 function range(a) { const v = a.filter((x) => x >= 0); return v.length ? `${v[0]}–${v[v.length - 1]}` : "none (all padding)"; }
