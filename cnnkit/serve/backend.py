@@ -5,8 +5,9 @@ model, the report, the data sets, image decoding and the pictures of :mod:`cnnki
 reorganisation of those packages touches one file here.
 
 :class:`Explorer` holds the model and the cache of inputs: each input is run through the model once,
-with a forward hook on every leaf layer that copies its input and output (an in-place ReLU would
-otherwise overwrite the convolution's output); later requests read those arrays by the input's id.
+:func:`cnnkit.viz.maps.activation_maps` copying every leaf layer's output while forward pre-hooks copy
+the inputs of the layers whose values the page derives (an in-place ReLU would otherwise overwrite a
+convolution's output); later requests read those arrays by the input's id.
 """
 from __future__ import annotations
 
@@ -114,8 +115,7 @@ class Explorer:
     def explain(self, layer: str) -> str:
         from ..analysis import explain
         self.record(layer)
-        return explain(self.model, layer=layer, input_size=self.input_size).replace(
-            f"{type(self.model).__name__}:", f"{self.name}:", 1)
+        return explain(self.model, layer=layer, input_size=self.input_size)
 
     # ------------------------------------------------------------------ inputs
     @property
@@ -160,19 +160,20 @@ class Explorer:
             if isinstance(exc, InputError):
                 raise
             raise InputError(f"not a readable image: {exc}") from None
-        c, hh, ww = self.input_size
         if self.digit_model:
             return self._digit(im)
-        if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-            a = np.asarray(im, dtype=np.float64)
-            im = Image.fromarray(np.clip(a / max(a.max(), 1.0) * 255.0, 0, 255).astype(np.uint8))
-        if im.mode in ("RGBA", "LA", "PA", "P"):
-            im = im.convert("RGBA")
-            white = Image.new("RGBA", im.size, (255, 255, 255, 255))
-            im = Image.alpha_composite(white, im)
-        im = im.convert("L" if c == 1 else "RGB").resize((ww, hh), Image.Resampling.BILINEAR)
-        a = np.asarray(im, dtype=np.float32) / np.float32(255)
-        return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+        # the conversion training images went through (cnnkit.data.load_image: 16-bit greys, palettes,
+        # grey ↔ RGB, bilinear resize), which reads a file: the decoded bytes, written for it and removed
+        import tempfile
+
+        from ..data import load_image
+        with tempfile.NamedTemporaryFile(prefix="cnnkit-serve-", suffix=f".{(im.format or 'img').lower()}") as f:
+            f.write(data)
+            f.flush()
+            try:
+                return load_image(f.name, self.input_size)
+            except ValueError as exc:
+                raise InputError(f"not a readable image: {str(exc).replace(f.name, 'the upload')}") from None
 
     def samples(self):
         """The test split of the run's data set (images in [0, 1] at the model's size), or ``None``."""
