@@ -298,7 +298,7 @@ async function loadRow(row, start) {
     const grid = new Float32Array(rows * cols);
     grid.set(vals);
     drawMap(cv, grid, rows, cols, scale, {});
-    const cell = Math.max(6, Math.min(14, Math.floor(560 / cols)));
+    const cell = Math.max(4, Math.min(14, Math.floor((thumbs.clientWidth || 560) / cols)));
     cv.style.width = `${cols * cell}px`; cv.style.height = `${rows * cell}px`;
     const cellAt = (e) => { const b = cv.getBoundingClientRect();
       return Math.floor((e.clientY - b.top) / b.height * rows) * cols + Math.floor((e.clientX - b.left) / b.width * cols); };
