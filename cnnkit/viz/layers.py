@@ -9,7 +9,7 @@ import numpy as np
 from . import maps
 from .common import as_input, find_layer, layer_summary, leaf_layers, model_label
 from .draw import (DIVERGING, GAP, HEAD, INK, MUTED, SEQUENTIAL, TEXT, axes_at, colourbar, new_figure, picture,
-                   show, text_at, text_size, title)
+                   show, text_at, text_size, text_width, title)
 
 __all__ = ["plot_filters", "plot_activations", "plot_receptive_field", "plot_responses", "first_conv"]
 
@@ -263,15 +263,16 @@ def plot_receptive_field(model, layer: str, index=None, x=None, input_size=None)
                      zip(centre, r.start, r.jump, r.output[1:]))
         earlier.append((name, r, maps.receptive_box(model, name, near, input_size)))
     h, w = input_size[1:]
-    scale = max(1, 420 // max(h, w))
-    panel = (w * scale, h * scale)
-    width = GAP * 3 + panel[0] * 2 + 260
-    height = HEAD + 90 + panel[1] + 40
-    fig = new_figure(width, height)
+    panel = (420, max(1, round(420 * h / w)))                                 # the input at 420 px wide
     rf = "×".join(str(v) for v in reversed(rec.receptive_field))
+    labels = [f"{name} {'×'.join(str(v) for v in reversed(r.receptive_field))}" for name, r, _ in earlier[-6:]]
+    legend_w = max(text_width(t) for t in labels + [f"{layer} {rf}", "receptive field"]) + 80
     where = f"unit (row {index[0]}, column {index[1]})" if spatial else "every unit"
-    title(fig, f"{layer}: {where} sees a {rf} input window",
-           f"input rows {box[0]}–{box[1] - 1}, columns {box[2]}–{box[3] - 1} (jump {rec.jump[0]} px per step)")
+    heading = f"{layer}: {where} sees a {rf} input window"
+    note = f"input rows {box[0]}–{box[1] - 1}, columns {box[2]}–{box[3] - 1} (jump {rec.jump[0]} px per step)"
+    fig = new_figure(GAP * 3 + panel[0] * 2 + legend_w, HEAD + 90 + panel[1] + 40, [(heading, "title"),
+                                                                                    (note, "note")])
+    title(fig, heading, note)
     ax = axes_at(fig, GAP, HEAD + 70, *panel)
     if x is not None:
         img, cmap = picture(x)
@@ -280,11 +281,11 @@ def plot_receptive_field(model, layer: str, index=None, x=None, input_size=None)
         show(ax, np.full((h, w), 0.92), SEQUENTIAL, 0, 1)
     ax.set_title("input", fontsize=text_size("label"), color=INK)
     from matplotlib.patches import Rectangle
-    colours = ["#2980b9", "#27ae60", "#8e44ad", "#d35400", "#16a085", "#7f8c8d"]
+    colours = ["#35a7ff", "#2ecc71", "#b266ff", "#ff9f1a", "#1abc9c", "#bdc3c7"]  # bright: seen on black and white
     handles = []
-    for i, (name, r, (t, b, l, rt)) in enumerate(earlier[-6:]):
+    for i, ((name, r, (t, b, l, rt)), label) in enumerate(zip(earlier[-6:], labels)):
         patch = Rectangle((l - 0.5, t - 0.5), rt - l, b - t, fill=False, lw=2, ec=colours[i % len(colours)],
-                          label=f"{name} {'×'.join(str(v) for v in reversed(r.receptive_field))}")
+                          label=label)
         ax.add_patch(patch)
         handles.append(patch)
     main = Rectangle((box[2] - 0.5, box[0] - 0.5), box[3] - box[2], box[1] - box[0], lw=3.5, ec="#c0392b",
