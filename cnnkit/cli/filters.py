@@ -67,10 +67,12 @@ def cmd_filters(args) -> int:
                          "kernel": kernel(name).tolist()})
         sys.stdout.write(to_json(rows))
         return 0
+    from ..analysis.views import wrap
     blocks = []
     for name in chosen:
         summary, matrix = describe(name)
-        blocks.append(f"{name}\n  {summary}\n" + "\n".join("  " + line for line in matrix.splitlines()))
+        blocks.append(f"{name}\n" + "\n".join(wrap("  " + summary)) + "\n"
+                      + "\n".join("  " + line for line in matrix.splitlines()))
     print("\n\n".join(blocks))
     return 0
 
@@ -112,18 +114,16 @@ def cmd_filter(args) -> int:
     (h, w, c), response = done.image.shape, done.response
     ho, wo = response.shape[:2]
     label = name or f"kernel {k.shape[0]}×{k.shape[1]}"
-    edges = f"mode valid (no border: only where the kernel fits)" if args.mode == "valid" else \
-        f"mode same, border {args.border}"
-    print(f"wrote {' and '.join(map(str, done.written))}: {label} on {image_path} ({w}×{h}×{c}) → {wo}×{ho}×{c}, "
-          f"{edges}")
+    edges = "mode valid: no border" if args.mode == "valid" else f"mode same, border {args.border}"
+    print(f"wrote {' and '.join(map(str, done.written))}: {label} on {image_path} ({w}×{h}×{c}) → {wo}×{ho}×{c} "
+          f"({edges})")
     lo, hi = float(response.min()), float(response.max())
-    if args.output:
-        if scaling == "minmax":
-            how = f"[{lo:.4g}, {hi:.4g}] stretched to 0–255 (--normalize)"
-        else:
-            outside = float(((response < 0) | (response > 255)).mean())
-            how = f"clipped to 0–255 (--clip; {100 * outside:.1f} % of the values were outside)"
-        print(f"  response range [{lo:.4g}, {hi:.4g}]; {args.output}: {how}")
+    if not args.output:
+        how = ""
+    elif scaling == "minmax":
+        how = ", stretched to 0–255 (--normalize)"
     else:
-        print(f"  response range [{lo:.4g}, {hi:.4g}]")
+        outside = float(((response < 0) | (response > 255)).mean())
+        how = f", clipped to 0–255 (--clip: {100 * outside:.1f} % of the values outside)"
+    print(f"  response [{lo:.4g}, {hi:.4g}]{how}")
     return 0

@@ -62,17 +62,17 @@ def _weights_list(args) -> int:
         return 0
     width = max(len("name"), *(len(w.name) for w in rows))
     mw = max(len("model"), *(len(w.model) for w in rows))
-    print(f"{'name':{width}}  {'model':{mw}}  {'top-1':>5}  {'top-5':>5}  {'params':>11}  {'GMACs':>6}  "
+    print(f"{'name':{width}}  {'model':{mw}}  {'top-1':>6}  {'top-5':>6}  {'params':>11}  {'GMACs':>6}  "
           f"{'input':>9}  default")
     for w in rows:
         m = w.meta
         acc = next(iter((m.get("metrics") or {}).values()), {})
-        top1, top5 = (f"{acc[k]:.2f}" if k in acc else "—" for k in ("acc@1", "acc@5"))
+        top1, top5 = (f"{acc[k]:.3f}" if k in acc else "—" for k in ("acc@1", "acc@5"))  # torchvision: 3 decimals
         params = "—" if m["num_params"] is None else f"{m['num_params']:,}"
         gmacs = "—" if m["macs"] is None else f"{m['macs'] / 1e9:.3f}"
         size = "×".join(str(v) for v in m["input_size"])
         star = "yes" if default_weights(w.model) == w else ""
-        print(f"{w.name:{width}}  {w.model:{mw}}  {top1:>5}  {top5:>5}  {params:>11}  {gmacs:>6}  {size:>9}  {star}".rstrip())
+        print(f"{w.name:{width}}  {w.model:{mw}}  {top1:>6}  {top5:>6}  {params:>11}  {gmacs:>6}  {size:>9}  {star}".rstrip())
     from ..analysis.views import wrap
     datasets = sorted({k for w in rows for k in (w.meta.get("metrics") or {})})
     prefix = sum(w.sha256_kind == "prefix" for w in rows)
@@ -117,11 +117,15 @@ def register(sub) -> None:
                                    "SHA-256 verification.")
     p.set_defaults(func=lambda args, _p=p: (_p.print_help(sys.stderr), 2)[1])
     wsub = p.add_subparsers(dest="weights_command", metavar="ACTION")
-    wl = wsub.add_parser("list", help="list the registered weights")
+    wl = wsub.add_parser("list", help="list the registered weights",
+                         description="The registered pre-trained weights: name, model, published top-1/top-5 "
+                                     "accuracy, parameters, GMACs, input size, and which are each model's default.")
     wl.add_argument("--model", help="only the weights of this zoo model")
     wl.add_argument("--json", action="store_true", help="JSON: every entry with its full meta")
     wl.set_defaults(func=_weights_list)
-    wd = wsub.add_parser("download", help="download (and verify) weights into the cache")
+    wd = wsub.add_parser("download", help="download (and verify) weights into the cache",
+                         description="Download named weights (or a model's default ones) into the cache, verify "
+                                     "their SHA-256 and print the file's path; an interrupted download resumes.")
     wd.add_argument("name", help="weights name (ResNet18_Weights.IMAGENET1K_V1) or a model name (resnet18: its "
                                  "default weights)")
     wd.add_argument("--cache", metavar="DIR", help="cache folder (default $CNNKIT_HOME/weights or "

@@ -235,3 +235,14 @@ def test_bad_choice_is_an_argparse_error(images, capsys):
         main(["filter", "sobel_x", str(images["camera"][0]), "-o", "x.png", "--border", "mirror"])
     assert exc.value.code == 2
     assert "invalid choice: 'mirror'" in capsys.readouterr().err
+
+
+def test_the_report_names_the_border_only_where_one_is_used(tmp_path, images, capsys):
+    path = images["camera"][0]
+    assert main(["filter", "sobel_x", str(path), "-o", str(tmp_path / "v.png"), "--mode", "valid",
+                 "--border", "wrap"]) == 0
+    out = capsys.readouterr().out
+    assert "(mode valid: no border)" in out and "wrap" not in out and "62×62×1" in out
+    assert main(["filter", "sobel_x", str(path), "-o", str(tmp_path / "s.png"), "--border", "wrap"]) == 0
+    out = capsys.readouterr().out
+    assert "(mode same, border wrap)" in out and "clipped to 0–255 (--clip: " in out
