@@ -242,10 +242,7 @@ def _commands(parser, prefix=()):
                 yield from _commands(sub, prefix + (name,))
 
 
-OTHERS = {("bench",)}   # cnnkit bench belongs to the benchmark's owner (issue 23)
-
-
-@pytest.mark.parametrize("command", [c for c, _ in _commands(build_parser()) if c not in OTHERS],
+@pytest.mark.parametrize("command", [c for c, _ in _commands(build_parser())],
                          ids=lambda c: " ".join(c))
 def test_every_command_has_a_description_and_every_option_help(command):
     sub = dict(_commands(build_parser()))[command]
