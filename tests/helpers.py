@@ -98,3 +98,17 @@ def check_finite_differences(fn, *arrays, inputs=None, rtol=1e-5, atol=1e-7):
         (fn(*ts) * cnnkit.tensor(w)).sum().backward()
         np.testing.assert_allclose(ts[i].grad.data, num, rtol=rtol, atol=atol,
                                    err_msg=f"finite differences, input {i}")
+
+
+def record_selection(monkeypatch) -> list:
+    """A list that collects ``(direction, algorithm name)`` for every convolution direction run from now on (the
+    selection of :mod:`cnnkit.nn.functional.conv.registry`, which decides what runs)."""
+    from cnnkit.nn.functional.conv import registry
+    taken, select = [], registry.select
+
+    def recording(direction, geom, arrays=None):
+        alg = select(direction, geom, arrays)
+        taken.append((direction, alg.name))
+        return alg
+    monkeypatch.setattr(registry, "select", recording)
+    return taken

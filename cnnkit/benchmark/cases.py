@@ -25,14 +25,14 @@ def _conv_case(shape, k_out, k, stride, pad, groups, backward):
     def build(quick, torch):
         import cnnkit
         from cnnkit.nn import functional as F
-        from cnnkit.nn.functional.conv import winograd_applies
+        from cnnkit.nn.functional.conv import conv2d_path
         n, c, h, w = shape
         if quick:
             n, h, w = max(1, n // 16), min(h, 32), min(w, 32)
         rng = _rng()
         x = rng.standard_normal((n, c, h, w), dtype=np.float32)
         wt = (rng.standard_normal((k_out, c // groups, k, k), dtype=np.float32) * 0.1)
-        note = WINOGRAD_NOTE if winograd_applies(x.shape, wt.shape, stride, pad, 1, groups) else ""
+        note = _note(conv2d_path(x.shape, wt.shape, stride, pad, 1, groups))
         out_hw = [cnnkit.shape.conv_output_size(s, k, stride, pad) for s in (h, w)]
         flops = 2 * n * cnnkit.shape.conv_macs(c, k_out, (k, k), out_hw, groups) * (3 if backward else 1)
         gy = rng.standard_normal((n, k_out, *out_hw), dtype=np.float32)
@@ -63,9 +63,13 @@ def _conv_case(shape, k_out, k, stride, pad, groups, backward):
 WINOGRAD_NOTE = "Winograd"
 
 
+def _note(path) -> str:
+    return WINOGRAD_NOTE if path and path.startswith("winograd") else ""
+
+
 def conv_path(module, input_shape) -> str | None:
-    """The implementation ``module`` (a layer of a model) takes on an input of ``input_shape`` if it is a Conv2d
-    (:func:`cnnkit.nn.functional.conv.conv2d_path`: ``"gemm"``, ``"winograd"``, ``"direct"``, ``"depthwise"``)."""
+    """The forward algorithm ``module`` (a layer of a model) takes on an input of ``input_shape`` if it is a Conv2d
+    (:func:`cnnkit.nn.functional.conv.conv2d_path`: ``"gemm"``, ``"winograd-rows"``, ``"direct"``, …)."""
     import cnnkit
     from cnnkit.nn.functional.conv import conv2d_path
     if not isinstance(module, cnnkit.nn.Conv2d):
@@ -76,7 +80,7 @@ def conv_path(module, input_shape) -> str | None:
 
 def takes_winograd(module, input_shape) -> bool:
     """Whether ``module`` (a layer of a model) runs Winograd's F(2×2, 3×3) on an input of ``input_shape``."""
-    return conv_path(module, input_shape) == "winograd"
+    return bool(_note(conv_path(module, input_shape)))
 
 
 def _winograd_layers(model, size, n) -> tuple[int, int]:

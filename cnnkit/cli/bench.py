@@ -19,11 +19,11 @@ def register(subparsers) -> None:
                         "the BLAS's count)")
     p.add_argument("--no-torch", action="store_true", help="time cnnkit only")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
-    p.add_argument("--no-winograd", action="store_true",
-                   help="run VGG's wide 3×3 layers on the GEMM path (as CNNKIT_WINOGRAD=0): Winograd's A/B")
-    p.add_argument("--no-direct", action="store_true",
-                   help="run the few-channel layers (LeNet's, ResNet-20's) on the GEMM path (as CNNKIT_DIRECT=0): "
-                        "the direct convolution's A/B")
+    p.add_argument("--disable", nargs="+", metavar="ALGORITHM", default=[],
+                   help="switch these convolution algorithms (or families: winograd, direct, depthwise, row-shifted, "
+                        "transposed) off, as CNNKIT_CONV_OFF does: an A/B of what they bring")
+    p.add_argument("--no-winograd", action="store_true", help="as --disable winograd")
+    p.add_argument("--no-direct", action="store_true", help="as --disable direct")
     p.add_argument("--layers", metavar="MODEL",
                    help="instead of the table: each layer's inference time in MODEL (a zoo name), next to PyTorch")
     p.add_argument("--batch", type=int, default=8, help="batch size for --layers (default 8)")
@@ -44,33 +44,26 @@ def _bench(args) -> int:
     for name, v in (("--repeats", args.repeats), ("--threads", args.threads), ("--batch", args.batch)):
         if v is not None and v < 1:
             raise CLIError(f"{name} must be at least 1, got {v}")
-    off = [switch for flag, switch in _PATHS.items() if getattr(args, flag)]
-    return _with_paths_off(_run, args, off) if off else _run(args)
+    off = list(args.disable) + ["winograd"] * args.no_winograd + ["direct"] * args.no_direct
+    return _with_algorithms_off(_run, args, off) if off else _run(args)
 
 
-#: The convolution paths ``cnnkit bench`` can switch off: flag → (``conv`` module switch, environment variable).
-_PATHS = {"no_winograd": ("WINOGRAD", "CNNKIT_WINOGRAD"), "no_direct": ("DIRECT", "CNNKIT_DIRECT")}
-
-
-def _with_paths_off(run, args, off) -> int:
-    """``run(args)`` with the convolution paths ``off`` (:data:`_PATHS` values) switched off, in this process and
+def _with_algorithms_off(run, args, off) -> int:
+    """``run(args)`` with the convolution algorithms ``off`` switched off, in this process and (``CNNKIT_CONV_OFF``)
     the memory subprocesses; restored afterwards."""
     import os
 
     from ..nn.functional import conv
-    before = [(getattr(conv, attr), os.environ.get(env)) for attr, env in off]
-    for attr, env in off:
-        setattr(conv, attr, False)
-        os.environ[env] = "0"
-    try:
-        return run(args)
-    finally:
-        for (attr, env), (value, env_value) in zip(off, before):
-            setattr(conv, attr, value)
-            if env_value is None:
-                del os.environ[env]
+    before = os.environ.get("CNNKIT_CONV_OFF")
+    with conv.switched_off(*off):
+        os.environ["CNNKIT_CONV_OFF"] = ",".join(sorted(conv.disabled()))
+        try:
+            return run(args)
+        finally:
+            if before is None:
+                del os.environ["CNNKIT_CONV_OFF"]
             else:
-                os.environ[env] = env_value
+                os.environ["CNNKIT_CONV_OFF"] = before
 
 
 def _run(args) -> int:

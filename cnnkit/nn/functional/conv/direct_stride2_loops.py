@@ -1,0 +1,105 @@
+"""The compiled stride-2 direct convolution loops (Numba) behind :mod:`.direct_stride2`: forward and weight gradient.
+
+They repeat :mod:`.direct_loops`' 3-wide bodies with two source runs (the even and odd columns' phases): one kernel
+for both strides, branching per pass, ran the stride-1 loops slower (paired on ResNet-20's layers; the figures in
+benchmarks/RESULTS.md, "Direct convolution at stride 2").
+"""
+import numba
+import numpy as np
+
+from .loops import _claim, _copy, _frame, _load_phases_2, opts
+
+
+@numba.njit(fastmath={"contract"}, **opts)
+def direct_forward_s2(x, wg, bias, out, pt, pl, hq, wq, counter):  # direct_forward for 3-wide kernels at stride 2:
+    n_img, n_ch = x.shape[:2]                   # kernel row r reads phase row r % 2, r // 2 rows down; taps 0 and 2
+    n_out, ho, wo = out.shape[1:]               # the even columns' phase at v and v + 1, tap 1 the odd one's at v
+    group, kh = wg.shape[3], wg.shape[2] // 3
+    size, plane = ho * wq, (hq + 1) * wq
+    buf = np.zeros(n_ch * 4 * plane, dtype=x.dtype)
+    fr = np.empty((4, size), dtype=x.dtype)
+    f0, f1, f2, f3 = fr[0], fr[1], fr[2], fr[3]
+    while True:
+        n = _claim(counter)
+        if n >= n_img:
+            break
+        _load_phases_2(x[n], buf, plane, pt, pl, hq, wq)
+        for q in range(wg.shape[0]):
+            for j in range(group):
+                fj, bj = fr[j], bias[group * q + j]
+                for v in range(size):
+                    fj[v] = bj
+            for c in range(n_ch):
+                for r in range(kh):
+                    base = (4 * c + 2 * (r % 2)) * plane + (r // 2) * wq
+                    ev, od = buf[base:], buf[base + plane:]
+                    wr = wg[q, c, 3 * r:3 * r + 3]
+                    a0, a1, a2 = wr[0, 0], wr[1, 0], wr[2, 0]
+                    b0, b1, b2 = wr[0, 1], wr[1, 1], wr[2, 1]
+                    c0, c1, c2 = wr[0, 2], wr[1, 2], wr[2, 2]
+                    d0, d1, d2 = wr[0, 3], wr[1, 3], wr[2, 3]
+                    for v in range(size):
+                        s0, s1, s2 = ev[v], od[v], ev[v + 1]
+                        f0[v] += a0 * s0 + a1 * s1 + a2 * s2
+                        f1[v] += b0 * s0 + b1 * s1 + b2 * s2
+                        f2[v] += c0 * s0 + c1 * s1 + c2 * s2
+                        f3[v] += d0 * s0 + d1 * s1 + d2 * s2
+            for j in range(min(group, n_out - group * q)):
+                oj, fj = out[n, group * q + j], fr[j]
+                for y in range(ho):
+                    _copy(oj[y], fj[y * wq:y * wq + wo])
+
+
+@numba.njit(fastmath={"contract", "reassoc"}, **opts)
+def direct_grad_weight_s2(g, x, parts, starts, pt, pl, hq, wq, counter):  # direct_grad_weight for direct_forward_s2
+    n_ch = x.shape[1]
+    n_out, ho = g.shape[1:3]
+    kh = parts.shape[3] // 3                            # four filters per pass
+    size, plane = ho * wq, (hq + 1) * wq
+    buf = np.zeros(n_ch * 4 * plane, dtype=x.dtype)
+    fr = np.zeros((4 * parts.shape[1], size), dtype=g.dtype)
+    zero = np.zeros(1, dtype=g.dtype)[0]
+    while True:
+        b = _claim(counter)
+        if b >= starts.shape[0] - 1:
+            break
+        gwg = parts[b]
+        for n in range(starts[b], starts[b + 1]):
+            _load_phases_2(x[n], buf, plane, pt, pl, hq, wq)
+            for k in range(n_out):
+                _frame(g[n, k], fr[k], wq)
+            for q in range(gwg.shape[0]):
+                g0, g1, g2, g3 = fr[4 * q], fr[4 * q + 1], fr[4 * q + 2], fr[4 * q + 3]
+                for c in range(n_ch):
+                    for r in range(kh):
+                        base = (4 * c + 2 * (r % 2)) * plane + (r // 2) * wq
+                        ev, od = buf[base:], buf[base + plane:]
+                        acc = gwg[q, c, 3 * r:3 * r + 3]
+                        a0 = a1 = a2 = b0 = b1 = b2 = c0 = c1 = c2 = d0 = d1 = d2 = zero
+                        for v in range(size):
+                            s0, s1, s2 = ev[v], od[v], ev[v + 1]
+                            h0, h1, h2, h3 = g0[v], g1[v], g2[v], g3[v]
+                            a0 += h0 * s0
+                            a1 += h0 * s1
+                            a2 += h0 * s2
+                            b0 += h1 * s0
+                            b1 += h1 * s1
+                            b2 += h1 * s2
+                            c0 += h2 * s0
+                            c1 += h2 * s1
+                            c2 += h2 * s2
+                            d0 += h3 * s0
+                            d1 += h3 * s1
+                            d2 += h3 * s2
+                        acc[0, 0] += a0
+                        acc[1, 0] += a1
+                        acc[2, 0] += a2
+                        acc[0, 1] += b0
+                        acc[1, 1] += b1
+                        acc[2, 1] += b2
+                        acc[0, 2] += c0
+                        acc[1, 2] += c1
+                        acc[2, 2] += c2
+                        acc[0, 3] += d0
+                        acc[1, 3] += d1
+                        acc[2, 3] += d2
