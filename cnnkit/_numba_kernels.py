@@ -154,7 +154,7 @@ def max_pool_2x2(x, out):  # the maximum of each 2×2 window at stride 2; a NaN 
 @numba.njit(**opts)
 def relu_forward(x, out, mask, keep):  # out = x unless x < 0 (NaN and −0 kept, as PyTorch); mask: not x ≤ 0
     zero = np.zeros(1, dtype=x.dtype)[0]
-    if keep:                                            # one pass for both: 1.3-1.6x faster than two
+    if keep:                                            # one pass for both: faster than two (RESULTS.md)
         for i in range(x.shape[0]):
             v = x[i]
             out[i] = zero if v < zero else v
@@ -167,7 +167,7 @@ def relu_forward(x, out, mask, keep):  # out = x unless x < 0 (NaN and −0 kept
 
 @numba.njit(**opts)
 def relu_inplace(x):  # x = 0 where x < 0, 256 values at a time through a buffer: written as one loop over x,
-    zero = np.zeros(1, dtype=x.dtype)[0]  # LLVM makes masked stores (vmaskmovps, microcoded on AMD: 2-4x slower)
+    zero = np.zeros(1, dtype=x.dtype)[0]  # LLVM makes masked stores (vmaskmovps, microcoded on AMD: RESULTS.md)
     n = x.shape[0]
     whole = n - n % 256
     buf = np.empty(256, dtype=x.dtype)
@@ -195,5 +195,5 @@ def relu_grad(g, mask, gx):  # gx = g where the input was positive, else 0 (also
     zero = np.zeros(1, dtype=g.dtype)[0]
     m8 = mask.view(np.uint8)                            # the mask as bytes, g loaded whatever it says: read as
     for i in range(g.shape[0]):                         # booleans, LLVM loaded g under the mask (vmaskmovps),
-        v = g[i]                                        # 1.3-1.8x slower
+        v = g[i]                                        # slower (RESULTS.md)
         gx[i] = v if m8[i] != 0 else zero

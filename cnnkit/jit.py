@@ -26,7 +26,7 @@ import os
 
 import numpy as np
 
-__all__ = ["available", "loaded", "worth_it", "ready", "batch_norm_moments", "batch_norm_grad_sums",
+__all__ = ["available", "installed", "loaded", "worth_it", "ready", "batch_norm_moments", "batch_norm_grad_sums",
            "batch_norm_apply", "batch_norm_grad_input", "max_pool_grad", "max_pool_grad_2x2", "max_pool_2x2",
            "relu_forward", "relu_inplace", "add_relu_inplace", "relu_grad"]
 
@@ -52,6 +52,17 @@ def available() -> bool:
             _numba = True
         except ImportError:
             _numba = False
+    return _numba
+
+
+def installed() -> bool:
+    """Whether the compiled kernels are switched on and Numba is installed — without importing it (for reports that
+    say which kernels a layer would take)."""
+    if not ENABLED:
+        return False
+    if _numba is None:
+        import importlib.util
+        return importlib.util.find_spec("numba") is not None
     return _numba
 
 
@@ -127,7 +138,8 @@ def max_pool_grad(x, out, g, gx, kernel_size, stride, dilation, pads) -> None:
 
 def max_pool_grad_2x2(x, out, g, gx) -> None:
     """:func:`max_pool_grad` for 2×2 windows at stride 2 inside the planes (``2·Ho ≤ H``, ``2·Wo ≤ W``): the first
-    maximum's tap is computed without a branch (random data mispredicts one per window), about 2.4x faster."""
+    maximum's tap is computed without a branch (random data mispredicts one per window; benchmarks/RESULTS.md,
+    "Compiled loops")."""
     _loops().max_pool_grad_2x2(x, out, g, gx)
 
 
@@ -140,7 +152,7 @@ def relu_forward(x, out, mask=None) -> None:
 
 def relu_inplace(x) -> None:
     """``x`` ← ``max(x, 0)`` in place (NaN and −0 kept), C-contiguous. :func:`relu_forward` with ``out`` = ``x`` runs
-    2–4× slower: the compiler turns that loop into masked stores."""
+    several times slower: the compiler turns that loop into masked stores (RESULTS.md, "Compiled loops")."""
     _loops().relu_inplace(x.reshape(-1))
 
 

@@ -106,8 +106,8 @@ def record_selection(monkeypatch) -> list:
     from cnnkit.nn.functional.conv import registry
     taken, select = [], registry.select
 
-    def recording(direction, geom, arrays=None):
-        alg = select(direction, geom, arrays)
+    def recording(direction, geom, arrays=None, **kwargs):
+        alg = select(direction, geom, arrays, **kwargs)
         taken.append((direction, alg.name))
         return alg
     monkeypatch.setattr(registry, "select", recording)

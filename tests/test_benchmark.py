@@ -60,18 +60,23 @@ def test_network_cases_time_both_engines_in_training_and_inference():
                            repeats=1, memory=False)
     assert len(report["results"]) == 3
     for r in report["results"]:
-        assert r["cnnkit_ms"] > 0 and r["torch_ms"] > 0 and r["note"] == "outputs agree", r
+        assert r["cnnkit_ms"] > 0 and r["torch_ms"] > 0 and r["note"].startswith("outputs agree; conv: "), r
 
 
 @pytest.mark.skipif(not cnnkit.jit.available(), reason="Winograd needs Numba")
-def test_cases_that_run_winograd_say_so():
+def test_cases_name_the_algorithms_they_run(monkeypatch):
+    from cnnkit.nn.functional.conv import direct
+    monkeypatch.setattr(direct, "DIRECT_MIN_BYTES", 0)                       # --quick's small layer too
     report = benchmark.run(select=["VGG-16 3×3 128→128", "ResNet-20 3×3 16→16"], quick=True, repeats=1,
                            memory=False, with_torch=False)
     notes = {r["name"]: r["note"] for r in report["results"]}
-    assert notes == {"conv VGG-16 3×3 128→128, 4×112² fwd": "Winograd", "conv VGG-16 3×3 128→128, 4×112² fwd+bwd":
-                     "Winograd", "conv ResNet-20 3×3 16→16, 128×32² fwd": "",
-                     "conv ResNet-20 3×3 16→16, 128×32² fwd+bwd": ""}
-    assert "2.25× fewer multiplies" in benchmark.format_table(report)
+    assert notes == {"conv VGG-16 3×3 128→128, 4×112² fwd": "winograd-rows",
+                     "conv VGG-16 3×3 128→128, 4×112² fwd+bwd": "winograd-rows; dX transposed; dW gemm",
+                     "conv ResNet-20 3×3 16→16, 128×32² fwd": "direct",
+                     "conv ResNet-20 3×3 16→16, 128×32² fwd+bwd": "direct; dX direct; dW direct"}
+    table = benchmark.format_table(report)
+    assert "2.25× fewer multiplies" in table and "the default order (measurement off)" in table
+    assert "| vs order |" not in table                                        # measurement off: nothing to compare
 
 
 @pytest.mark.skipif(not cnnkit.jit.available(), reason="Winograd needs Numba")
@@ -81,9 +86,9 @@ def test_cli_no_winograd_runs_the_gemm_path_and_restores_it(capsys, monkeypatch)
     argv = ["bench", "--quick", "--cases", "VGG-16 3×3 128→128, 4×112² fwd", "--repeats", "1", "--no-memory",
             "--no-torch", "--json"]
     assert main(argv) == 0
-    assert json.loads(capsys.readouterr().out)["results"][0]["note"] == "Winograd"
+    assert json.loads(capsys.readouterr().out)["results"][0]["note"] == "winograd-rows"
     assert main(argv + ["--no-winograd"]) == 0
-    assert json.loads(capsys.readouterr().out)["results"][0]["note"] == ""
+    assert json.loads(capsys.readouterr().out)["results"][0]["note"] == "row-shifted"
     assert "winograd" not in conv.disabled() and "CNNKIT_CONV_OFF" not in os.environ  # this process is as it was
 
 

@@ -22,6 +22,10 @@ def register(subparsers) -> None:
     p.add_argument("--disable", nargs="+", metavar="ALGORITHM", default=[],
                    help="switch these convolution algorithms (or families: winograd, direct, depthwise, row-shifted, "
                         "transposed) off, as CNNKIT_CONV_OFF does: an A/B of what they bring")
+    p.add_argument("--no-measure", action="store_true",
+                   help="convolution algorithms by the default order, not by measurement (as CNNKIT_CONV_MEASURE=0)")
+    p.add_argument("--no-order", action="store_true",
+                   help="skip timing cnnkit a second time with the default order's algorithms (the 'vs order' column)")
     p.add_argument("--no-winograd", action="store_true", help="as --disable winograd")
     p.add_argument("--no-direct", action="store_true", help="as --disable direct")
     p.add_argument("--layers", metavar="MODEL",
@@ -45,7 +49,26 @@ def _bench(args) -> int:
         if v is not None and v < 1:
             raise CLIError(f"{name} must be at least 1, got {v}")
     off = list(args.disable) + ["winograd"] * args.no_winograd + ["direct"] * args.no_direct
+    if args.no_measure:
+        return _without_measurement(lambda a: _with_algorithms_off(_run, a, off), args)
     return _with_algorithms_off(_run, args, off) if off else _run(args)
+
+
+def _without_measurement(run, args) -> int:
+    """``run(args)`` with measurement off, in this process and (``CNNKIT_CONV_MEASURE=0``) the memory subprocesses."""
+    import os
+
+    from ..nn.functional import conv
+    before = os.environ.get("CNNKIT_CONV_MEASURE")
+    os.environ["CNNKIT_CONV_MEASURE"] = "0"
+    try:
+        with conv.measuring(False):
+            return run(args)
+    finally:
+        if before is None:
+            del os.environ["CNNKIT_CONV_MEASURE"]
+        else:
+            os.environ["CNNKIT_CONV_MEASURE"] = before
 
 
 def _with_algorithms_off(run, args, off) -> int:
@@ -54,6 +77,8 @@ def _with_algorithms_off(run, args, off) -> int:
     import os
 
     from ..nn.functional import conv
+    if not off:
+        return run(args)
     before = os.environ.get("CNNKIT_CONV_OFF")
     with conv.switched_off(*off):
         os.environ["CNNKIT_CONV_OFF"] = ",".join(sorted(conv.disabled()))
@@ -78,6 +103,7 @@ def _run(args) -> int:
             raise CLIError(f"--cases: no case matches {pattern!r} (see cnnkit bench --list)")
     report = benchmark.run(select=args.cases, quick=args.quick, repeats=args.repeats,
                            with_torch=not args.no_torch, threads=args.threads, memory=not args.no_memory,
+                           against_order=not args.no_order,
                            progress=lambda msg: print(f"… {msg}", file=sys.stderr, flush=True))
     print(json.dumps(report, indent=2) if args.json else benchmark.format_table(report))
     return 0

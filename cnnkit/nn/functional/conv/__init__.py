@@ -17,9 +17,10 @@ Where things are — one algorithm or one concern per file, each algorithm besid
 
 Every fast algorithm is tested against PyTorch and against the reference (``tests/nn/test_conv_algorithms.py``).
 """
-from .api import conv1d, conv2d, conv2d_path, conv3d
+from .api import algorithm, conv1d, conv2d, conv2d_path, conv3d
 from .geometry import Geometry, output_geometry
 from .im2col import col2im, im2col
 from .registry import algorithms, disable, disabled, enable, select, switched_off
+from .tuning import cache_path, measure, measuring
 
 __all__ = ["conv1d", "conv2d", "conv3d", "im2col", "col2im"]

@@ -13,7 +13,7 @@ from . import registry
 from .algorithm import DIRECTIONS, FORWARD, INPUT_GRAD, WEIGHT_GRAD
 from .geometry import Geometry
 
-__all__ = ["conv1d", "conv2d", "conv3d", "conv2d_path"]
+__all__ = ["conv1d", "conv2d", "conv3d", "conv2d_path", "algorithm"]
 
 
 def _convnd(x: Tensor, weight: Tensor, bias, stride, padding, dilation, groups: int, nd: int) -> Tensor:
@@ -110,22 +110,31 @@ for _nd, _fn in ((1, conv1d), (2, conv2d), (3, conv3d)):
     _fn.__doc__ = _DOC.format(nd=_nd, axes=AXES[_nd], example=_EXAMPLES[_nd])
 
 
-def conv2d_path(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups: int = 1,
-                dtype=np.float32, direction: str = FORWARD) -> str | None:
-    """The name of the algorithm that :func:`conv2d` of an input ``(N, C, H, W)`` with a weight ``(K, C/groups, kh,
-    kw)`` takes for ``direction`` (``"forward"``, ``"input_grad"``, ``"weight_grad"``): what
-    :func:`.registry.select` decides — ``"gemm"`` (im2col + GEMM), ``"direct"``, ``"winograd"``, … (see
-    :data:`.registry.ORDER`) — or None when the kernel does not fit the input. For reports and benchmarks. Winograd
-    also needs finite inputs and weights, which only the call itself can see."""
-    if len(input_shape) != 4 or len(weight_shape) != 4:
-        return None
+def algorithm(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups: int = 1, dtype=np.float32,
+              direction: str = FORWARD, measure_now: bool = True) -> str | None:
+    """The name of the algorithm that a convolution of an input ``(N, C, *spatial)`` with a weight ``(K, C/groups,
+    *kernel)`` takes for ``direction`` (``"forward"``, ``"input_grad"``, ``"weight_grad"``): what
+    :func:`.registry.select` decides (see :data:`.registry.ORDER` for the names), measuring it now if measurement is
+    on and the cache has no choice yet (``measure_now=False``: the default order's choice then). None when the kernel
+    does not fit the input. Winograd also needs finite inputs and weights, which only the call itself can see."""
     if direction not in DIRECTIONS:
-        raise ValueError(f"conv2d_path: direction must be one of {DIRECTIONS}, got {direction!r}")
+        raise ValueError(f"conv algorithm: direction must be one of {DIRECTIONS}, got {direction!r}")
+    nd = len(weight_shape) - 2
     ksize = tuple(weight_shape[2:])
-    stride, dilation = ntuple(stride, 2, "stride"), ntuple(dilation, 2, "dilation")
+    stride, dilation = ntuple(stride, nd, "stride"), ntuple(dilation, nd, "dilation")
     pads = resolve_padding(padding, ksize, stride, dilation)
     try:
         geom = Geometry.of(tuple(input_shape), tuple(weight_shape), stride, pads, dilation, groups, dtype)
     except ValueError:                                             # the kernel does not fit: no convolution at all
         return None
-    return registry.select(direction, geom).name
+    return registry.select(direction, geom, measure_now=measure_now).name
+
+
+def conv2d_path(input_shape, weight_shape, stride=1, padding=0, dilation=1, groups: int = 1,
+                dtype=np.float32, direction: str = FORWARD) -> str | None:
+    """The name of the algorithm that :func:`conv2d` of an input ``(N, C, H, W)`` with a weight ``(K, C/groups, kh,
+    kw)`` takes for ``direction``: ``"gemm"`` (im2col + GEMM), ``"direct"``, ``"winograd-rows"``, … (:func:`algorithm`,
+    which measures it first where measurement is on and nothing is cached). For reports and benchmarks."""
+    if len(input_shape) != 4 or len(weight_shape) != 4:
+        return None
+    return algorithm(input_shape, weight_shape, stride, padding, dilation, groups, dtype, direction)

@@ -41,7 +41,7 @@ def direct_forward(x, wg, bias, out, pt, pl, hp, wp, kw, counter):  # out[n, G·
                             f1[v] += b0 * s0 + b1 * s1 + b2 * s2
                             f2[v] += c0 * s0 + c1 * s1 + c2 * s2
                             f3[v] += d0 * s0 + d1 * s1 + d2 * s2
-                    else:                               # kw == 5 (20 weights: some spill, still 0.87-0.89x pairs)
+                    else:                               # kw == 5 (20 weights: some spill, still faster than pairs)
                         a0, a1, a2, a3, a4 = wr[0, 0], wr[1, 0], wr[2, 0], wr[3, 0], wr[4, 0]
                         b0, b1, b2, b3, b4 = wr[0, 1], wr[1, 1], wr[2, 1], wr[3, 1], wr[4, 1]
                         c0, c1, c2, c3, c4 = wr[0, 2], wr[1, 2], wr[2, 2], wr[3, 2], wr[4, 2]

@@ -18,8 +18,8 @@ __all__ = ["Plan", "chunks", "CHUNK_BYTES", "FLAT_FRAME_MAX"]
 
 #: The column matrix of one chunk of images (or of one image's rows) stays under this many bytes: it is
 #: built, used and freed chunk by chunk, so memory stays bounded, and it fits the reused work buffer.
-#: Cache-sized chunks make small-channel GEMMs faster (16×144 @ 144×L on one core ran 1.5x faster at
-#: L ≈ 4,000 than at L = 29,000; figures and the commands in benchmarks/RESULTS.md, "Chunk sizes").
+#: Cache-sized chunks make small-channel GEMMs faster (16×144 @ 144×L on one core at L ≈ 4,000 against L = 29,000,
+#: and a ResNet-20 training step: benchmarks/RESULTS.md, "Chunk sizes").
 CHUNK_BYTES = 4 * 2**20
 
 #: The stride-1 frame (see :class:`Plan`) is used while it has at most this many times the output's positions.

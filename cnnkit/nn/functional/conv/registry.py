@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 
 from .... import jit
+from . import tuning
 from .algorithm import DIRECTIONS, FORWARD, INPUT_GRAD, WEIGHT_GRAD, Algorithm
 from .depthwise import FORWARD_DEPTHWISE, INPUT_GRAD_DEPTHWISE, WEIGHT_GRAD_DEPTHWISE
 from .depthwise_numpy import FORWARD_DEPTHWISE_NUMPY, INPUT_GRAD_DEPTHWISE_NUMPY, WEIGHT_GRAD_DEPTHWISE_NUMPY
@@ -120,29 +121,45 @@ def switched_off(*names: str):
         _disabled.update(before)
 
 
-def usable(alg: Algorithm, geom: Geometry) -> bool:
-    """Whether ``alg`` is switched on and can compute ``geom`` (a compiled one: Numba imports; checked last, as
-    importing it costs about 150 MB)."""
+def usable(alg: Algorithm, geom: Geometry, load: bool = True) -> bool:
+    """Whether ``alg`` is switched on and can compute ``geom`` (a compiled one: Numba imports, checked last, as
+    importing it costs about 150 MB; ``load=False``: Numba is installed)."""
     return (alg.name not in _disabled and alg.family not in _disabled and alg.applies(geom)
-            and (not alg.compiled or jit.available()))
+            and (not alg.compiled or (jit.available() if load else jit.installed())))
 
 
-def default(direction: str, geom: Geometry, skip=()) -> Algorithm:
+def default(direction: str, geom: Geometry, skip=(), load: bool = True) -> Algorithm:
     """The default order's choice: the first algorithm that applies and whose ``preferred`` rule takes ``geom``
-    (none of ``skip``)."""
+    (none of ``skip``). ``load=False``: a compiled one is taken if Numba is installed, without importing it."""
+    compiled = jit.available if load else jit.installed
     for alg in algorithms(direction)[:-1]:
         if (alg not in skip and alg.name not in _disabled and alg.family not in _disabled and alg.applies(geom)
-                and alg.preferred(geom) and (not alg.compiled or jit.available())):
+                and alg.preferred(geom) and (not alg.compiled or compiled())):
             return alg
     return reference(direction)
 
 
-def select(direction: str, geom: Geometry, arrays=None) -> Algorithm:
-    """The algorithm that computes ``direction`` of ``geom``: the reference for an empty batch, else the default
-    order's choice (:func:`default`)."""
+def select(direction: str, geom: Geometry, arrays=None, measure_now: bool = True) -> Algorithm:
+    """The algorithm that computes ``direction`` of ``geom``: the reference for an empty batch; with measurement on
+    (:func:`.tuning.measure`) and a layer worth it (:data:`.tuning.MEASURE_MIN_MACS`), the fastest one that is
+    switched on in the cache's ranking, measured now on ``arrays`` (or random arrays) if the cache has none — with
+    ``measure_now=False`` the default order's choice then (a report that must not compute, nor load Numba); else the
+    default order's choice (:func:`default`)."""
     if geom.n == 0:
         return reference(direction)
-    return default(direction, geom)
+    first = default(direction, geom, load=measure_now)
+    if not tuning.measure() or geom.macs < tuning.MEASURE_MIN_MACS:
+        return first
+    if not measure_now:
+        ranking = tuning.cached(direction, geom) or ()
+        by_name = {alg.name: alg for alg in algorithms(direction)}
+        return next((by_name[n] for n in ranking if n in by_name and usable(by_name[n], geom, load=False)), first)
+    candidates = [alg for alg in algorithms(direction) if usable(alg, geom)]
+    if len(candidates) == 1:
+        return first
+    ranking = tuning.choose(direction, geom, candidates, first, arrays)
+    by_name = {alg.name: alg for alg in candidates}
+    return next((by_name[name] for name in ranking if name in by_name), first)
 
 
 def run(direction: str, geom: Geometry, *arrays):
