@@ -27,6 +27,7 @@ GEOMETRIES = {
     "3x3": _geometry(3, 4, (9, 8), 5, (3, 3)),
     "3x3 f32": _geometry(2, 5, (8, 9), 6, (3, 3), dtype="float32"),
     "3x3 many images": _geometry(9, 4, (7, 7), 4, (3, 3)),
+    "3x3 small maps, stacked images": _geometry(25, 3, (8, 8), 5, (3, 3)),     # the direct loops: 11 + 11 + 3
     "5x5 pad 2": _geometry(2, 3, (8, 12), 5, (5, 5)),
     "3x5 pad 0": _geometry(2, 3, (9, 13), 4, (3, 5), pads=((0, 0), (0, 0))),
     "3x3 stride 2": _geometry(3, 3, (9, 10), 6, (3, 3), stride=(2, 2)),

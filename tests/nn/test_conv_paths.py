@@ -423,7 +423,7 @@ def test_direct_kernels_refuse_a_width_they_are_not_written_for():
     x, out = np.zeros((1, 1, 4, 6), np.float32), np.zeros((1, 2, 1, 3), np.float32)
     with pytest.raises(ValueError, match="kernel width must be 3 or 5, got 4"):
         direct.direct_forward(x, np.zeros((1, 1, 16, 2), np.float32), np.zeros(2, np.float32), out, ((0, 0), (0, 0)),
-                           (4, 6), np.zeros(1, np.int64))
+                              (4, 6), 1, np.zeros(1, np.int64))
 
 
 @pytest.mark.parametrize("shape,weight,stride,padding,groups,expected", [

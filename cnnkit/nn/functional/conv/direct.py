@@ -54,6 +54,23 @@ DIRECT_GRAD_GROUP = {3: 4, 5: 2}
 #: does not depend on which thread did what.
 DIRECT_GRAD_BLOCKS = 16
 
+#: Small maps (ResNet's 8×8 stage: 10×10 padded planes) make short frames, and each pass over one costs more in
+#: loop overhead than in arithmetic: the loops then stack the padded planes of several images one under the other
+#: and run one frame over all of them, at least this many values long (the rows between images are computed and
+#: dropped), ...
+DIRECT_STACK_VALUES = 1024
+
+#: ... as long as the stacked planes of all channels stay under this many bytes (in the core's cache).
+DIRECT_STACK_BYTES = 2**18
+
+
+def stack(geom: Geometry, padded) -> int:
+    """How many images the direct loops stack into one frame (:data:`DIRECT_STACK_VALUES`)."""
+    per = padded[0] * padded[1]
+    want = -(-DIRECT_STACK_VALUES // per)
+    fits = DIRECT_STACK_BYTES // max(1, geom.c * per * geom.itemsize)
+    return max(1, min(want, fits, geom.n))
+
 
 def structure(geom: Geometry, stride: tuple, widths) -> bool:
     """What the direct loops are written for: 2-D, no groups, no dilation, this stride, these kernel widths,
@@ -87,15 +104,16 @@ def filter_groups(w: np.ndarray, group: int) -> np.ndarray:
     return np.ascontiguousarray(padded.reshape(-1, group, c, padded.shape[2]).transpose(0, 2, 3, 1))
 
 
-def direct_forward(x, wg, bias, out, pads, padded, counter) -> None:
+def direct_forward(x, wg, bias, out, pads, padded, images, counter) -> None:
     """``out`` (N, K, Ho, Wo) ← the stride-1 correlation of ``x`` (N, C, H, W), zero-padded by ``pads`` ((top, bottom),
     (left, right)) to ``padded``, with the filters in groups ``wg`` (⌈K/G⌉, C, kh·kw, G), G = 4 (missing filters of the
-    last group all zero), plus ``bias`` (G·⌈K/G⌉,). Image by image, each the next one claimed from ``counter`` (int64
-    (1,), from 0): threads that call this with one counter share the images, each taking a new one as it finishes one."""
+    last group all zero), plus ``bias`` (G·⌈K/G⌉,). ``images`` at a time (:func:`stack`), each group the next one
+    claimed from ``counter`` (int64 (1,), from 0): threads that call this with one counter share the images, each
+    taking a new group as it finishes one."""
     kw = padded[1] - out.shape[3] + 1
     if kw not in (3, 5):                                    # the loops are written out for these two widths
         raise ValueError(f"direct convolution: kernel width must be 3 or 5, got {kw}")
-    _loops().direct_forward(x, wg, bias, out, pads[0][0], pads[1][0], padded[0], padded[1], kw, counter)
+    _loops().direct_forward(x, wg, bias, out, pads[0][0], pads[1][0], padded[0], padded[1], kw, images, counter)
 
 
 def _forward(geom: Geometry, x: np.ndarray, w: np.ndarray, bias) -> np.ndarray:
@@ -105,7 +123,9 @@ def _forward(geom: Geometry, x: np.ndarray, w: np.ndarray, bias) -> np.ndarray:
     if bias is not None:
         b[:k_out] = bias
     xd, out = np.ascontiguousarray(x), np.empty((geom.n, k_out) + tuple(geom.out_size), dtype=x.dtype)
-    parallel.run_claimed(lambda counter: direct_forward(xd, wg, b, out, geom.pads, geom.padded, counter), geom.n)
+    images = stack(geom, geom.padded)
+    parallel.run_claimed(lambda counter: direct_forward(xd, wg, b, out, geom.pads, geom.padded, images, counter),
+                         -(-geom.n // images))
     return out
 
 
@@ -128,8 +148,9 @@ def _weight_grad(geom: Geometry, g: np.ndarray, x: np.ndarray) -> np.ndarray:
     g4, xd = np.ascontiguousarray(g), np.ascontiguousarray(x)
     (pt, _), (pl, _) = geom.pads
     hp, wp = geom.padded
+    images = stack(geom, geom.padded)
     return grad_weight_blocks(geom, DIRECT_GRAD_GROUP[geom.ksize[1]], lambda parts, starts, counter: _loops(
-        ).direct_grad_weight(g4, xd, parts, starts, pt, pl, hp, wp, geom.ksize[1], counter))
+        ).direct_grad_weight(g4, xd, parts, starts, pt, pl, hp, wp, geom.ksize[1], images, counter))
 
 
 def _input_grad_applies(geom: Geometry) -> bool:

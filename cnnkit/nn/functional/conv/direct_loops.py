@@ -3,24 +3,34 @@ input gradient is the forward loop over the padded output gradient)."""
 import numba
 import numpy as np
 
-from .loops import _claim, _copy, _frame, _load_planes, opts
+from .loops import _claim, _copy, _frame, _load, opts
+
+
+@numba.njit(**opts)
+def _load_stack(x, n0, nb, buf, plane, hp, pt, pl, wp):  # images n0:n0+nb, each channel's padded planes one under the
+    for c in range(x.shape[1]):                         # other (hp rows each) in the channel's plane of the buffer
+        for b in range(nb):
+            base = c * plane + b * hp * wp
+            _load(x[n0 + b, c], buf[base:base + hp * wp], pt, pl, wp)
 
 
 @numba.njit(fastmath={"contract"}, **opts)
-def direct_forward(x, wg, bias, out, pt, pl, hp, wp, kw, counter):  # out[n, G·q + j] = b + Σ_c,t wg[q, c, t, j]·
-    n_img, n_ch = x.shape[:2]                                           # shifted plane, image n claimed from counter
-    n_out, ho, wo = out.shape[1:]
+def direct_forward(x, wg, bias, out, pt, pl, hp, wp, kw, stack, counter):  # out[n, G·q + j] = b + Σ_c,t wg[q, c, t, j]
+    n_img, n_ch = x.shape[:2]                           # · shifted plane; ``stack`` images at a time, claimed from
+    n_out, ho, wo = out.shape[1:]                       # counter, their padded planes one under the other: one frame
     group = wg.shape[3]                                 # filters per pass: 4
     kh = wg.shape[2] // kw
-    size, plane = ho * wp, (hp + 1) * wp
+    plane = (stack * hp + 1) * wp
     buf = np.zeros(n_ch * plane, dtype=x.dtype)
-    fr = np.empty((4, size), dtype=x.dtype)
+    fr = np.empty((4, stack * hp * wp), dtype=x.dtype)
     f0, f1, f2, f3 = fr[0], fr[1], fr[2], fr[3]
     while True:
-        n = _claim(counter)
-        if n >= n_img:
+        n0 = _claim(counter) * stack
+        if n0 >= n_img:
             break
-        _load_planes(x[n], buf, plane, pt, pl, wp)
+        nb = min(stack, n_img - n0)
+        size = ((nb - 1) * hp + ho) * wp                # the frame: up to the last image's last output row
+        _load_stack(x, n0, nb, buf, plane, hp, pt, pl, wp)
         for q in range(wg.shape[0]):                    # a group of output channels per pass over the input
             for j in range(group):
                 fj, bj = fr[j], bias[group * q + j]
@@ -52,40 +62,44 @@ def direct_forward(x, wg, bias, out, pt, pl, hp, wp, kw, counter):  # out[n, G·
                             f1[v] += b0 * s0 + b1 * s1 + b2 * s2 + b3 * s3 + b4 * s4
                             f2[v] += c0 * s0 + c1 * s1 + c2 * s2 + c3 * s3 + c4 * s4
                             f3[v] += d0 * s0 + d1 * s1 + d2 * s2 + d3 * s3 + d4 * s4
-            for j in range(min(group, n_out - group * q)):  # the valid columns of the frame
-                o, fj = out[n, group * q + j], fr[j]
-                for y in range(ho):
-                    _copy(o[y], fj[y * wp:y * wp + wo])
+            for j in range(min(group, n_out - group * q)):  # the valid rows and columns of the frame
+                fj = fr[j]
+                for b in range(nb):
+                    o = out[n0 + b, group * q + j]
+                    for y in range(ho):
+                        _copy(o[y], fj[(b * hp + y) * wp:(b * hp + y) * wp + wo])
 
 
 @numba.njit(fastmath={"contract", "reassoc"}, **opts)  # reassociation lets the dot products vectorise
-def direct_grad_weight(g, x, parts, starts, pt, pl, hp, wp, kw, counter):  # parts[b, q, c, t, j] += Σ over the
-    n_ch = x.shape[1]                                   # images of block b (starts[b]:starts[b + 1], claimed from
-    n_blocks = starts.shape[0] - 1                      # counter) of frame-gradient · shifted plane
-    group = parts.shape[4]                              # as direct_forward: 4 filters per pass (kw 3), 2 (kw 5)
-    size, plane = g.shape[2] * wp, (hp + 1) * wp
+def direct_grad_weight(g, x, parts, starts, pt, pl, hp, wp, kw, stack, counter):  # parts[b, q, c, t, j] += Σ over
+    n_ch = x.shape[1]                                   # the images of block b (starts[b]:starts[b + 1], claimed from
+    n_blocks = starts.shape[0] - 1                      # counter) of frame-gradient · shifted plane, ``stack`` images
+    group = parts.shape[4]                              # at a time as in direct_forward; 4 filters per pass (kw 3),
+    plane = (stack * hp + 1) * wp                       # 2 (kw 5)
     buf = np.zeros(n_ch * plane, dtype=x.dtype)
-    fr = np.zeros((group * parts.shape[1], size), dtype=g.dtype)  # the last group's missing channels stay 0
-    zero = np.zeros(1, dtype=g.dtype)[0]
+    fr = np.zeros((group * parts.shape[1], stack * hp * wp), dtype=g.dtype)  # the last group's missing channels
+    zero = np.zeros(1, dtype=g.dtype)[0]                                       # and the rows between images stay 0
     while True:
         b = _claim(counter)
         if b >= n_blocks:
             break
         gwg = parts[b]
-        for n in range(starts[b], starts[b + 1]):
-            _grad_weight_image(g[n], x[n], gwg, buf, fr, plane, pt, pl, wp, kw, zero)
+        for n0 in range(starts[b], starts[b + 1], stack):
+            _grad_weight_stack(g, x, n0, min(stack, starts[b + 1] - n0), gwg, buf, fr, plane, hp, pt, pl, wp, kw,
+                               zero)
 
 
 @numba.njit(fastmath={"contract", "reassoc"}, **opts)
-def _grad_weight_image(g, x, gwg, buf, fr, plane, pt, pl, wp, kw, zero):  # one image's term of direct_grad_weight
-    n_ch = x.shape[0]
-    n_out, ho, wo = g.shape
+def _grad_weight_stack(g, x, n0, nb, gwg, buf, fr, plane, hp, pt, pl, wp, kw, zero):  # images n0:n0 + nb's term of
+    n_ch = x.shape[1]                                                                  # direct_grad_weight
+    n_out, ho, wo = g.shape[1:]
     group = gwg.shape[3]
     kh = gwg.shape[2] // kw
-    size = ho * wp
-    _load_planes(x, buf, plane, pt, pl, wp)
+    size = ((nb - 1) * hp + ho) * wp
+    _load_stack(x, n0, nb, buf, plane, hp, pt, pl, wp)
     for k in range(n_out):
-        _frame(g[k], fr[k], wp)
+        for b in range(nb):
+            _frame(g[n0 + b, k], fr[k, b * hp * wp:], wp)
     for q in range(gwg.shape[0]):
         g0, g1 = fr[group * q], fr[group * q + 1]
         for c in range(n_ch):
