@@ -37,6 +37,7 @@ GEOMETRIES = {
     "3x3 groups 2": _geometry(2, 4, (8, 8), 6, (3, 3), groups=2),
     "3x3 stride (2, 1)": _geometry(2, 3, (8, 9), 4, (3, 3), stride=(2, 1)),
     "1x1": _geometry(2, 6, (5, 7), 8, (1, 1)),
+    "1x1 1-D, more images than chunks": _geometry(7, 5, (9,), 3, (1,)),
     "depthwise 3x3": _geometry(3, 4, (9, 8), 4, (3, 3), groups=4),
     "depthwise 3x3 stride 2": _geometry(2, 4, (11, 10), 4, (3, 3), stride=(2, 2), groups=4),
     "depthwise 5x3 dilated": _geometry(2, 3, (13, 14), 3, (5, 3), stride=(2, 3), pads=((2, 2), (2, 2)),

@@ -31,6 +31,7 @@ from .direct import FORWARD_DIRECT, INPUT_GRAD_DIRECT, WEIGHT_GRAD_DIRECT
 from .direct_stride2 import FORWARD_DIRECT_STRIDE2, WEIGHT_GRAD_DIRECT_STRIDE2
 from .geometry import Geometry
 from .gemm import FORWARD_GEMM, INPUT_GRAD_GEMM, WEIGHT_GRAD_GEMM, exact_input_grad, exact_weight_grad
+from .pointwise import FORWARD_POINTWISE, WEIGHT_GRAD_POINTWISE
 from .row_shifted import FORWARD_ROW_SHIFTED
 from .transposed import INPUT_GRAD_TRANSPOSED
 from .winograd import FORWARD_WINOGRAD
@@ -41,11 +42,11 @@ __all__ = ["ORDER", "algorithms", "select", "run", "disable", "enable", "disable
 #: Each direction's algorithms in the default order; the last of each list is the reference and always applies.
 ORDER = {
     FORWARD: (FORWARD_DEPTHWISE, FORWARD_DEPTHWISE_NUMPY, FORWARD_DIRECT, FORWARD_DIRECT_STRIDE2, FORWARD_WINOGRAD,
-              FORWARD_WINOGRAD_IMAGES, FORWARD_ROW_SHIFTED, FORWARD_GEMM),
+              FORWARD_WINOGRAD_IMAGES, FORWARD_ROW_SHIFTED, FORWARD_POINTWISE, FORWARD_GEMM),
     INPUT_GRAD: (INPUT_GRAD_DEPTHWISE, INPUT_GRAD_DEPTHWISE_NUMPY, INPUT_GRAD_DIRECT, INPUT_GRAD_TRANSPOSED,
                  INPUT_GRAD_GEMM),
     WEIGHT_GRAD: (WEIGHT_GRAD_DEPTHWISE, WEIGHT_GRAD_DEPTHWISE_NUMPY, WEIGHT_GRAD_DIRECT, WEIGHT_GRAD_DIRECT_STRIDE2,
-                  WEIGHT_GRAD_GEMM),
+                  WEIGHT_GRAD_POINTWISE, WEIGHT_GRAD_GEMM),
 }
 
 
