@@ -319,7 +319,7 @@ def test_direct_path_matches_torch(cfg):
     # forced on small layers: kernel rows 1-5 of 3 or 5 taps, stride 1 or (3 taps) 2 (the padded planes split into
     # their phases), every padding it takes (also 'same' with an even kernel: asymmetric), an odd number of output
     # channels (a group with all-zero partners), with and without the input's gradient (dX is the same loop on the
-    # padded dY at stride 1, the GEMM path's col2im at stride 2)
+    # padded dY at stride 1, its adjoint on the four phases at stride 2)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(direct, "DIRECT_MIN_BYTES", 0)
         taken = record_selection(mp)
@@ -334,7 +334,7 @@ def test_direct_path_matches_torch(cfg):
     name = "direct" if cfg["stride"] == 1 else "direct-stride2"
     assert ("forward", name) in taken and ("weight_grad", name) in taken and out[0].dtype == cfg["dtype"]
     if cfg["x_grad"]:
-        assert ("input_grad", "direct" if cfg["stride"] == 1 else "gemm") in taken
+        assert ("input_grad", "direct" if cfg["stride"] == 1 else "direct-stride2") in taken
 
 
 @pytest.mark.skipif(not jit.available(), reason="Numba is not installed (the direct path is compiled)")

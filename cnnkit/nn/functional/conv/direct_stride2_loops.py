@@ -1,4 +1,5 @@
-"""The compiled stride-2 direct convolution loops (Numba) behind :mod:`.direct_stride2`: forward and weight gradient.
+"""The compiled stride-2 direct convolution loops (Numba) behind :mod:`.direct_stride2`: forward, weight gradient and
+input gradient.
 
 They repeat :mod:`.direct_loops`' 3-wide bodies with two source runs (the even and odd columns' phases): one kernel
 for both strides, branching per pass, ran the stride-1 loops slower (paired on ResNet-20's layers; the figures in
@@ -7,7 +8,7 @@ benchmarks/RESULTS.md, "Direct convolution at stride 2").
 import numba
 import numpy as np
 
-from .loops import _claim, _copy, _frame, _load_phases_2, opts
+from .loops import _claim, _copy, _frame, _load_phases_2, _store_phases, opts
 
 
 @numba.njit(fastmath={"contract"}, **opts)
@@ -103,3 +104,38 @@ def direct_grad_weight_s2(g, x, parts, starts, pt, pl, hq, wq, counter):  # dire
                         acc[0, 3] += d0
                         acc[1, 3] += d1
                         acc[2, 3] += d2
+
+
+@numba.njit(fastmath={"contract"}, **opts)
+def direct_grad_input_s2(g, wg, gx, pt, pl, hq, wq, counter):  # the adjoint of direct_forward_s2: gx[n, c] ← Σ_k the
+    n_img, n_ch = gx.shape[:2]                  # output gradient spread back onto the padded input's four phases,
+    n_out, ho, wo = g.shape[1:]                 # then cropped; image n claimed from counter
+    kh = wg.shape[2] // 3
+    size, plane = ho * wq, (hq + 1) * wq
+    buf = np.empty(n_ch * 4 * plane, dtype=gx.dtype)
+    fr = np.zeros((4 * wg.shape[0], size + 2), dtype=g.dtype)  # each frame after one zero: fr[k, u] = dY at u − 1
+    while True:
+        n = _claim(counter)
+        if n >= n_img:
+            break
+        for k in range(n_out):
+            _frame(g[n, k], fr[k, 1:size + 1], wq)  # (the last group's missing channels and both ends stay 0)
+        buf[:] = 0
+        for q in range(wg.shape[0]):
+            f0, f1, f2, f3 = fr[4 * q], fr[4 * q + 1], fr[4 * q + 2], fr[4 * q + 3]
+            for c in range(n_ch):
+                for r in range(kh):             # forward: f[v] += w0·e[v] + w1·o[v] + w2·e[v + 1]; here the adjoint,
+                    base = (4 * c + 2 * (r % 2)) * plane + (r // 2) * wq  # e[u] += w0·f[u] + w2·f[u − 1], o[u] += w1·f[u]
+                    ev, od = buf[base:base + size + 1], buf[base + plane:base + plane + size + 1]
+                    wr = wg[q, c, 3 * r:3 * r + 3]
+                    a0, a1, a2 = wr[0, 0], wr[1, 0], wr[2, 0]
+                    b0, b1, b2 = wr[0, 1], wr[1, 1], wr[2, 1]
+                    c0, c1, c2 = wr[0, 2], wr[1, 2], wr[2, 2]
+                    d0, d1, d2 = wr[0, 3], wr[1, 3], wr[2, 3]
+                    for u in range(size + 1):
+                        h0, h1, h2, h3 = f0[u + 1], f1[u + 1], f2[u + 1], f3[u + 1]
+                        ev[u] += (a0 * h0 + b0 * h1 + c0 * h2 + d0 * h3) + (a2 * f0[u] + b2 * f1[u] + c2 * f2[u]
+                                                                               + d2 * f3[u])
+                        od[u] += a1 * h0 + b1 * h1 + c1 * h2 + d1 * h3
+        for c in range(n_ch):
+            _store_phases(buf[4 * c * plane:4 * (c + 1) * plane], gx[n, c], pt, pl, 2, 2, hq, wq)
