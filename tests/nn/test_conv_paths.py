@@ -419,6 +419,19 @@ def test_direct_path_gives_the_same_bits_for_any_thread_count(c, kernel, padding
 
 
 @pytest.mark.skipif(not jit.available(), reason="Numba is not installed (the direct path is compiled)")
+@pytest.mark.parametrize("strip_values", [1, 40, 10**6])                 # one frame row a strip, a few, all of them
+@pytest.mark.parametrize("shape", [(25, 3, 8, 8), (2, 3, 13, 12), (3, 2, 30, 12)])
+def test_direct_forward_in_strips_of_rows_equals_the_gemm_reference(shape, strip_values, threads, rng, monkeypatch):
+    # the frame computed a strip of rows at a time, also across stacked images (25 images of 8×8: 11 + 11 + 3)
+    monkeypatch.setattr(direct, "DIRECT_STRIP_VALUES", strip_values)
+    from cnnkit.nn.functional.conv import gemm
+    geom = Geometry.of(shape, (5, shape[1], 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, np.float64)
+    x, w, b = rng.standard_normal(shape), rng.standard_normal((5, shape[1], 3, 3)), rng.standard_normal(5)
+    np.testing.assert_allclose(direct.FORWARD_DIRECT.run(geom, x, w, b), gemm.FORWARD_GEMM.run(geom, x, w, b),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.skipif(not jit.available(), reason="Numba is not installed (the direct path is compiled)")
 def test_direct_kernels_refuse_a_width_they_are_not_written_for():
     x, out = np.zeros((1, 1, 4, 6), np.float32), np.zeros((1, 2, 1, 3), np.float32)
     with pytest.raises(ValueError, match="kernel width must be 3 or 5, got 4"):

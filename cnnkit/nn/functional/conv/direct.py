@@ -63,6 +63,11 @@ DIRECT_STACK_VALUES = 1024
 #: ... as long as the stacked planes of all channels stay under this many bytes (in the core's cache).
 DIRECT_STACK_BYTES = 2**18
 
+#: Large maps (VGG's and MobileNet's first layers at 224²) make long frames: the forward computes a frame longer than
+#: twice this many values this many at a time (whole rows, balanced), so that the four filters' partial sums stay in
+#: the L1 cache; a frame that nearly fits (32×32 maps) is not split (paired: benchmarks/RESULTS.md, "Strips").
+DIRECT_STRIP_VALUES = 1024
+
 
 def stack(geom: Geometry, padded) -> int:
     """How many images the direct loops stack into one frame (:data:`DIRECT_STACK_VALUES`)."""
@@ -113,7 +118,8 @@ def direct_forward(x, wg, bias, out, pads, padded, images, counter) -> None:
     kw = padded[1] - out.shape[3] + 1
     if kw not in (3, 5):                                    # the loops are written out for these two widths
         raise ValueError(f"direct convolution: kernel width must be 3 or 5, got {kw}")
-    _loops().direct_forward(x, wg, bias, out, pads[0][0], pads[1][0], padded[0], padded[1], kw, images, counter)
+    strip = max(1, DIRECT_STRIP_VALUES // padded[1])
+    _loops().direct_forward(x, wg, bias, out, pads[0][0], pads[1][0], padded[0], padded[1], kw, images, strip, counter)
 
 
 def _forward(geom: Geometry, x: np.ndarray, w: np.ndarray, bias) -> np.ndarray:

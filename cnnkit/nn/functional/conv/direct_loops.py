@@ -15,59 +15,64 @@ def _load_stack(x, n0, nb, buf, plane, hp, pt, pl, wp):  # images n0:n0+nb, each
 
 
 @numba.njit(fastmath={"contract"}, **opts)
-def direct_forward(x, wg, bias, out, pt, pl, hp, wp, kw, stack, counter):  # out[n, G·q + j] = b + Σ_c,t wg[q, c, t, j]
-    n_img, n_ch = x.shape[:2]                           # · shifted plane; ``stack`` images at a time, claimed from
-    n_out, ho, wo = out.shape[1:]                       # counter, their padded planes one under the other: one frame
-    group = wg.shape[3]                                 # filters per pass: 4
-    kh = wg.shape[2] // kw
+def direct_forward(x, wg, bias, out, pt, pl, hp, wp, kw, stack, strip, counter):  # out[n, G·q + j] = b +
+    n_img, n_ch = x.shape[:2]                           # Σ_c,t wg[q, c, t, j]·shifted plane; ``stack`` images at a
+    n_out, ho, wo = out.shape[1:]                       # time, claimed from counter, their padded planes one under the
+    group = wg.shape[3]                                 # other: one frame, computed ``strip`` rows at a time (the four
+    kh = wg.shape[2] // kw                              # filters' rows stay in cache); filters per pass: 4
     plane = (stack * hp + 1) * wp
     buf = np.zeros(n_ch * plane, dtype=x.dtype)
-    fr = np.empty((4, stack * hp * wp), dtype=x.dtype)
+    fr = np.empty((4, min(2 * strip, stack * hp) * wp), dtype=x.dtype)
     f0, f1, f2, f3 = fr[0], fr[1], fr[2], fr[3]
     while True:
         n0 = _claim(counter) * stack
         if n0 >= n_img:
             break
         nb = min(stack, n_img - n0)
-        size = ((nb - 1) * hp + ho) * wp                # the frame: up to the last image's last output row
+        rows = (nb - 1) * hp + ho                       # the frame: up to the last image's last output row
+        strips = 1 if rows <= 2 * strip else (rows + strip - 1) // strip
+        step = (rows + strips - 1) // strips            # rows per strip, balanced
         _load_stack(x, n0, nb, buf, plane, hp, pt, pl, wp)
         for q in range(wg.shape[0]):                    # a group of output channels per pass over the input
-            for j in range(group):
-                fj, bj = fr[j], bias[group * q + j]
-                for v in range(size):
-                    fj[v] = bj
-            for c in range(n_ch):
-                for r in range(kh):                     # one kernel row: its kw taps in one pass
-                    src = buf[c * plane + r * wp:c * plane + r * wp + size + kw - 1]
-                    wr = wg[q, c, r * kw:(r + 1) * kw]
-                    if kw == 3:
-                        a0, a1, a2 = wr[0, 0], wr[1, 0], wr[2, 0]
-                        b0, b1, b2 = wr[0, 1], wr[1, 1], wr[2, 1]
-                        c0, c1, c2 = wr[0, 2], wr[1, 2], wr[2, 2]
-                        d0, d1, d2 = wr[0, 3], wr[1, 3], wr[2, 3]
-                        for v in range(size):
-                            s0, s1, s2 = src[v], src[v + 1], src[v + 2]
-                            f0[v] += a0 * s0 + a1 * s1 + a2 * s2
-                            f1[v] += b0 * s0 + b1 * s1 + b2 * s2
-                            f2[v] += c0 * s0 + c1 * s1 + c2 * s2
-                            f3[v] += d0 * s0 + d1 * s1 + d2 * s2
-                    else:                               # kw == 5 (20 weights: some spill, still faster than pairs)
-                        a0, a1, a2, a3, a4 = wr[0, 0], wr[1, 0], wr[2, 0], wr[3, 0], wr[4, 0]
-                        b0, b1, b2, b3, b4 = wr[0, 1], wr[1, 1], wr[2, 1], wr[3, 1], wr[4, 1]
-                        c0, c1, c2, c3, c4 = wr[0, 2], wr[1, 2], wr[2, 2], wr[3, 2], wr[4, 2]
-                        d0, d1, d2, d3, d4 = wr[0, 3], wr[1, 3], wr[2, 3], wr[3, 3], wr[4, 3]
-                        for v in range(size):
-                            s0, s1, s2, s3, s4 = src[v], src[v + 1], src[v + 2], src[v + 3], src[v + 4]
-                            f0[v] += a0 * s0 + a1 * s1 + a2 * s2 + a3 * s3 + a4 * s4
-                            f1[v] += b0 * s0 + b1 * s1 + b2 * s2 + b3 * s3 + b4 * s4
-                            f2[v] += c0 * s0 + c1 * s1 + c2 * s2 + c3 * s3 + c4 * s4
-                            f3[v] += d0 * s0 + d1 * s1 + d2 * s2 + d3 * s3 + d4 * s4
-            for j in range(min(group, n_out - group * q)):  # the valid rows and columns of the frame
-                fj = fr[j]
-                for b in range(nb):
-                    o = out[n0 + b, group * q + j]
-                    for y in range(ho):
-                        _copy(o[y], fj[(b * hp + y) * wp:(b * hp + y) * wp + wo])
+            for y0 in range(0, rows, step):             # one strip of frame rows after the other
+                size = (min(rows, y0 + step) - y0) * wp
+                for j in range(group):
+                    fj, bj = fr[j], bias[group * q + j]
+                    for v in range(size):
+                        fj[v] = bj
+                for c in range(n_ch):
+                    for r in range(kh):                 # one kernel row: its kw taps in one pass
+                        first = c * plane + (r + y0) * wp
+                        src = buf[first:first + size + kw - 1]
+                        wr = wg[q, c, r * kw:(r + 1) * kw]
+                        if kw == 3:
+                            a0, a1, a2 = wr[0, 0], wr[1, 0], wr[2, 0]
+                            b0, b1, b2 = wr[0, 1], wr[1, 1], wr[2, 1]
+                            c0, c1, c2 = wr[0, 2], wr[1, 2], wr[2, 2]
+                            d0, d1, d2 = wr[0, 3], wr[1, 3], wr[2, 3]
+                            for v in range(size):
+                                s0, s1, s2 = src[v], src[v + 1], src[v + 2]
+                                f0[v] += a0 * s0 + a1 * s1 + a2 * s2
+                                f1[v] += b0 * s0 + b1 * s1 + b2 * s2
+                                f2[v] += c0 * s0 + c1 * s1 + c2 * s2
+                                f3[v] += d0 * s0 + d1 * s1 + d2 * s2
+                        else:                           # kw == 5 (20 weights: some spill, still faster than pairs)
+                            a0, a1, a2, a3, a4 = wr[0, 0], wr[1, 0], wr[2, 0], wr[3, 0], wr[4, 0]
+                            b0, b1, b2, b3, b4 = wr[0, 1], wr[1, 1], wr[2, 1], wr[3, 1], wr[4, 1]
+                            c0, c1, c2, c3, c4 = wr[0, 2], wr[1, 2], wr[2, 2], wr[3, 2], wr[4, 2]
+                            d0, d1, d2, d3, d4 = wr[0, 3], wr[1, 3], wr[2, 3], wr[3, 3], wr[4, 3]
+                            for v in range(size):
+                                s0, s1, s2, s3, s4 = src[v], src[v + 1], src[v + 2], src[v + 3], src[v + 4]
+                                f0[v] += a0 * s0 + a1 * s1 + a2 * s2 + a3 * s3 + a4 * s4
+                                f1[v] += b0 * s0 + b1 * s1 + b2 * s2 + b3 * s3 + b4 * s4
+                                f2[v] += c0 * s0 + c1 * s1 + c2 * s2 + c3 * s3 + c4 * s4
+                                f3[v] += d0 * s0 + d1 * s1 + d2 * s2 + d3 * s3 + d4 * s4
+                for j in range(min(group, n_out - group * q)):  # the strip's valid rows and columns
+                    fj = fr[j]
+                    for row in range(y0, min(rows, y0 + step)):
+                        b, y = row // hp, row % hp
+                        if y < ho:
+                            _copy(out[n0 + b, group * q + j, y], fj[(row - y0) * wp:(row - y0) * wp + wo])
 
 
 @numba.njit(fastmath={"contract", "reassoc"}, **opts)  # reassociation lets the dot products vectorise
