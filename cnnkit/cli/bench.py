@@ -1,7 +1,9 @@
 """``cnnkit bench``: time cnnkit next to PyTorch (when installed) on this machine."""
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 
 
@@ -54,41 +56,35 @@ def _bench(args) -> int:
     return _with_algorithms_off(_run, args, off) if off else _run(args)
 
 
-def _without_measurement(run, args) -> int:
-    """``run(args)`` with measurement off, in this process and (``CNNKIT_CONV_MEASURE=0``) the memory subprocesses."""
-    import os
-
-    from ..nn.functional import conv
-    before = os.environ.get("CNNKIT_CONV_MEASURE")
-    os.environ["CNNKIT_CONV_MEASURE"] = "0"
+@contextlib.contextmanager
+def _environment(name: str, value: str):
+    """``os.environ[name] = value`` inside the block (the memory subprocesses inherit it), as before after it."""
+    before = os.environ.get(name)
+    os.environ[name] = value
     try:
-        with conv.measuring(False):
-            return run(args)
+        yield
     finally:
         if before is None:
-            del os.environ["CNNKIT_CONV_MEASURE"]
+            del os.environ[name]
         else:
-            os.environ["CNNKIT_CONV_MEASURE"] = before
+            os.environ[name] = before
+
+
+def _without_measurement(run, args) -> int:
+    """``run(args)`` with measurement off, in this process and (``CNNKIT_CONV_MEASURE=0``) the memory subprocesses."""
+    from ..nn.functional import conv
+    with _environment("CNNKIT_CONV_MEASURE", "0"), conv.measuring(False):
+        return run(args)
 
 
 def _with_algorithms_off(run, args, off) -> int:
     """``run(args)`` with the convolution algorithms ``off`` switched off, in this process and (``CNNKIT_CONV_OFF``)
     the memory subprocesses; restored afterwards."""
-    import os
-
     from ..nn.functional import conv
     if not off:
         return run(args)
-    before = os.environ.get("CNNKIT_CONV_OFF")
-    with conv.switched_off(*off):
-        os.environ["CNNKIT_CONV_OFF"] = ",".join(sorted(conv.disabled()))
-        try:
-            return run(args)
-        finally:
-            if before is None:
-                del os.environ["CNNKIT_CONV_OFF"]
-            else:
-                os.environ["CNNKIT_CONV_OFF"] = before
+    with conv.switched_off(*off), _environment("CNNKIT_CONV_OFF", ",".join(sorted(conv.disabled() | set(off)))):
+        return run(args)
 
 
 def _run(args) -> int:

@@ -21,7 +21,7 @@ from .plan import flat_frame_fits
 from .transposed import flipped
 
 __all__ = ["FORWARD_DIRECT", "INPUT_GRAD_DIRECT", "WEIGHT_GRAD_DIRECT", "direct_forward", "filter_groups",
-           "grad_weight_blocks"]
+           "forward_arrays", "grad_weight_blocks"]
 
 
 def _loops():
@@ -122,13 +122,17 @@ def direct_forward(x, wg, bias, out, pads, padded, images, counter) -> None:
     _loops().direct_forward(x, wg, bias, out, pads[0][0], pads[1][0], padded[0], padded[1], kw, images, strip, counter)
 
 
-def _forward(geom: Geometry, x: np.ndarray, w: np.ndarray, bias) -> np.ndarray:
-    k_out = geom.k_out
+def forward_arrays(geom: Geometry, x: np.ndarray, w: np.ndarray, bias) -> tuple:
+    """What the forward loops take: ``(x contiguous, filters in groups, bias padded to the groups, empty output)``."""
     wg = filter_groups(w, DIRECT_GROUP)
     b = np.zeros(DIRECT_GROUP * wg.shape[0], dtype=x.dtype)
     if bias is not None:
-        b[:k_out] = bias
-    xd, out = np.ascontiguousarray(x), np.empty((geom.n, k_out) + tuple(geom.out_size), dtype=x.dtype)
+        b[:geom.k_out] = bias
+    return np.ascontiguousarray(x), wg, b, np.empty((geom.n, geom.k_out) + tuple(geom.out_size), dtype=x.dtype)
+
+
+def _forward(geom: Geometry, x: np.ndarray, w: np.ndarray, bias) -> np.ndarray:
+    xd, wg, b, out = forward_arrays(geom, x, w, bias)
     images = stack(geom, geom.padded)
     parallel.run_claimed(lambda counter: direct_forward(xd, wg, b, out, geom.pads, geom.padded, images, counter),
                          -(-geom.n // images))

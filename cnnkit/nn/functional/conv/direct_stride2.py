@@ -15,7 +15,7 @@ import numpy as np
 
 from .... import parallel
 from .algorithm import FORWARD, INPUT_GRAD, WEIGHT_GRAD, Algorithm
-from .direct import DIRECT_GROUP, few_channels, filter_groups, grad_weight_blocks, structure
+from .direct import DIRECT_GROUP, few_channels, filter_groups, forward_arrays, grad_weight_blocks, structure
 from .geometry import Geometry
 
 __all__ = ["FORWARD_DIRECT_STRIDE2", "INPUT_GRAD_DIRECT_STRIDE2", "WEIGHT_GRAD_DIRECT_STRIDE2"]
@@ -36,12 +36,7 @@ def _phase(geom: Geometry) -> tuple:
 
 
 def _forward(geom: Geometry, x: np.ndarray, w: np.ndarray, bias) -> np.ndarray:
-    k_out = geom.k_out
-    wg = filter_groups(w, DIRECT_GROUP)
-    b = np.zeros(DIRECT_GROUP * wg.shape[0], dtype=x.dtype)
-    if bias is not None:
-        b[:k_out] = bias
-    xd, out = np.ascontiguousarray(x), np.empty((geom.n, k_out) + tuple(geom.out_size), dtype=x.dtype)
+    xd, wg, b, out = forward_arrays(geom, x, w, bias)
     (pt, _), (pl, _) = geom.pads
     hq, wq = _phase(geom)
     parallel.run_claimed(lambda counter: _loops().direct_forward_s2(xd, wg, b, out, pt, pl, hq, wq, counter), geom.n)

@@ -8,7 +8,6 @@ calling kernel's own file for changes: after editing a helper here, clear the ``
 call it (``python -m pytest`` and a fresh install start from clean caches).
 """
 import numba
-import numpy as np
 from llvmlite import ir
 from numba.core.extending import intrinsic
 

@@ -22,7 +22,7 @@ from .plan import chunks
 from .scratch import scratch
 
 __all__ = ["FORWARD_WINOGRAD", "WINOGRAD_MIN_CHANNELS", "WINOGRAD_MIN_WIDTH", "WINOGRAD_CHUNK_BYTES", "structure",
-           "wide", "all_finite", "filters", "buffer"]
+           "wide", "all_finite", "filters", "buffer", "setup"]
 
 
 def loops():
@@ -84,16 +84,19 @@ def filters(geom: Geometry, w: np.ndarray) -> np.ndarray:
     return u
 
 
-def _forward(geom: Geometry, xd: np.ndarray, w: np.ndarray, bias) -> np.ndarray:
-    n, c, k_out = geom.n, geom.c, geom.k_out
+def setup(geom: Geometry, xd: np.ndarray, w: np.ndarray, bias) -> tuple:
+    """What both layouts start from: ``(x contiguous, U, bias, empty output, (top, left) padding, (tiles down, tiles
+    across), bytes of V or M per tile)``."""
     ho, wo = geom.out_size
-    th, tw = -(-ho // 2), -(-wo // 2)                              # tiles down and across
-    u = filters(geom, w)
-    b = np.zeros(k_out, dtype=xd.dtype) if bias is None else bias
-    x = np.ascontiguousarray(xd)
-    out = np.empty((n, k_out, ho, wo), dtype=xd.dtype)
-    pads = (geom.pads[0][0], geom.pads[1][0])
-    tile = 16 * max(c, k_out) * xd.itemsize                        # bytes of V (or M) per tile
+    b = np.zeros(geom.k_out, dtype=xd.dtype) if bias is None else bias
+    out = np.empty((geom.n, geom.k_out, ho, wo), dtype=xd.dtype)
+    return (np.ascontiguousarray(xd), filters(geom, w), b, out, (geom.pads[0][0], geom.pads[1][0]),
+            (-(-ho // 2), -(-wo // 2)), 16 * max(geom.c, geom.k_out) * xd.itemsize)
+
+
+def _forward(geom: Geometry, xd: np.ndarray, w: np.ndarray, bias) -> np.ndarray:
+    n = geom.n
+    x, u, b, out, pads, (th, tw), tile = setup(geom, xd, w, bias)
     if n * th * tw * tile <= WINOGRAD_CHUNK_BYTES:                 # small: one block of all the tiles
         _tiles(x, u, b, out, pads, (0, n, 0, th), tw, split=True)
     else:                                                          # chunks, one at a time per thread

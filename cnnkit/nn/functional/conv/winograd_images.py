@@ -12,7 +12,7 @@ import numpy as np
 from .... import jit, parallel
 from .algorithm import FORWARD, Algorithm
 from .geometry import Geometry
-from .winograd import all_finite, buffer, filters, loops, structure, wide
+from .winograd import all_finite, buffer, loops, setup, structure, wide
 
 __all__ = ["FORWARD_WINOGRAD_IMAGES", "WINOGRAD_IMAGES_MIN", "WINOGRAD_IMAGES_MAX_WIDTH",
            "WINOGRAD_IMAGES_MIN_CHANNELS", "WINOGRAD_IMAGES_CHUNK_BYTES"]
@@ -37,17 +37,9 @@ def _preferred(geom: Geometry) -> bool:
 
 
 def _forward(geom: Geometry, xd: np.ndarray, w: np.ndarray, bias) -> np.ndarray:
-    n, c, k_out = geom.n, geom.c, geom.k_out
-    ho, wo = geom.out_size
-    tiles = (-(-ho // 2), -(-wo // 2))                             # tiles down and across
-    u = filters(geom, w)
-    b = np.zeros(k_out, dtype=xd.dtype) if bias is None else bias
-    x = np.ascontiguousarray(xd)
-    out = np.empty((n, k_out, ho, wo), dtype=xd.dtype)
-    pads = (geom.pads[0][0], geom.pads[1][0])
-    tile = 16 * max(c, k_out) * xd.itemsize                        # bytes of V (or M) per tile
+    x, u, b, out, pads, tiles, tile = setup(geom, xd, w, bias)
     parallel.map(lambda images: _block(x, u, b, out, pads, images, tiles),   # chunks of whole images, one at a
-                 parallel.split(n, tiles[0] * tiles[1] * tile, WINOGRAD_IMAGES_CHUNK_BYTES))  # time per thread
+                 parallel.split(geom.n, tiles[0] * tiles[1] * tile, WINOGRAD_IMAGES_CHUNK_BYTES))  # time per thread
     return out
 
 
