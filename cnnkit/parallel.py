@@ -52,11 +52,15 @@ def _blas_controllers() -> list:
 
 
 def blas_info() -> list:
-    """The BLAS libraries NumPy loaded, as threadpoolctl reports them: dicts with ``internal_api`` (``openblas``,
-    ``mkl``, …), ``version``, ``architecture`` (OpenBLAS's kernel: ``Haswell``, ``SkylakeX``, …; the environment's
-    ``OPENBLAS_CORETYPE`` sets it) and ``threading_layer``. Empty where threadpoolctl cannot inspect the BLAS."""
+    """NumPy's BLAS, as threadpoolctl reports it: dicts with ``internal_api`` (``openblas``, ``mkl``, …), ``version``,
+    ``architecture`` (OpenBLAS's kernel: ``Haswell``, ``SkylakeX``, …; the environment's ``OPENBLAS_CORETYPE`` sets
+    it) and ``threading_layer`` — the libraries inside NumPy's own folder where there are any (another package, such
+    as PyTorch, may have loaded a BLAS of its own), else every BLAS loaded. Empty where threadpoolctl cannot inspect
+    the BLAS."""
     keys = ("internal_api", "version", "architecture", "threading_layer")
-    return [{k: c.info().get(k) for k in keys} for c in _blas_controllers()]
+    infos = [c.info() for c in _blas_controllers()]
+    own = [i for i in infos if str(i.get("filepath", "")).startswith(os.path.dirname(np.__file__))]
+    return [{k: i.get(k) for k in keys} for i in (own or infos)]
 
 
 def get_num_threads() -> int:
