@@ -110,10 +110,12 @@ def test_a_choice_switched_off_gives_way_to_the_next_of_the_ranking(measured, mo
         assert conv.conv2d_path(*LAYER, 1, 1) == "row-shifted"
 
 
-def test_rank_keeps_the_default_unless_another_is_clearly_faster():
-    assert tuning.rank({"gemm": 10.0, "direct": 9.8}, "gemm") == ["gemm", "direct"]        # 2 %: noise
-    assert tuning.rank({"gemm": 10.0, "direct": 9.0}, "gemm") == ["direct", "gemm"]        # 10 %
-    assert tuning.rank({"a": 3.0, "b": 1.0, "c": 2.0}, "c") == ["b", "c", "a"]
+def test_rank_keeps_the_default_unless_another_is_clearly_and_mostly_faster():
+    assert tuning.rank({"gemm": [10.0] * 5, "direct": [9.8] * 5}, "gemm") == ["gemm", "direct"]   # 2 %: noise
+    assert tuning.rank({"gemm": [10.0] * 5, "direct": [9.0] * 5}, "gemm") == ["direct", "gemm"]   # 10 %
+    lucky = [5.0, 11.0, 11.0, 11.0, 11.0]                  # one fast run in five: the default stays
+    assert tuning.rank({"gemm": [10.0] * 5, "direct": lucky}, "gemm") == ["gemm", "direct"]
+    assert tuning.rank({"a": [3.0], "b": [1.0] * 5, "c": [2.0] * 5}, "c") == ["b", "c", "a"]
 
 
 def _sleeper(name, seconds):

@@ -3,8 +3,9 @@
 The first time a process meets a layer configuration — a direction and a :class:`.geometry.Geometry` (shapes,
 stride, padding, dilation, groups, dtype) at a thread count — :func:`choose` times every algorithm that applies
 (:func:`.registry.usable`) on that call's own arrays, in alternating rounds after one warm-up run each, and ranks
-them by their fastest run; the default order's choice (:func:`.registry.default`) stays first unless another is
-:data:`MARGIN` faster. The ranking goes into a small JSON file per machine (:func:`cache_path`), keyed by the CPU
+them by their fastest run; the default order's choice (:func:`.registry.default`) stays first unless another's
+fastest run is :data:`MARGIN` faster and it was faster in most rounds (a machine shared with other work slows single
+runs by 2× and more: one lucky run must not decide). The ranking goes into a small JSON file per machine (:func:`cache_path`), keyed by the CPU
 (model and instruction-set flags), the BLAS kernel in use, the thread count and cnnkit's version (with a
 fingerprint of this package's source), so later processes on the same machine pay nothing. A given cache file
 gives the same choices every run: results are repeatable, and a run resumed from a checkpoint computes the same
@@ -39,13 +40,14 @@ __all__ = ["measure", "measuring", "fresh", "cache_path", "cached", "machine", "
 #: more than any choice could save, and a tiny call (the report's one-image trace) never loads Numba for it.
 MEASURE_MIN_MACS = 2**22
 
-#: Another algorithm replaces the default order's choice only when its fastest run is this much faster: on a
-#: shared 2-core machine single runs move by a few per cent, and a choice by noise must not cost anything.
+#: Another algorithm replaces the default order's choice only when its fastest run is this much faster (and it was
+#: faster in most rounds): on a shared 2-core machine single runs move by a few per cent and more, and a choice by
+#: noise must not cost anything.
 MARGIN = 0.05
 
 #: Each algorithm is timed at least this many times and for at least :data:`MEASURE_S` seconds in all (at most
 #: :data:`MAX_ROUNDS` rounds); one that is :data:`PRUNE` times slower than the best after the first round stops.
-ROUNDS, MAX_ROUNDS, MEASURE_S, PRUNE = 3, 9, 0.05, 3.0
+ROUNDS, MAX_ROUNDS, MEASURE_S, PRUNE = 5, 15, 0.2, 3.0
 
 FORMAT = 1
 
@@ -193,8 +195,8 @@ def _arrays(direction: str, geom: Geometry) -> tuple:
 
 
 def _time(candidates, geom: Geometry, arrays) -> dict:
-    """``{name: fastest run in ms}``: one warm-up run each (it compiles or loads the kernels), then rounds in
-    alternating order (see :data:`ROUNDS`)."""
+    """``{name: [seconds of each round's run]}``: one warm-up run each (it compiles or loads the kernels), then rounds
+    in alternating order (see :data:`ROUNDS`; a pruned algorithm's list stops after the first round)."""
     for alg in candidates:
         alg.run(geom, *arrays)
     runs = {alg.name: [] for alg in candidates}
@@ -209,16 +211,25 @@ def _time(candidates, geom: Geometry, arrays) -> dict:
             alive = [a for a in alive if runs[a.name][0] <= PRUNE * best]
         if r + 1 >= ROUNDS and time.perf_counter() - start >= MEASURE_S:
             break
-    return {name: 1e3 * min(t) for name, t in runs.items()}
+    return runs
 
 
-def rank(ms: dict, default: str) -> list:
-    """Names fastest first, the default order's choice ``default`` first unless another is :data:`MARGIN` faster."""
-    order = sorted(ms, key=lambda n: ms[n])
-    if default in ms and ms[default] <= (1 + MARGIN) * ms[order[0]]:
-        order.remove(default)
-        order.insert(0, default)
-    return order
+def _beats(a: list, b: list) -> bool:
+    """Whether runs ``a`` beat runs ``b`` (round by round): the fastest :data:`MARGIN` faster, and faster in most of
+    the rounds both ran."""
+    rounds = min(len(a), len(b))
+    wins = sum(x < y for x, y in zip(a[:rounds], b[:rounds]))
+    return min(a) * (1 + MARGIN) < min(b) and 2 * wins > rounds
+
+
+def rank(runs: dict, default: str) -> list:
+    """Names by their fastest run, those that beat the default order's choice ``default`` (:func:`_beats`) before it,
+    the others after it."""
+    order = sorted(runs, key=lambda n: min(runs[n]))
+    if default not in runs:
+        return order
+    ahead = [n for n in order if n != default and _beats(runs[n], runs[default])]
+    return ahead + [default] + [n for n in order if n != default and n not in ahead]
 
 
 def choose(direction: str, geom: Geometry, candidates, default, arrays=None) -> list:
@@ -234,8 +245,9 @@ def choose(direction: str, geom: Geometry, candidates, default, arrays=None) -> 
             return ranking
         if arrays is None or any(a.accepts is not None and not a.accepts(*arrays) for a in candidates):
             arrays = _arrays(direction, geom)
-        ms = _time(candidates, geom, arrays)
-        ranking = rank(ms, default.name)
+        runs = _time(candidates, geom, arrays)
+        ranking = rank(runs, default.name)
+        ms = {name: 1e3 * min(t) for name, t in runs.items()}
         path, key = cache_path(), entry_key(direction, geom)
         _files.setdefault(path, _read(path))[key] = ranking
         if _fresh is not None:
