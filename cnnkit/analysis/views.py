@@ -15,7 +15,7 @@ from .records import COUNTS, Summary
 __all__ = ["table", "to_text", "to_markdown", "to_csv", "to_rich", "to_html", "human", "human_bytes"]
 
 HEADERS = ["Layer", "Type", "Input W×H×D", "Output W×H×D", "Filter F×F×D/S", "P", "K", "Params", "MACs",
-           "Activations", "RF", "Jump"]
+           "Activations", "RF", "Jump", "Algorithm"]
 _RIGHT = 5  # columns from here on are right-aligned numbers
 
 
@@ -71,7 +71,7 @@ def table(s: Summary, depth: int | None = None) -> tuple[list, list, list]:
         pad = _axes(r.padding) if r.padding_after is None else f"{_axes(r.padding)}/{_axes(r.padding_after)}"
         rows.append([name, r.type, r.input_volume, r.output_volume if r.called else "(not run)", kernel, pad,
                      "" if r.filters is None else str(r.filters), p_cell, m_cell, a_cell,
-                     _axes(r.receptive_field), _axes(r.jump)])
+                     _axes(r.receptive_field), _axes(r.jump), r.algorithm or ""])
     return list(HEADERS), rows, footer(s)
 
 
@@ -94,6 +94,10 @@ def footer(s: Summary) -> list:
     ]
     if any(r.flagged for r in s.layers):
         lines.append("  ! the stride leaves input columns/rows unprocessed (W1 − F + 2P not divisible by S)")
+    if any(r.algorithm for r in s.layers):
+        lines.append(f"Algorithm: the forward algorithm each convolution takes at batch {s.batch_size} on this machine "
+                     f"(measured choices where cnnkit's cache has them — `cnnkit tune` measures — else the default "
+                     f"order)")
     if any(r.subtree_params and not r.leaf for r in s.layers):
         lines.append("  (n) = a block's total, already counted in its layers' rows")
     lines += [f"Note: {n}" for n in s.notes]
@@ -153,7 +157,7 @@ def to_html(s: Summary, depth: int | None = None) -> str:
 CSV_FIELDS = ["name", "type", "depth", "leaf", "input", "output", "input_volume", "output_volume", "kernel",
               "kernel_size", "stride", "padding", "dilation", "groups", "filters", "params", "trainable_params",
               "frozen_params", "macs", "flops", "activations", "receptive_field", "jump", "start", "unprocessed",
-              "repeat", "called", "subtree_params", "subtree_macs"]
+              "repeat", "called", "subtree_params", "subtree_macs", "algorithm"]
 
 
 def to_csv(s: Summary) -> str:

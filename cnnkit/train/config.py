@@ -20,7 +20,7 @@ __all__ = ["TrainConfig", "DEFAULT_LR", "DATA_SGD_LR", "OPTIMIZERS", "SCHEDULERS
 
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2}       # lr=None means these
 # A data set's own SGD rate where the default does not suit it, chosen on its validation split (mnist-5k: 400
-# digits, seeds 0-2, 40 epochs; the figures are in benchmarks/RESULTS.md, "Figures behind choices in the code").
+# digits, seeds 0-2, 40 epochs; the figures are in benchmarks/RESULTS.md, "mnist-5k's SGD learning rate").
 DATA_SGD_LR = {"mnist-5k": 0.02}
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSprop", "adagrad": "Adagrad"}   # name → cnnkit.optim
 SCHEDULERS = ("none", "step", "cosine")
