@@ -6,7 +6,7 @@ every step pays a page fault per 4 KB of every new activation, gradient and colu
 raises both limits by itself after the first large block is freed (up to 32 MB, and twice that for
 trimming), so a process that happened to free one big array runs faster than one that did not (a
 LeNet-5 training step: ``CNNKIT_MALLOC=0 python benchmarks/bench.py --cases "LeNet-5"`` against the same
-without ``CNNKIT_MALLOC=0``; figures in benchmarks/RESULTS.md, "Figures behind choices in the code").
+without ``CNNKIT_MALLOC=0``; figures in benchmarks/RESULTS.md, "Allocator").
 
 At import cnnkit sets those limits explicitly (:data:`MMAP_THRESHOLD`, :data:`TRIM_THRESHOLD`): blocks
 up to 32 MB come from the heap and up to 64 MB of freed memory is kept for reuse. Nothing is done when

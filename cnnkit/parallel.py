@@ -18,18 +18,16 @@ import threading
 
 import numpy as np
 
-__all__ = ["get_num_threads", "set_num_threads", "run", "map", "run_slices", "run_claimed", "run_blocks", "split",
-           "matmul",
+__all__ = ["get_num_threads", "set_num_threads", "blas_info", "run", "map", "run_slices", "run_claimed", "run_blocks",
+           "split", "matmul",
            "MIN_PARALLEL_BYTES", "STREAM_PARALLEL_BYTES"]
 
 #: Work on fewer bytes than this stays on the calling thread (handing it over costs more than it saves).
 MIN_PARALLEL_BYTES = 2**18
 
 #: The same for passes that read and write each value once (ReLU, batch norm's element-wise passes, the residual
-#: add): memory-bound, they gain less from a second thread than the hand-over costs until about 4 MB. One thread
-#: against two, compiled loops, µs: ReLU in place 15 / 44 on 512 KB, 56 / 70 on 2 MB, 91 / 100 on 4 MB,
-#: 271 / 247 on 8 MB; batch norm's apply 32 / 81, 62 / 89, 124 / 126, 297 / 211. NumPy's add: 1.25× the time
-#: on 2 MB with two threads, 1.0× on 4 MB, 0.84× on 8 MB.
+#: add): memory-bound, they gain less from a second thread than the hand-over costs until about 4 MB (one thread
+#: against two on 512 KB to 8 MB: benchmarks/RESULTS.md, "Threads").
 STREAM_PARALLEL_BYTES = 2**22
 
 _threads: int | None = None
@@ -51,6 +49,18 @@ def _blas_controllers() -> list:
         except Exception:  # threadpoolctl missing or unable to inspect this BLAS: leave the BLAS alone
             _blas = []
     return _blas
+
+
+def blas_info() -> list:
+    """NumPy's BLAS, as threadpoolctl reports it: dicts with ``internal_api`` (``openblas``, ``mkl``, …), ``version``,
+    ``architecture`` (OpenBLAS's kernel: ``Haswell``, ``SkylakeX``, …; the environment's ``OPENBLAS_CORETYPE`` sets
+    it) and ``threading_layer`` — the libraries inside NumPy's own folder where there are any (another package, such
+    as PyTorch, may have loaded a BLAS of its own), else every BLAS loaded. Empty where threadpoolctl cannot inspect
+    the BLAS."""
+    keys = ("internal_api", "version", "architecture", "threading_layer")
+    infos = [c.info() for c in _blas_controllers()]
+    own = [i for i in infos if str(i.get("filepath", "")).startswith(os.path.dirname(np.__file__))]
+    return [{k: i.get(k) for k in keys} for i in (own or infos)]
 
 
 def get_num_threads() -> int:
@@ -96,9 +106,8 @@ def _release_blas() -> None:
 
 
 class _Worker:
-    """One pool thread, woken by its own lock: a region's hand-over costs about 40 µs on this machine (the lock's
-    round trip about 20), where ``concurrent.futures`` took about 110 — and a ResNet-20 training step opens about
-    160 regions."""
+    """One pool thread, woken by its own lock: a region's hand-over costs a third of what ``concurrent.futures``
+    took (benchmarks/RESULTS.md, "Threads") — and a ResNet-20 training step opens about 160 regions."""
 
     def __init__(self, index: int):
         self._go, self._done = threading.Lock(), threading.Lock()
@@ -236,8 +245,9 @@ def run_claimed(fn, n: int, nbytes: int | None = None) -> None:
     """``fn(counter)`` on every thread (at most ``n`` of them), all with one ``counter`` (int64 ``(1,)``, from 0) from
     which a compiled kernel claims its ``n`` pieces of work (images, blocks of images) one at a time, atomically. A
     thread that runs slower (a late start, its core shared for a while) takes fewer pieces, where fixed halves
-    (:func:`run_slices`) leave the other thread waiting: in ResNet-20's training step the two halves of a region
-    ended 4–10 % apart. Under :data:`MIN_PARALLEL_BYTES` of work (``nbytes``) it runs here."""
+    (:func:`run_slices`) leave the other thread waiting (in ResNet-20's training step the two halves of a region
+    ended several per cent apart: benchmarks/RESULTS.md, "Threads"). Under :data:`MIN_PARALLEL_BYTES` of work
+    (``nbytes``) it runs here."""
     counter = np.zeros(1, dtype=np.int64)
     if n <= 1 or nbytes is not None and nbytes < MIN_PARALLEL_BYTES:
         fn(counter)
@@ -246,7 +256,7 @@ def run_claimed(fn, n: int, nbytes: int | None = None) -> None:
 
 
 #: :func:`split` cuts work of at least :data:`MIN_PARALLEL_BYTES` into a multiple of this many pieces (while
-#: there are fewer than 4× as many): three 4 MB chunks on two threads take as long as four (LeNet's C1).
+#: there are fewer than 4× as many): three equal chunks on two threads take as long as four (LeNet's C1).
 BALANCE = 4
 
 
@@ -276,8 +286,8 @@ def run_blocks(fn, n: int, item_bytes: int, block_bytes: int = 2**20) -> list:
 
 
 #: Matrix products with fewer multiply-adds than this run on one BLAS thread: OpenBLAS splitting a
-#: LeNet-sized product over two threads costs more than it saves (a LeNet-5 training step on 2 cores:
-#: 60 ms with OpenBLAS threading its small products, 44 ms without).
+#: LeNet-sized product over two threads costs more than it saves (the LeNet-5 training step on 2 cores:
+#: benchmarks/RESULTS.md, "Threads").
 SMALL_GEMM_MACS = 2**24
 
 

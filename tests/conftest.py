@@ -1,9 +1,18 @@
+import atexit
 import os
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
 
-import cnnkit
+# The tests never depend on a machine's measured choices: convolutions take the default order, and anything that
+# turns measurement on writes to a cache folder of this run's own (inherited by the tests' subprocesses).
+os.environ["CNNKIT_CONV_MEASURE"] = "0"
+os.environ["CNNKIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="cnnkit-test-cache-")
+atexit.register(shutil.rmtree, os.environ["CNNKIT_CACHE_DIR"], True)
+
+import cnnkit  # noqa: E402
 from hypothesis import settings
 
 # Randomised configurations: enough cases to find bugs, few enough to keep CI short.

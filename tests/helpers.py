@@ -119,3 +119,17 @@ def mnist5k_run(directory, epochs: int):
                        "--no-plots")
     assert code == 0, err
     return directory
+
+
+def record_selection(monkeypatch) -> list:
+    """A list that collects ``(direction, algorithm name)`` for every convolution direction run from now on (the
+    selection of :mod:`cnnkit.nn.functional.conv.registry`, which decides what runs)."""
+    from cnnkit.nn.functional.conv import registry
+    taken, select = [], registry.select
+
+    def recording(direction, geom, arrays=None, **kwargs):
+        alg = select(direction, geom, arrays, **kwargs)
+        taken.append((direction, alg.name))
+        return alg
+    monkeypatch.setattr(registry, "select", recording)
+    return taken

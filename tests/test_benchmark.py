@@ -60,56 +60,63 @@ def test_network_cases_time_both_engines_in_training_and_inference():
                            repeats=1, memory=False)
     assert len(report["results"]) == 3
     for r in report["results"]:
-        assert r["cnnkit_ms"] > 0 and r["torch_ms"] > 0 and r["note"] == "outputs agree", r
+        assert r["cnnkit_ms"] > 0 and r["torch_ms"] > 0 and r["note"].startswith("outputs agree; conv: "), r
 
 
 @pytest.mark.skipif(not cnnkit.jit.available(), reason="Winograd needs Numba")
-def test_cases_that_run_winograd_say_so():
+def test_cases_name_the_algorithms_they_run(monkeypatch):
+    from cnnkit.nn.functional.conv import direct
+    monkeypatch.setattr(direct, "DIRECT_MIN_BYTES", 0)                       # --quick's small layer too
     report = benchmark.run(select=["VGG-16 3×3 128→128", "ResNet-20 3×3 16→16"], quick=True, repeats=1,
                            memory=False, with_torch=False)
     notes = {r["name"]: r["note"] for r in report["results"]}
-    assert notes == {"conv VGG-16 3×3 128→128, 4×112² fwd": "Winograd", "conv VGG-16 3×3 128→128, 4×112² fwd+bwd":
-                     "Winograd", "conv ResNet-20 3×3 16→16, 128×32² fwd": "",
-                     "conv ResNet-20 3×3 16→16, 128×32² fwd+bwd": ""}
-    assert "2.25× fewer multiplies" in benchmark.format_table(report)
+    assert notes == {"conv VGG-16 3×3 128→128, 4×112² fwd": "winograd-rows",
+                     "conv VGG-16 3×3 128→128, 4×112² fwd+bwd": "winograd-rows; dX transposed; dW gemm",
+                     "conv ResNet-20 3×3 16→16, 128×32² fwd": "direct",
+                     "conv ResNet-20 3×3 16→16, 128×32² fwd+bwd": "direct; dX direct; dW direct"}
+    table = benchmark.format_table(report)
+    assert "2.25× fewer multiplies" in table and "the default order (measurement off)" in table
+    assert "| vs order |" not in table                                        # measurement off: nothing to compare
 
 
 @pytest.mark.skipif(not cnnkit.jit.available(), reason="Winograd needs Numba")
 def test_cli_no_winograd_runs_the_gemm_path_and_restores_it(capsys, monkeypatch):
     from cnnkit.nn.functional import conv
-    monkeypatch.delenv("CNNKIT_WINOGRAD", raising=False)
+    monkeypatch.delenv("CNNKIT_CONV_OFF", raising=False)
     argv = ["bench", "--quick", "--cases", "VGG-16 3×3 128→128, 4×112² fwd", "--repeats", "1", "--no-memory",
             "--no-torch", "--json"]
     assert main(argv) == 0
-    assert json.loads(capsys.readouterr().out)["results"][0]["note"] == "Winograd"
+    assert json.loads(capsys.readouterr().out)["results"][0]["note"] == "winograd-rows"
     assert main(argv + ["--no-winograd"]) == 0
-    assert json.loads(capsys.readouterr().out)["results"][0]["note"] == ""
-    assert conv.WINOGRAD and "CNNKIT_WINOGRAD" not in os.environ             # this process is as it was
+    assert json.loads(capsys.readouterr().out)["results"][0]["note"] == "row-shifted"
+    assert "winograd" not in conv.disabled() and "CNNKIT_CONV_OFF" not in os.environ  # this process is as it was
 
 
 @pytest.mark.skipif(not cnnkit.jit.available(), reason="the direct path needs Numba")
 def test_cli_no_direct_runs_the_gemm_path_and_restores_it(capsys, monkeypatch):
     from cnnkit.nn.functional import conv
-    monkeypatch.delenv("CNNKIT_DIRECT", raising=False)
-    monkeypatch.setattr(conv, "DIRECT_MIN_BYTES", 0)                         # --quick's small layer too
-    calls = []
-    direct = conv._direct_jit
-    monkeypatch.setattr(conv, "_direct_jit", lambda *a: calls.append(1) or direct(*a))
+    from cnnkit.nn.functional.conv import direct
+    from tests.helpers import record_selection
+    monkeypatch.delenv("CNNKIT_CONV_OFF", raising=False)
+    monkeypatch.setattr(direct, "DIRECT_MIN_BYTES", 0)                       # --quick's small layer too
+    taken = record_selection(monkeypatch)
     argv = ["bench", "--quick", "--cases", "conv ResNet-20 3×3 16→16, 128×32² fwd", "--repeats", "1", "--no-memory",
             "--no-torch", "--json"]
-    assert main(argv) == 0 and calls
-    calls.clear()
-    assert main(argv + ["--no-direct"]) == 0 and not calls
+    assert main(argv) == 0 and ("forward", "direct") in taken
+    taken.clear()
+    assert main(argv + ["--no-direct"]) == 0 and taken and all(not name.startswith("direct") for _, name in taken)
     capsys.readouterr()
-    assert conv.DIRECT and "CNNKIT_DIRECT" not in os.environ                  # this process is as it was
+    assert not conv.disabled() and "CNNKIT_CONV_OFF" not in os.environ      # this process is as it was
 
 
-@pytest.mark.parametrize("switch", ["WINOGRAD", "DIRECT"])
-def test_cnnkit_switch_0_in_the_environment_switches_the_path_off(switch):
-    code = f"from cnnkit.nn.functional import conv; print(conv.{switch})"
-    env = {**os.environ, f"CNNKIT_{switch}": "0"}
+@pytest.mark.parametrize("variable,value,off", [
+    ("CNNKIT_CONV_OFF", "winograd, direct-stride2", "direct-stride2 winograd"), ("CNNKIT_WINOGRAD", "0", "winograd"),
+    ("CNNKIT_DIRECT", "0", "direct")])
+def test_switches_in_the_environment_switch_the_algorithms_off(variable, value, off):
+    code = "from cnnkit.nn.functional import conv; print(*sorted(conv.disabled()))"
+    env = {**os.environ, variable: value}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == off
 
 
 def test_run_without_torch_leaves_the_torch_columns_empty():
@@ -151,7 +158,7 @@ def test_cli_errors(argv, match, capsys):
 
 @pytest.mark.slow
 def test_memory_row_runs_in_a_subprocess():
-    row = benchmark._memory_row("ResNet-20 train step, batch 128", quick=True, with_torch=False)
+    row = benchmark.memory_row("ResNet-20 train step, batch 128", quick=True, with_torch=False)
     assert row["cnnkit_mb"] > 0 and row["predicted_mb"] > 0 and row["ratio_to_predicted"] > 0
 
 
@@ -177,8 +184,8 @@ def test_layer_times_cover_every_leaf_in_both_engines(monkeypatch):
     table = format_layers(result)
     assert "layer1.0.conv1" in table and "BatchNorm2d" in table and "whole pass" in table
     types = {r["name"]: r["type"] for r in result["rows"]}
-    direct = "Conv2d direct" if cnnkit.jit.available() else "Conv2d"       # 16 channels: the compiled direct path
-    assert types["layer1.0.conv1"] == direct and types["layer3.1.conv1"] == "Conv2d"   # 64 channels: im2col + GEMM
+    direct = "Conv2d direct" if cnnkit.jit.available() else "Conv2d gemm"  # 16 channels: the compiled direct loops
+    assert types["layer1.0.conv1"] == direct and types["layer3.1.conv1"] == "Conv2d gemm"  # 64: im2col + GEMM
 
 
 def test_cli_layers_json_and_errors(capsys):

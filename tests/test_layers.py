@@ -23,17 +23,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Private names imported across modules in code other work owns (cnnkit/benchmark/*, cnnkit/cli/bench.py, being
-# changed by the benchmark helper of issue 18): listed here so that no new one appears; remove them as they go.
-KNOWN_PRIVATE = {
-    ("cnnkit.benchmark", "cnnkit.benchmark.memory", "_memory_child"),
-    ("cnnkit.benchmark", "cnnkit.benchmark.memory", "_memory_row"),
-    ("cnnkit.benchmark.layers", "cnnkit.benchmark.timing", "_set_threads"),
-    ("cnnkit.benchmark.report", "cnnkit.benchmark.memory", "_memory_row"),
-    ("cnnkit.benchmark.report", "cnnkit.benchmark.timing", "_import_torch"),
-    ("cnnkit.benchmark.report", "cnnkit.benchmark.timing", "_set_threads"),
-    ("cnnkit.cli.bench", "cnnkit.benchmark.timing", "_import_torch"),
-}
 
 
 # ----------------------------------------------------------------------------- the checker
@@ -229,7 +218,7 @@ def test_no_import_cycle_between_packages(checked):
 def test_no_module_imports_another_modules_private_name():
     files = modules(REPO / "cnnkit")
     found = {(m, src, name) for m, path in files.items() for _, src, name in private_imports(m, path, files)}
-    assert sorted(found - KNOWN_PRIVATE) == []
+    assert sorted(found) == []
 
 
 # ----------------------------------------------------------------------------- the checker on a synthetic tree

@@ -43,6 +43,7 @@ class LayerRecord:
     groups: int | None = None
     filters: int | None = None             # K (= D2 for a convolution)
     bias: bool | None = None               # the layer has a bias (convolutions, fully-connected layers)
+    algorithm: str | None = None           # a convolution's forward algorithm at the batch size, on this machine
     params: int = 0
     trainable_params: int = 0
     macs: int = 0

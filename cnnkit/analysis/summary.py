@@ -110,7 +110,7 @@ def summary(model, input_size=None, *, batch_size: int = 1, dtype="float32", opt
     model, zoo_name, input_size = resolve_model(model, input_size)
     tr = trace(model, input_size)
     graph = Graph(tr)
-    rows, notes = _records(model, tr, graph, count)
+    rows, notes = _records(model, tr, graph, count, batch_size, dtype)
     total = _totals(model, rows, graph, input_size, batch_size=batch_size, dtype=dtype, optimizer=optimizer)
     if tr.batch:
         notes.append("traced with one real image: some op of this model does not accept an empty batch")
@@ -121,7 +121,7 @@ def summary(model, input_size=None, *, batch_size: int = 1, dtype="float32", opt
 
 
 # ----------------------------------------------------------------------------- per call
-def _records(model, tr, graph: Graph, count: str):
+def _records(model, tr, graph: Graph, count: str, batch_size: int = 1, dtype="float32"):
     seen_params, seen_modules, notes = set(), set(), []
     by_index, rows = {}, []
     for c in tr.calls:
@@ -139,6 +139,7 @@ def _records(model, tr, graph: Graph, count: str):
         r.trainable_params = sum(p.data.size for p in own if p.requires_grad)
         if x is not None and y is not None and c.is_leaf:  # a block's layers carry its numbers
             _geometry(r, m, x, y, count)
+            _algorithm(r, m, x, batch_size, dtype)
         if y is not None:
             if c.is_leaf and graph.field(y) is not None and id(y) in graph.produced:
                 r.activations = per_image(y)
@@ -253,6 +254,18 @@ def _geometry(r: LayerRecord, m, x, y, count: str) -> None:
             r.macs = channels * shape.adaptive_pool_ops(spatial_in, spatial_out)
     elif count == "all" and "running_mean" in m._buffers:
         r.macs = per_image(y)  # BatchNorm in inference: y = a·x + b per element
+
+
+def _algorithm(r: LayerRecord, m, x, batch_size: int, dtype) -> None:
+    """The forward algorithm a convolution takes at ``batch_size`` on this machine: the measured choice where the
+    cache has one, else the default order's (nothing is measured here: :func:`cnnkit.nn.functional.conv.algorithm`
+    with ``measure_now=False``)."""
+    from ..nn.functional.conv import algorithm
+    from ..nn import Conv1d, Conv2d, Conv3d
+    if isinstance(m, (Conv1d, Conv2d, Conv3d)) and x.ndim == m._nd + 2:
+        compute = dtype if np.dtype(dtype) in (np.dtype(np.float32), np.dtype(np.float64)) else np.float32
+        r.algorithm = algorithm((batch_size,) + tuple(x.shape[1:]), m.weight.shape, m.stride, m.padding, m.dilation,
+                                m.groups, compute, measure_now=False)
 
 
 # ----------------------------------------------------------------------------- totals

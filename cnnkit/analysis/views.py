@@ -140,6 +140,7 @@ COLUMNS = [
     Column("RF", lambda row: _axes(row.record.receptive_field)),
     Column("Jump", lambda row: _axes(row.record.jump), views="wide"),
     Column("Start", lambda row: _axes(row.record.start), views="wide"),
+    Column("Algorithm", lambda row: row.record.algorithm or "", right=False, views="wide"),
 ]
 
 
@@ -199,13 +200,20 @@ def footer(s: Summary, wide: bool = False) -> list:
                  "RF: receptive field in input pixels")
     if any(r.flagged for r in s.layers):
         lines.append("  ! the stride leaves input columns/rows unprocessed (W1 − F + 2P not divisible by S)")
+    if wide and any(r.algorithm for r in s.layers):
+        lines.append(f"  Algorithm: the forward algorithm each convolution takes at batch {s.batch_size} on this "
+                     f"machine (measured choices where cnnkit's cache has them — `cnnkit tune` measures — else the "
+                     f"default order)")
     if any(r.subtree_params and not r.leaf for r in s.layers):
         lines.append("  (n) = a block's total, already counted in its layers' rows")
     if t["frozen_params"]:
         lines.append("  * = frozen parameters (all or some of the row's; --wide shows Trainable and Frozen)")
-    if not wide and any("." in r.name for r in s.layers):
-        lines.append("  names are relative to the block above; the full name joins them with dots "
-                     f"({_example_name(s)}); --wide shows full names, FLOPs, activations, jump and start")
+    if not wide:
+        lines.append("  --wide adds input volume, K, trainable/frozen, FLOPs, activations, jump, start and each "
+                     "convolution's algorithm")
+        if any("." in r.name for r in s.layers):
+            lines.append("  names are relative to the block above; the full name joins them with dots "
+                         f"({_example_name(s)}; --wide shows full names)")
     lines += [f"Note: {n}" for n in s.notes]
     return lines
 
@@ -286,7 +294,7 @@ def to_html(s: Summary, depth: int | None = None, wide: bool = True) -> str:
 CSV_FIELDS = ["name", "type", "depth", "leaf", "input", "output", "input_volume", "output_volume", "kernel",
               "kernel_size", "stride", "padding", "dilation", "groups", "filters", "params", "trainable_params",
               "frozen_params", "macs", "flops", "activations", "receptive_field", "jump", "start", "unprocessed",
-              "repeat", "called", "subtree_params", "subtree_macs"]
+              "repeat", "called", "subtree_params", "subtree_macs", "algorithm"]
 
 
 def to_csv(s: Summary) -> str:

@@ -19,7 +19,7 @@ copies of cnnkit models), ``memory`` (peak RSS in subprocesses), ``report`` (run
 from __future__ import annotations
 
 from .cases import CONV_LAYERS, MEMORY_CASES, Case, cases
-from .memory import _memory_child, _memory_row
+from .memory import memory_child, memory_row
 from .report import Result, format_table, run
 from .timing import blas_threads, matmul_peak, time_pair
 from .twins import torch_twin

@@ -2,6 +2,7 @@
 PyTorch on the same arrays."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,14 +26,16 @@ def _conv_case(shape, k_out, k, stride, pad, groups, backward):
     def build(quick, torch):
         import cnnkit
         from cnnkit.nn import functional as F
-        from cnnkit.nn.functional.conv import winograd_applies
+        from cnnkit.nn.functional.conv import conv2d_path
         n, c, h, w = shape
         if quick:
             n, h, w = max(1, n // 16), min(h, 32), min(w, 32)
         rng = _rng()
         x = rng.standard_normal((n, c, h, w), dtype=np.float32)
         wt = (rng.standard_normal((k_out, c // groups, k, k), dtype=np.float32) * 0.1)
-        note = WINOGRAD_NOTE if winograd_applies(x.shape, wt.shape, stride, pad, 1, groups) else ""
+        paths = [conv2d_path(x.shape, wt.shape, stride, pad, 1, groups, direction=d)
+                 for d in (("forward", "input_grad", "weight_grad") if backward else ("forward",))]
+        note = paths[0] if not backward else f"{paths[0]}; dX {paths[1]}; dW {paths[2]}"
         out_hw = [cnnkit.shape.conv_output_size(s, k, stride, pad) for s in (h, w)]
         flops = 2 * n * cnnkit.shape.conv_macs(c, k_out, (k, k), out_hw, groups) * (3 if backward else 1)
         gy = rng.standard_normal((n, k_out, *out_hw), dtype=np.float32)
@@ -59,13 +62,13 @@ def _conv_case(shape, k_out, k, stride, pad, groups, backward):
     return build
 
 
-#: The note on cases whose 3×3 layers run Winograd's F(2×2, 3×3) (their FLOPs are counted as direct ones).
-WINOGRAD_NOTE = "Winograd"
+#: Notes that name it mark cases whose 3×3 layers run Winograd's F(2×2, 3×3) (their FLOPs counted as direct ones).
+WINOGRAD_NOTE = "winograd"
 
 
 def conv_path(module, input_shape) -> str | None:
-    """The implementation ``module`` (a layer of a model) takes on an input of ``input_shape`` if it is a Conv2d
-    (:func:`cnnkit.nn.functional.conv.conv2d_path`: ``"gemm"``, ``"winograd"``, ``"direct"``, ``"depthwise"``)."""
+    """The forward algorithm ``module`` (a layer of a model) takes on an input of ``input_shape`` if it is a Conv2d
+    (:func:`cnnkit.nn.functional.conv.conv2d_path`: ``"gemm"``, ``"winograd-rows"``, ``"direct"``, …)."""
     import cnnkit
     from cnnkit.nn.functional.conv import conv2d_path
     if not isinstance(module, cnnkit.nn.Conv2d):
@@ -74,20 +77,16 @@ def conv_path(module, input_shape) -> str | None:
                        module.groups)
 
 
-def takes_winograd(module, input_shape) -> bool:
-    """Whether ``module`` (a layer of a model) runs Winograd's F(2×2, 3×3) on an input of ``input_shape``."""
-    return conv_path(module, input_shape) == "winograd"
-
-
-def _winograd_layers(model, size, n) -> tuple[int, int]:
-    """``(Winograd layers, conv layers)`` of ``model`` on ``n`` inputs of ``size``: the input shape of every
-    Conv2d from a pass over an empty batch (no arithmetic), then :func:`takes_winograd` at batch ``n``."""
+def layer_algorithms(model, size, n) -> dict:
+    """``{forward algorithm: number of Conv2d layers}`` of ``model`` on ``n`` inputs of ``size``: the input shape of
+    every Conv2d from a pass over an empty batch (no arithmetic), then :func:`conv_path` at batch ``n`` (which
+    measures, where measurement is on and nothing is cached yet)."""
     import cnnkit
     seen, hooks, training = [], [], model.training
     for m in model.modules():
         if isinstance(m, cnnkit.nn.Conv2d):
             hooks.append(m.register_forward_hook(
-                lambda mod, inp, out: seen.append(takes_winograd(mod, (n,) + tuple(inp[0].shape[1:])))))
+                lambda mod, inp, out: seen.append(conv_path(mod, (n,) + tuple(inp[0].shape[1:])))))
     try:
         with cnnkit.no_grad():
             model.eval()                                     # batch norm takes an empty batch in eval mode only
@@ -96,7 +95,7 @@ def _winograd_layers(model, size, n) -> tuple[int, int]:
         model.train(training)
         for h in hooks:
             h.remove()
-    return sum(seen), len(seen)
+    return dict(Counter(seen).most_common())
 
 
 def _pool_case(shape, k, stride, pad, backward):
@@ -229,9 +228,8 @@ def _network_case(name, batch, input_size, train, num_classes=10):
                 def th():
                     with torch.no_grad():
                         return twin(tx)
-        wino, convs = _winograd_layers(model, size, n)
-        if wino:
-            note = "; ".join(filter(None, [note, f"{WINOGRAD_NOTE}: {wino} of {convs} conv layers"]))
+        used = layer_algorithms(model, size, n)
+        note = "; ".join(filter(None, [note, "conv: " + ", ".join(f"{k} {v}" for k, v in used.items())]))
         return cn, th, flops, note
     return build
 

@@ -15,7 +15,7 @@ from collections import defaultdict
 import numpy as np
 
 from .cases import conv_path
-from .timing import _set_threads
+from .timing import set_threads
 from .twins import torch_twin
 
 
@@ -36,22 +36,18 @@ def _leaves(model) -> list:
     return [(n, m) for n, m in model.named_modules() if n and not any(True for _ in m.children())]
 
 
-#: Convolution paths that ``--layers`` names next to the type (so the by-type sums keep them apart).
-_MARKED = {"winograd": "Winograd", "direct": "direct"}
-
-
 def layer_times(model, x: np.ndarray, torch=None, repeats: int = 5, threads: int | None = None) -> dict:
     """Median forward time of each leaf of ``model`` (eval mode, no graph) on the batch ``x``, and of its
     PyTorch twin's layer of the same name when ``torch`` is given.
 
     Returns ``{"rows": [{"name", "type", "shape", "cnnkit_ms", "torch_ms"}], "total": {"cnnkit_ms",
-    "torch_ms"}, "threads": n, "note": twin check}``; the totals are medians of whole passes. Convolutions
-    that run Winograd's F(2×2, 3×3) have the type ``"Conv2d Winograd"``, those on the compiled direct path
-    ``"Conv2d direct"`` (:data:`_MARKED`); the others run im2col + GEMM (or depthwise tap sums).
+    "torch_ms"}, "threads": n, "note": twin check}``; the totals are medians of whole passes. A convolution's type
+    names the forward algorithm it runs (``"Conv2d winograd-images"``, ``"Conv2d gemm"``, …:
+    :func:`cnnkit.nn.functional.conv.conv2d_path`), so the by-type sums keep the algorithms apart.
     """
     import cnnkit
     if threads is not None:
-        _set_threads(threads, torch)
+        set_threads(threads, torch)
     model.eval()
     leaves = _leaves(model)
     shapes, kinds = {}, {n: type(m).__name__ for n, m in leaves}
@@ -59,8 +55,8 @@ def layer_times(model, x: np.ndarray, torch=None, repeats: int = 5, threads: int
     def record(mod, inputs, out, name):
         shapes[name] = tuple(out.shape)
         path = conv_path(mod, inputs[0].shape)
-        if path in _MARKED:
-            kinds[name] += " " + _MARKED[path]
+        if path:
+            kinds[name] = f"{type(mod).__name__} {path}"
     shape_hooks = [m.register_forward_hook(lambda mod, i, out, name=n: record(mod, i, out, name)) for n, m in leaves]
     cx = cnnkit.tensor(x)
     with cnnkit.no_grad():
@@ -119,21 +115,21 @@ def _ms(v) -> str:
 def format_layers(result: dict) -> str:
     """The per-layer table, then one row per layer type (summed), then the whole pass."""
     rows = result["rows"]
-    lines = [f"{'layer':32} {'type':18} {'output':18} {'cnnkit ms':>9} {'torch ms':>9} {'ratio':>6}"]
+    lines = [f"{'layer':32} {'type':22} {'output':18} {'cnnkit ms':>9} {'torch ms':>9} {'ratio':>6}"]
     for r in rows:
         shape = "×".join(map(str, r["shape"])) if r["shape"] else "—"
-        lines.append(f"{r['name']:32} {r['type']:18} {shape:18} {_ms(r['cnnkit_ms']):>9} {_ms(r['torch_ms']):>9} "
+        lines.append(f"{r['name']:32} {r['type']:22} {shape:18} {_ms(r['cnnkit_ms']):>9} {_ms(r['torch_ms']):>9} "
                      f"{_ratio(r['cnnkit_ms'], r['torch_ms']):>6}")
     kinds: dict = {}
     for r in rows:
         a, b = kinds.setdefault(r["type"], [0.0, 0.0])
         kinds[r["type"]] = [a + (r["cnnkit_ms"] or 0.0), b + (r["torch_ms"] or 0.0)]
     lines.append("")
-    lines.append(f"{'by type':32} {'':18} {'':18} {'cnnkit ms':>9} {'torch ms':>9} {'ratio':>6}")
+    lines.append(f"{'by type':32} {'':22} {'':18} {'cnnkit ms':>9} {'torch ms':>9} {'ratio':>6}")
     for kind, (a, b) in sorted(kinds.items(), key=lambda kv: -kv[1][0]):
-        lines.append(f"{kind:32} {'':18} {'':18} {a:9.2f} {_ms(b or None):>9} {_ratio(a, b):>6}")
+        lines.append(f"{kind:32} {'':22} {'':18} {a:9.2f} {_ms(b or None):>9} {_ratio(a, b):>6}")
     tot = result["total"]
-    lines.append(f"{'whole pass (median)':32} {'':18} {'':18} {_ms(tot['cnnkit_ms']):>9} {_ms(tot['torch_ms']):>9} "
+    lines.append(f"{'whole pass (median)':32} {'':22} {'':18} {_ms(tot['cnnkit_ms']):>9} {_ms(tot['torch_ms']):>9} "
                  f"{_ratio(tot['cnnkit_ms'], tot['torch_ms']):>6}")
     lines.append(f"{result['threads']} thread(s); forward hooks around each leaf module, eval mode, no graph "
                  "(hooks keep batch norm out of the convolutions: cnnkit.nn.fusion)"

@@ -56,7 +56,7 @@ def _peak_mb() -> float:
         return float("nan")
 
 
-def _memory_child(engine: str, label: str, quick: bool) -> dict:
+def memory_child(engine: str, label: str, quick: bool) -> dict:
     """Runs in a fresh interpreter: peak RSS above the baseline after imports, for one case."""
     _, name, batch, size, train = next(c for c in MEMORY_CASES if c[0] == label)
     if quick and name in QUICK_SKIP:
@@ -120,11 +120,11 @@ def _memory_child(engine: str, label: str, quick: bool) -> dict:
     return info
 
 
-def _memory_row(label: str, quick: bool, with_torch: bool) -> dict:
+def memory_row(label: str, quick: bool, with_torch: bool) -> dict:
     row = {"name": f"peak RSS {label}"}
     for engine in ("cnnkit", "torch") if with_torch else ("cnnkit",):
-        code = ("import json, sys; from cnnkit.benchmark import _memory_child; "
-                "print(json.dumps(_memory_child(sys.argv[1], sys.argv[2], sys.argv[3] == '1')))")
+        code = ("import json, sys; from cnnkit.benchmark import memory_child; "
+                "print(json.dumps(memory_child(sys.argv[1], sys.argv[2], sys.argv[3] == '1')))")
         proc = subprocess.run([sys.executable, "-c", code, engine, label, "1" if quick else "0"],
                               capture_output=True, text=True)
         if proc.returncode != 0:

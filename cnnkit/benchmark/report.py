@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .cases import MEMORY_CASES, WINOGRAD_NOTE, Skip, cases
-from .memory import _memory_row
-from .timing import _import_torch, _set_threads, blas_threads, matmul_peak, time_pair
+from .memory import memory_row
+from .timing import import_torch, set_threads, blas_threads, matmul_peak, time_blocks
 
 
 @dataclass
@@ -21,6 +21,8 @@ class Result:
     ratio: float | None = None
     gflops: float | None = None
     peak_pct: float | None = None
+    order_ms: float | None = None      # cnnkit with measurement off: the default order's algorithms
+    vs_order: float | None = None      # cnnkit_ms / order_ms: what selection by measurement gains (below 1)
     note: str = ""
 
 
@@ -32,15 +34,19 @@ def _selected(name: str, group: str, select) -> bool:
 
 
 def run(select=None, quick: bool = False, repeats: int | None = None, with_torch: bool = True,
-        threads: int | None = None, memory: bool = True, progress=None) -> dict:
+        threads: int | None = None, memory: bool = True, progress=None, against_order: bool = True) -> dict:
     """Run the cases whose name contains (or whose group equals) one of ``select`` (all when empty).
 
     Returns a report dict: ``machine``, ``threads``, ``peak_gflops``, ``results`` (one dict per case,
-    see :class:`Result`) and ``memory`` rows. ``progress(msg)`` is called before each case.
+    see :class:`Result`) and ``memory`` rows. ``progress(msg)`` is called before each case. With measurement on
+    (:func:`cnnkit.nn.functional.conv.measure`) and ``against_order``, each case is also timed with measurement off
+    — the default order's hand-set choices — in the same alternating blocks (``order_ms``, ``vs_order``).
     """
-    torch = _import_torch() if with_torch else None
+    from ..nn.functional import conv
+    torch = import_torch() if with_torch else None
+    against_order = against_order and conv.measure()
     threads = threads or blas_threads()
-    _set_threads(threads, torch)
+    set_threads(threads, torch)
     repeats = repeats or (2 if quick else 5)
     peak = matmul_peak(1024 if quick else 2048, repeats=2 if quick else 3)
     results = []
@@ -54,7 +60,8 @@ def run(select=None, quick: bool = False, repeats: int | None = None, with_torch
             built = case.build(quick, torch)
             cn, th, flops = built[:3]
             res.note = built[3] if len(built) > 3 else ""
-            res.cnnkit_ms, res.torch_ms = time_pair(cn, th, repeats=repeats)
+            order = _in_order(cn) if against_order else None
+            res.cnnkit_ms, res.torch_ms, res.order_ms = time_blocks((cn, th, order), repeats=repeats)
         except Skip as exc:
             res.note = f"skipped: {exc}"
             results.append(res)
@@ -65,6 +72,8 @@ def run(select=None, quick: bool = False, repeats: int | None = None, with_torch
             continue
         if res.torch_ms:
             res.ratio = res.cnnkit_ms / res.torch_ms
+        if res.order_ms:
+            res.vs_order = res.cnnkit_ms / res.order_ms
         if flops:
             res.gflops = flops / res.cnnkit_ms / 1e6
             res.peak_pct = 100 * res.gflops / peak
@@ -75,17 +84,31 @@ def run(select=None, quick: bool = False, repeats: int | None = None, with_torch
             if _selected(f"peak RSS {label}", "memory", select):
                 if progress:
                     progress(f"peak RSS {label}")
-                mem.append(_memory_row(label, quick, torch is not None))
+                mem.append(memory_row(label, quick, torch is not None))
     peak = max(peak, matmul_peak(1024 if quick else 2048, repeats=2 if quick else 3))
     for r in results:
         if r.gflops:
             r.peak_pct = 100 * r.gflops / peak
+    tuned = conv.tuning.machine()
     return {
         "machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
-                    "numpy": np.__version__, "torch": getattr(torch, "__version__", None)},
+                    "numpy": np.__version__, "torch": getattr(torch, "__version__", None), "isa": tuned["isa"],
+                    "cpu_id": tuned["cpu"], "blas": tuned["blas"], "openblas_coretype": tuned["openblas_coretype"],
+                    "numba": tuned["numba"]},
         "threads": threads, "quick": quick, "repeats": repeats, "peak_gflops": peak,
+        "selection": {"measure": conv.measure(), "cache": str(conv.cache_path()), "off": sorted(conv.disabled())},
         "results": [asdict(r) for r in results], "memory": mem,
     }
+
+
+def _in_order(fn):
+    """``fn`` with measurement off: the convolutions take the default order's algorithms."""
+    from ..nn.functional import conv
+
+    def ordered():
+        with conv.measuring(False):
+            return fn()
+    return ordered
 
 
 def _cpu_name() -> str:
@@ -105,21 +128,31 @@ def _fmt(v, spec):
 
 def format_table(report: dict) -> str:
     """The report as Markdown tables (speed, then memory)."""
-    m = report["machine"]
-    lines = [f"{m['cpu']}, {report['threads']} thread(s); numpy {m['numpy']}, torch {m['torch'] or 'not installed'}; "
-             f"float32 matmul peak {report['peak_gflops']:.0f} GFLOP/s (2048², same run)"
+    m, sel = report["machine"], report.get("selection", {})
+    order = any(r.get("order_ms") for r in report["results"])
+    lines = [f"{m['cpu']} ({m.get('isa', '?')}; {m.get('cpu_id', '')}), {report['threads']} thread(s); numpy "
+             f"{m['numpy']}, BLAS {m.get('blas', '?')} (OPENBLAS_CORETYPE={m.get('openblas_coretype') or 'unset'}), "
+             f"torch {m['torch'] or 'not installed'}, numba {m.get('numba')}; float32 matmul peak "
+             f"{report['peak_gflops']:.0f} GFLOP/s (2048², same run)"
              + ("; QUICK sizes" if report["quick"] else "") + f"; median of {report['repeats']} runs",
              "",
-             "| case | cnnkit ms | torch ms | ratio | GFLOP/s | % peak | note |",
-             "|---|---:|---:|---:|---:|---:|---|"]
+             "Convolution algorithms: " + ("chosen by measurement (cache " + sel["cache"] + ")" if sel.get("measure")
+                                          else "the default order (measurement off)")
+             + (f"; switched off: {', '.join(sel['off'])}" if sel.get("off") else "")
+             + ("; 'vs order' = cnnkit's time over its time with the default order's hand-set choices, timed in the "
+                "same alternating blocks" if order else ""),
+             "",
+             "| case | cnnkit ms | torch ms | ratio | GFLOP/s | % peak | " + ("vs order | " if order else "")
+             + "note |",
+             "|---|---:|---:|---:|---:|---:|" + ("---:|" if order else "") + "---|"]
     for r in report["results"]:
         lines.append(f"| {r['name']} | {_fmt(r['cnnkit_ms'], '.1f')} | {_fmt(r['torch_ms'], '.1f')} | "
                      f"{_fmt(r['ratio'], '.2f')} | {_fmt(r['gflops'], '.1f')} | {_fmt(r['peak_pct'], '.0f')} | "
-                     f"{r['note']} |")
+                     + (f"{_fmt(r.get('vs_order'), '.2f')} | " if order else "") + f"{r['note']} |")
     if any(WINOGRAD_NOTE in r["note"] for r in report["results"]):
         lines += ["", f"GFLOP/s and % peak count every convolution's multiply-adds as the direct method does them. "
-                      f"Layers marked {WINOGRAD_NOTE} run F(2×2, 3×3), whose GEMMs do 2.25× fewer multiplies, so "
-                      "their share of the peak can pass 100 %."]
+                      f"Layers on {WINOGRAD_NOTE}-rows or -images run F(2×2, 3×3), whose GEMMs do 2.25× fewer "
+                      "multiplies, so their share of the peak can pass 100 %."]
     if report["memory"]:
         lines += ["", "| peak memory (RSS above the interpreter's baseline) | cnnkit MB | torch MB | "
                       "predicted MB (summary) | cnnkit / predicted | limit MB |",

@@ -12,14 +12,14 @@ def blas_threads() -> int:
     return parallel.get_num_threads()
 
 
-def _set_threads(n: int, torch) -> None:
+def set_threads(n: int, torch) -> None:
     from .. import parallel
     parallel.set_num_threads(n)  # cnnkit's pool and NumPy's BLAS
     if torch is not None:
         torch.set_num_threads(n)
 
 
-def _import_torch():
+def import_torch():
     try:
         import torch
     except ImportError:
@@ -30,27 +30,33 @@ def _import_torch():
 #: :func:`time_pair` splits each engine's timed runs into this many blocks, the engines' blocks alternating.
 ROUNDS = 3
 
-#: Seconds of rest after each block: PyTorch's OpenMP threads spin for a while after an op (50 ms let the
-#: cores idle down: cnnkit's LeNet-5 step then ran about 20 % slower in its next block).
+#: Seconds of rest after each block: PyTorch's OpenMP threads spin for a while after an op (a longer rest let the
+#: cores idle down, and the next block ran slower: benchmarks/RESULTS.md, "Timing").
 PAUSE_S = 0.005
 
 
 def time_pair(fn_a, fn_b=None, repeats: int = 5, warmup: int = 1, warmup_s: float = 0.3, rounds: int = ROUNDS,
               pause_s: float = PAUSE_S, rewarm: bool = True) -> tuple:
-    """Median milliseconds of ``fn_a`` and of ``fn_b`` (``None`` when absent), timed in alternating blocks.
+    """Median milliseconds of ``fn_a`` and of ``fn_b`` (``None`` when absent), timed in alternating blocks
+    (:func:`time_blocks` with two functions)."""
+    return time_blocks((fn_a, fn_b), repeats, warmup, warmup_s, rounds, pause_s, rewarm)
+
+
+def time_blocks(fns, repeats: int = 5, warmup: int = 1, warmup_s: float = 0.3, rounds: int = ROUNDS,
+                pause_s: float = PAUSE_S, rewarm: bool = True) -> tuple:
+    """Median milliseconds of each of ``fns`` (``None`` for an absent one), timed in alternating blocks.
 
     Each function first warms up (``warmup`` runs and at least ``warmup_s`` seconds). Its ``repeats`` timed runs
     are then split into ``rounds`` blocks of back-to-back runs, and the engines' blocks alternate, a b, b a,
     a b, …, with a pause of ``pause_s`` after each and (``rewarm``) one untimed run at the start of every block
     but the first: on a shared machine whose speed drifts by up to 2× from minute to minute, both engines then
-    sample the same drift (one block each, as before, gave ResNet-20 training ratios of 0.86–1.60 within an
-    hour). Runs are never interleaved one by one: PyTorch's OpenMP threads keep spinning for a while after each
-    op, and a cnnkit run started in that window shares the two cores with them — a 16-channel convolution
-    measured 1.7× slower interleaved with PyTorch than on its own. In a paired comparison of the methods (eight
-    rounds of each on LeNet-5's step) the ratios came out 0.77 with one block each and 0.80–0.82 with three.
+    sample the same drift (one block each gave ratios that moved by half within an hour). Runs are never
+    interleaved one by one: PyTorch's OpenMP threads keep spinning for a while after each op, and a cnnkit run
+    started in that window shares the cores with them (figures: benchmarks/RESULTS.md, "Timing"). With three or
+    more functions, the blocks of a round go in one order and those of the next in the reverse order.
     """
-    fns = [(i, f) for i, f in enumerate((fn_a, fn_b)) if f is not None]
-    times = ([], [])
+    times = tuple([] for _ in fns)
+    fns = [(i, f) for i, f in enumerate(fns) if f is not None]
     for _, f in fns:
         start = time.perf_counter()
         for i in range(10**6):
@@ -69,8 +75,7 @@ def time_pair(fn_a, fn_b=None, repeats: int = 5, warmup: int = 1, warmup_s: floa
                 times[i].append((time.perf_counter() - t0) * 1e3)
             if len(fns) > 1 and pause_s > 0:
                 time.sleep(pause_s)
-    med = [float(np.median(t)) if t else None for t in times]
-    return med[0], med[1]
+    return tuple(float(np.median(t)) if t else None for t in times)
 
 
 def matmul_peak(size: int = 2048, repeats: int = 3) -> float:

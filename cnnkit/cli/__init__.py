@@ -10,7 +10,7 @@ import importlib
 import sys
 
 # module name → the subcommands it registers (for the help text while a module is absent)
-GROUPS = ["analysis", "filters", "train", "bench", "interop", "viz", "serve"]
+GROUPS = ["analysis", "filters", "train", "bench", "tune", "interop", "viz", "serve"]
 
 
 class CLIError(Exception):

@@ -1,7 +1,9 @@
 """``cnnkit bench``: time cnnkit next to PyTorch (when installed) on this machine."""
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 
 
@@ -19,11 +21,15 @@ def register(subparsers) -> None:
                         "the BLAS's count)")
     p.add_argument("--no-torch", action="store_true", help="time cnnkit only")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
-    p.add_argument("--no-winograd", action="store_true",
-                   help="run VGG's wide 3×3 layers on the GEMM path (as CNNKIT_WINOGRAD=0): Winograd's A/B")
-    p.add_argument("--no-direct", action="store_true",
-                   help="run the few-channel layers (LeNet's, ResNet-20's) on the GEMM path (as CNNKIT_DIRECT=0): "
-                        "the direct convolution's A/B")
+    p.add_argument("--disable", nargs="+", metavar="ALGORITHM", default=[],
+                   help="switch these convolution algorithms (or families: winograd, direct, depthwise, row-shifted, "
+                        "transposed) off, as CNNKIT_CONV_OFF does: an A/B of what they bring")
+    p.add_argument("--no-measure", action="store_true",
+                   help="convolution algorithms by the default order, not by measurement (as CNNKIT_CONV_MEASURE=0)")
+    p.add_argument("--no-order", action="store_true",
+                   help="skip timing cnnkit a second time with the default order's algorithms (the 'vs order' column)")
+    p.add_argument("--no-winograd", action="store_true", help="as --disable winograd")
+    p.add_argument("--no-direct", action="store_true", help="as --disable direct")
     p.add_argument("--layers", metavar="MODEL",
                    help="instead of the table: each layer's inference time in MODEL (a zoo name), next to PyTorch")
     p.add_argument("--batch", type=int, default=8, help="batch size for --layers (default 8)")
@@ -44,33 +50,41 @@ def _bench(args) -> int:
     for name, v in (("--repeats", args.repeats), ("--threads", args.threads), ("--batch", args.batch)):
         if v is not None and v < 1:
             raise CLIError(f"{name} must be at least 1, got {v}")
-    off = [switch for flag, switch in _PATHS.items() if getattr(args, flag)]
-    return _with_paths_off(_run, args, off) if off else _run(args)
+    off = list(args.disable) + ["winograd"] * args.no_winograd + ["direct"] * args.no_direct
+    if args.no_measure:
+        return _without_measurement(lambda a: _with_algorithms_off(_run, a, off), args)
+    return _with_algorithms_off(_run, args, off) if off else _run(args)
 
 
-#: The convolution paths ``cnnkit bench`` can switch off: flag → (``conv`` module switch, environment variable).
-_PATHS = {"no_winograd": ("WINOGRAD", "CNNKIT_WINOGRAD"), "no_direct": ("DIRECT", "CNNKIT_DIRECT")}
-
-
-def _with_paths_off(run, args, off) -> int:
-    """``run(args)`` with the convolution paths ``off`` (:data:`_PATHS` values) switched off, in this process and
-    the memory subprocesses; restored afterwards."""
-    import os
-
-    from ..nn.functional import conv
-    before = [(getattr(conv, attr), os.environ.get(env)) for attr, env in off]
-    for attr, env in off:
-        setattr(conv, attr, False)
-        os.environ[env] = "0"
+@contextlib.contextmanager
+def _environment(name: str, value: str):
+    """``os.environ[name] = value`` inside the block (the memory subprocesses inherit it), as before after it."""
+    before = os.environ.get(name)
+    os.environ[name] = value
     try:
-        return run(args)
+        yield
     finally:
-        for (attr, env), (value, env_value) in zip(off, before):
-            setattr(conv, attr, value)
-            if env_value is None:
-                del os.environ[env]
-            else:
-                os.environ[env] = env_value
+        if before is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = before
+
+
+def _without_measurement(run, args) -> int:
+    """``run(args)`` with measurement off, in this process and (``CNNKIT_CONV_MEASURE=0``) the memory subprocesses."""
+    from ..nn.functional import conv
+    with _environment("CNNKIT_CONV_MEASURE", "0"), conv.measuring(False):
+        return run(args)
+
+
+def _with_algorithms_off(run, args, off) -> int:
+    """``run(args)`` with the convolution algorithms ``off`` switched off, in this process and (``CNNKIT_CONV_OFF``)
+    the memory subprocesses; restored afterwards."""
+    from ..nn.functional import conv
+    if not off:
+        return run(args)
+    with conv.switched_off(*off), _environment("CNNKIT_CONV_OFF", ",".join(sorted(conv.disabled() | set(off)))):
+        return run(args)
 
 
 def _run(args) -> int:
@@ -85,6 +99,7 @@ def _run(args) -> int:
             raise CLIError(f"--cases: no case matches {pattern!r} (see cnnkit bench --list)")
     report = benchmark.run(select=args.cases, quick=args.quick, repeats=args.repeats,
                            with_torch=not args.no_torch, threads=args.threads, memory=not args.no_memory,
+                           against_order=not args.no_order,
                            progress=lambda msg: print(f"… {msg}", file=sys.stderr, flush=True))
     print(json.dumps(report, indent=2) if args.json else benchmark.format_table(report))
     return 0
@@ -95,7 +110,7 @@ def _layers(args) -> int:
 
     import cnnkit
     from ..benchmark.layers import format_layers, layer_times
-    from ..benchmark.timing import _import_torch
+    from ..benchmark.timing import import_torch
     from . import CLIError
     try:
         model = cnnkit.models.create(args.layers)
@@ -103,7 +118,7 @@ def _layers(args) -> int:
         raise CLIError(f"--layers: {e}") from None
     size = cnnkit.models.default_input_size(model)
     x = np.random.default_rng(0).standard_normal((args.batch,) + tuple(size), dtype=np.float32)
-    torch = None if args.no_torch else _import_torch()
+    torch = None if args.no_torch else import_torch()
     print(f"… timing {args.layers} layer by layer, batch {args.batch}", file=sys.stderr, flush=True)
     result = layer_times(model, x, torch, repeats=args.repeats or 5, threads=args.threads)
     print(json.dumps(result, indent=2) if args.json else format_layers(result))

@@ -6,8 +6,7 @@ In inference batch norm is a fixed affine map per channel, ``y = x·α + (β −
     ``w' = w·α`` (filter k scaled by ``α_k``),  ``b' = (b − μ)·α + β``.
 
 That saves batch norm's whole pass over the activations, which in a network runs at memory speed (ResNet-20's
-inference pass, paired against the unfused one: ``python benchmarks/bench.py --cases "ResNet-20 inference"``;
-the figures are in benchmarks/RESULTS.md, "Figures behind choices in the code"). :func:`residual_relu` ends a
+inference, paired with and without the folding: benchmarks/RESULTS.md, "Fusion"). :func:`residual_relu` ends a
 residual block, ``relu(out + identity)``, in one pass in place.
 In training, where nothing folds, :func:`bn_relu` runs a batch norm and the ReLU after it as one op (the ReLU made in
 batch norm's last pass).
@@ -120,9 +119,8 @@ def fusable(bn, relu, x) -> bool:
 
 def bn_relu(bn, relu, x):
     """``relu(bn(x))``; as one op (:func:`cnnkit.nn.functional.norm.batch_norm_relu`: the ReLU made in batch norm's
-    last pass) when :func:`fusable`: one pass over the activations fewer in training (paired against the two modules
-    apart on ResNet-20's activations and its training step, ``python benchmarks/bench.py --cases "batch norm"
-    "ResNet-20 train"``; figures in benchmarks/RESULTS.md, "Figures behind choices in the code")."""
+    last pass) when :func:`fusable`: a pass over the activation saved (paired figures on ResNet-20's activations:
+    benchmarks/RESULTS.md, "Fusion")."""
     return batch_norm_relu(x, *bn._arguments(x)) if fusable(bn, relu, x) else relu(bn(x))
 
 
@@ -151,9 +149,9 @@ def residual_relu(out: Tensor, identity: Tensor, relu, own: bool = False) -> Ten
 
     That is when ``own`` (``out`` is the caller's own fresh tensor, which no hook has seen: :func:`foldable` was
     true for the layers that made it), no graph is recorded, ``relu`` is a :class:`cnnkit.nn.ReLU` without
-    hooks, and the two arrays are C-contiguous of one shape and dtype. Otherwise it runs as written. It saves a
-    pass over each block's output in inference (paired in ResNet-20's: benchmarks/RESULTS.md, "Figures behind
-    choices in the code"); NaN and −0 come out as PyTorch's ``relu(out + identity)``.
+    hooks, and the two arrays are C-contiguous of one shape and dtype. Otherwise it runs as written (ResNet-20's
+    inference, paired against the add and the ReLU apart: benchmarks/RESULTS.md, "Fusion"); NaN and −0 come out
+    as PyTorch's ``relu(out + identity)``.
     """
     a, b = out.data, identity.data if isinstance(identity, Tensor) else None
     if not (own and type(relu) is ReLU and not (relu._forward_hooks or relu._forward_pre_hooks) and b is not None

@@ -20,7 +20,7 @@ __all__ = ["TrainConfig", "DEFAULT_LR", "DATA_SGD_LR", "PATTERN_SGD_LR", "OPTIMI
 
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "rmsprop": 1e-3, "adagrad": 1e-2}       # lr=None means these
 # A data set's own SGD rate where the default does not suit it, chosen on its validation split (mnist-5k: 400
-# digits, seeds 0-2, 40 epochs; the figures are in benchmarks/RESULTS.md, "Figures behind choices in the code").
+# digits, seeds 0-2, 40 epochs; the figures are in benchmarks/RESULTS.md, "mnist-5k's SGD learning rate").
 DATA_SGD_LR = {"mnist-5k": 0.02}
 # Layer patterns (`cnnkit train "INPUT -> ... -> FC"`): plain networks without batch norm, often deeper than LeNet-5.
 # The README's [[CONV -> RELU]*2 -> POOL]*3 -> [FC -> RELU]*2 -> FC on 3 × 40 generated shapes, seeds 0-2, 40

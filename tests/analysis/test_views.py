@@ -19,7 +19,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 README_COLUMNS = {"output volume": ["Output W×H×D"], "filter F×F×D/S": ["Filter"], "padding": ["P"],
                   "params": ["Params"], "MACs": ["MACs"], "receptive field": ["RF"],
                   "input volume": ["Input W×H×D"], "K": ["K"], "trainable/frozen": ["Trainable", "Frozen"],
-                  "FLOPs": ["FLOPs"], "activations": ["Activations"], "jump": ["Jump"], "start": ["Start"]}
+                  "FLOPs": ["FLOPs"], "activations": ["Activations"], "jump": ["Jump"], "start": ["Start"],
+                  "algorithm": ["Algorithm"]}
 
 
 def _zoo_summary(name):
@@ -41,7 +42,8 @@ def _readme_promise():
     what = re.split(r"(?<!\\)\|", row)[2]
     default = re.search(r"per layer: (.*?) \(`--wide` adds (.*?)\)", what)
     assert default, row
-    return [w.strip() for w in default.group(1).split(",")], [w.strip() for w in default.group(2).split(",")]
+    return ([w.strip() for w in default.group(1).split(",")],
+            [w.split(":")[0].strip() for w in default.group(2).split(",")])
 
 
 @pytest.mark.parametrize("name", models.names())

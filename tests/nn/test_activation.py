@@ -203,7 +203,7 @@ def test_relu_paths_match_torch(compiled, rng, monkeypatch):
 
 def test_relu_alone_does_not_load_the_compiled_kernels(monkeypatch):
     # about 150 MB of Numba and LLVM: a ReLU uses them once loaded, never loads them itself
-    monkeypatch.setattr(jit, "_kernels", None)
+    monkeypatch.setattr(jit, "_numba", None)
     monkeypatch.setattr(jit, "MIN_BYTES", 0)
     F.relu(cnnkit.tensor(np.array([-1.0, 2.0])))
-    assert jit._kernels is None and not jit.loaded()
+    assert jit._numba is None and not jit.loaded()

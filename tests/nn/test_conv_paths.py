@@ -1,6 +1,7 @@
-"""The convolution's fast paths against PyTorch and against the general path: depthwise tap sums, Winograd,
-image chunks (on 1, 2 and 3 threads: ``threads`` fixture), the stride-1 frame view
-(``kernels.flat_windows``) against the plain window view."""
+"""The convolution's algorithms one by one, where each has more to check than the registry-wide test
+(``test_conv_algorithms.py``): randomised shapes against PyTorch, chunking (on 1, 2 and 3 threads: ``threads``
+fixture), Winograd's two layouts, the rules of the default order, the stride-1 frame view
+(``kernels.flat_windows``) against the plain window view, and what ``conv2d_path`` reports against what runs."""
 import numpy as np
 import pytest
 import torch
@@ -12,7 +13,9 @@ import cnnkit
 from cnnkit import jit, kernels
 from cnnkit.nn import functional as F
 from cnnkit.nn.functional import conv as conv_mod
-from tests.helpers import check_op
+from cnnkit.nn.functional.conv import depthwise_numpy, direct, plan as plan_mod, winograd, winograd_images
+from cnnkit.nn.functional.conv.geometry import Geometry
+from tests.helpers import check_op, record_selection
 
 CN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 TH = {1: TF.conv1d, 2: TF.conv2d, 3: TF.conv3d}
@@ -59,7 +62,7 @@ def _check_depthwise_against_torch(cfg):
 @pytest.mark.parametrize("block_bytes", [1, 2**20])  # one image per block; the whole batch
 @pytest.mark.parametrize("stride,padding", [(1, 1), (2, 1), (1, 0), (1, "same")])
 def test_depthwise_path_equals_the_general_grouped_path(stride, padding, block_bytes, threads, rng, monkeypatch):
-    monkeypatch.setattr(conv_mod, "DEPTHWISE_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(depthwise_numpy, "DEPTHWISE_BLOCK_BYTES", block_bytes)
     x = rng.standard_normal((3, 5, 9, 8))
     w = rng.standard_normal((5, 1, 3, 3))
     b = rng.standard_normal(5)
@@ -70,8 +73,8 @@ def test_depthwise_path_equals_the_general_grouped_path(stride, padding, block_b
         F.conv2d(tx, tw, tb, stride, padding, 1, 5).backward(g)
         return F.conv2d(tx, tw, tb, stride, padding, 1, 5).data, tx.grad.data, tw.grad.data, tb.grad.data
     fast = run()
-    monkeypatch.setattr(conv_mod, "DEPTHWISE_PATH", False)
-    general = run()
+    with conv_mod.switched_off("depthwise"):
+        general = run()
     for a, e in zip(fast, general):
         np.testing.assert_allclose(a, e, rtol=1e-10, atol=1e-12)
 
@@ -79,7 +82,7 @@ def test_depthwise_path_equals_the_general_grouped_path(stride, padding, block_b
 @pytest.mark.parametrize("chunk_bytes", [1, 60000])  # one frame row per chunk; two images per chunk
 @pytest.mark.parametrize("stride,padding,dilation,groups", [(1, 1, 1, 1), (2, 1, 1, 1), (1, 2, 2, 2), (1, 0, 1, 3)])
 def test_chunks_give_the_same_result(stride, padding, dilation, groups, chunk_bytes, threads, rng, monkeypatch):
-    monkeypatch.setattr(conv_mod, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(plan_mod, "CHUNK_BYTES", chunk_bytes)
     x = rng.standard_normal((3, 6, 7, 9))
     w = rng.standard_normal((6, 6 // groups, 3, 2))
     b = rng.standard_normal(6)
@@ -104,12 +107,10 @@ def test_flat_frame_view_holds_the_same_numbers_as_the_window_view(rng):
 @pytest.mark.parametrize("chunk_bytes", [1, 2000, 2**30])
 def test_col2im_is_the_adjoint_of_columns(stride, chunk_bytes, rng, monkeypatch):
     # <columns(x), c> == <x, col2im(c)> for any x and c, whatever the chunks
-    monkeypatch.setattr(conv_mod, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(plan_mod, "CHUNK_BYTES", chunk_bytes)
     k, d, pads = (3, 2), (1, 2), ((1, 1), (0, 2))
     x = rng.standard_normal((3, 2, 7, 6))
-    padded = (9, 8)
-    out = tuple((p - dd * (kk - 1) - 1) // s + 1 for p, kk, dd, s in zip(padded, k, d, stride))
-    plan = conv_mod._Plan(x.shape, k, stride, pads, d, out, x.itemsize)
+    plan = plan_mod.Plan(Geometry.of(x.shape, (1, 2) + k, stride, pads, d, 1, x.dtype))
     xe = plan.pad(x)
     gxe = np.zeros_like(xe)
     lhs = 0.0
@@ -146,9 +147,7 @@ def test_compiled_depthwise_equals_the_numpy_tap_sums(nd, size, k, dilation, pad
     x, w, b = rng.standard_normal((5, c) + size), rng.standard_normal((c, 1) + k), rng.standard_normal(c)
     args = (stride, padding, dilation, c)
     g = rng.standard_normal(CN[nd](cnnkit.tensor(x), cnnkit.tensor(w), None, *args).shape).astype(dtype)
-    calls = []
-    compiled = conv_mod._depthwise_jit
-    monkeypatch.setattr(conv_mod, "_depthwise_jit", lambda *a: calls.append(1) or compiled(*a))
+    taken = record_selection(monkeypatch)
 
     def run():
         tx, tw, tb = (cnnkit.tensor(a.astype(dtype), requires_grad=True) for a in (x, w, b))
@@ -156,10 +155,11 @@ def test_compiled_depthwise_equals_the_numpy_tap_sums(nd, size, k, dilation, pad
         y.backward(g)
         return y.data, tx.grad.data, tw.grad.data, tb.grad.data
     fast = run()
-    assert calls, "the compiled path was not taken"
+    assert set(taken) == {("forward", "depthwise"), ("input_grad", "depthwise"), ("weight_grad", "depthwise")}
     monkeypatch.setattr(jit, "ENABLED", False)
+    taken.clear()
     numpy_path = run()
-    assert len(calls) == 1
+    assert {name for _, name in taken} == {"depthwise-numpy"}
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
     for a, e in zip(fast, numpy_path):
         assert a.dtype == dtype
@@ -175,12 +175,11 @@ def test_compiled_depthwise_equals_the_numpy_tap_sums(nd, size, k, dilation, pad
 def test_row_shifted_forward_matches_torch(shape, k, padding, dilation, bias, chunk_bytes, threads, rng,
                                            monkeypatch):
     # one GEMM per kernel row on shifted views of one column block (VGG-sized layers), forced on small ones
-    monkeypatch.setattr(conv_mod, "ROW_SHIFT_MIN_ROWS", 1)
-    monkeypatch.setattr(conv_mod, "ROW_SHIFT_MIN_POSITIONS", 1)
-    monkeypatch.setattr(conv_mod, "CHUNK_BYTES", chunk_bytes)
-    calls = []
-    shifted = conv_mod._row_shifted_forward
-    monkeypatch.setattr(conv_mod, "_row_shifted_forward", lambda *a: calls.append(1) or shifted(*a))
+    from cnnkit.nn.functional.conv import row_shifted
+    monkeypatch.setattr(row_shifted, "ROW_SHIFT_MIN_ROWS", 1)
+    monkeypatch.setattr(row_shifted, "ROW_SHIFT_MIN_POSITIONS", 1)
+    monkeypatch.setattr(plan_mod, "CHUNK_BYTES", chunk_bytes)
+    taken = record_selection(monkeypatch)
     nd = len(k)
     x = rng.standard_normal(shape)
     w = rng.standard_normal((4, shape[1]) + k)
@@ -188,7 +187,7 @@ def test_row_shifted_forward_matches_torch(shape, k, padding, dilation, bias, ch
     arrays = (x, w, rng.standard_normal(4)) if bias else (x, w)
     check_op(lambda x, w, *b: CN[nd](x, w, *(b or (None,)), *args),
              lambda x, w, *b: TH[nd](x, w, *(b or (None,)), *args), *arrays)
-    assert calls
+    assert ("forward", "row-shifted") in taken
 
 
 @st.composite
@@ -204,47 +203,44 @@ def winograd_configs(draw):
 @pytest.mark.skipif(not jit.available(), reason="Numba is not installed (Winograd needs the compiled transforms)")
 @given(cfg=winograd_configs())
 def test_winograd_path_matches_torch(cfg):
-    # forced on small layers: odd and even sizes (a last half tile), padding 0-2 per axis, every chunking;
-    # the input gradient of a stride-1 3×3 layer is itself such a convolution and takes the same path
-    names = ("WINOGRAD_MIN_CHANNELS", "WINOGRAD_MIN_WIDTH", "WINOGRAD_CHUNK_BYTES", "_winograd_forward", "DIRECT",
-             "WINOGRAD_IMAGES_MIN", "WINOGRAD_IMAGES_MAX_WIDTH", "WINOGRAD_IMAGES_MIN_CHANNELS",
-             "WINOGRAD_IMAGES_CHUNK_BYTES")
-    before = [getattr(conv_mod, n) for n in names], jit.MIN_BYTES
-    calls = []
-    images = (1, 100, 1, cfg["chunk"]) if cfg["images"] else (10**9, 0, 10**9, cfg["chunk"])
-    for name, value in zip(names, (1, 1, cfg["chunk"], lambda *a: calls.append(1) or before[0][3](*a), False) + images):
-        setattr(conv_mod, name, value)
-    jit.MIN_BYTES = 0
-    try:
+    # forced on small layers, in either layout: odd and even sizes (a last half tile), padding 0-2 per axis, every
+    # chunking; the input gradient of a stride-1 3×3 layer is itself such a convolution and takes the same path
+    layout = "winograd-images" if cfg["images"] else "winograd-rows"
+    rows = (1, 1) if layout == "winograd-rows" else (10**9, 10**9)
+    with pytest.MonkeyPatch.context() as mp, conv_mod.switched_off("direct"):
+        for module, name, value in ((winograd, "WINOGRAD_MIN_CHANNELS", rows[0]),
+                                    (winograd, "WINOGRAD_MIN_WIDTH", rows[1]),
+                                    (winograd, "WINOGRAD_CHUNK_BYTES", cfg["chunk"]),
+                                    (winograd_images, "WINOGRAD_IMAGES_MIN", 1),
+                                    (winograd_images, "WINOGRAD_IMAGES_MAX_WIDTH", 100),
+                                    (winograd_images, "WINOGRAD_IMAGES_MIN_CHANNELS", 1),
+                                    (winograd_images, "WINOGRAD_IMAGES_CHUNK_BYTES", cfg["chunk"]),
+                                    (jit, "MIN_BYTES", 0)):
+            mp.setattr(module, name, value)
+        taken = record_selection(mp)
         rng = np.random.default_rng(2)
         x = rng.standard_normal((cfg["n"], cfg["c"]) + cfg["size"])
         w = rng.standard_normal((cfg["k"], cfg["c"], 3, 3))
         arrays = (x, w, rng.standard_normal(cfg["k"])) if cfg["bias"] else (x, w)
         check_op(lambda x, w, *b: F.conv2d(x, w, *(b or (None,)), 1, cfg["p"]),
                  lambda x, w, *b: TF.conv2d(x, w, *(b or (None,)), 1, cfg["p"]), *arrays, dtype=cfg["dtype"])
-    finally:
-        for name, value in zip(names, before[0]):
-            setattr(conv_mod, name, value)
-        jit.MIN_BYTES = before[1]
-    assert calls
+    assert ("forward", layout) in taken
 
 
 @pytest.mark.skipif(not jit.available(), reason="Numba is not installed (Winograd needs the compiled transforms)")
 @pytest.mark.parametrize("chunk_bytes", [1, 2**18, 2**24])
 def test_winograd_equals_the_gemm_path_on_a_vgg_sized_layer(chunk_bytes, threads, rng, monkeypatch):
-    monkeypatch.setattr(conv_mod, "WINOGRAD_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(winograd, "WINOGRAD_CHUNK_BYTES", chunk_bytes)
     x = rng.standard_normal((3, 128, 29, 30)).astype(np.float32)
     w = (rng.standard_normal((136, 128, 3, 3)) / 34).astype(np.float32)
     b = rng.standard_normal(136).astype(np.float32)
-    calls = []
-    wino = conv_mod._winograd_forward
-    monkeypatch.setattr(conv_mod, "_winograd_forward", lambda *a: calls.append(1) or wino(*a))
+    taken = record_selection(monkeypatch)
     with cnnkit.no_grad():
         fast = F.conv2d(cnnkit.tensor(x), cnnkit.tensor(w), cnnkit.tensor(b), padding=1).data
-        assert len(calls) == 1, "a 128-channel layer 30 wide takes Winograd"
-        monkeypatch.setattr(conv_mod, "WINOGRAD", False)
-        gemm = F.conv2d(cnnkit.tensor(x), cnnkit.tensor(w), cnnkit.tensor(b), padding=1).data
-    assert len(calls) == 1 and fast.dtype == np.float32
+        assert taken == [("forward", "winograd-rows")], "a 128-channel layer 30 wide takes Winograd"
+        with conv_mod.switched_off("winograd"):
+            gemm = F.conv2d(cnnkit.tensor(x), cnnkit.tensor(w), cnnkit.tensor(b), padding=1).data
+    assert taken[1] != ("forward", "winograd-rows") and fast.dtype == np.float32
     np.testing.assert_allclose(fast, gemm, rtol=0, atol=2e-5 * np.abs(gemm).max())
 
 
@@ -255,14 +251,12 @@ def test_winograd_with_the_images_innermost_equals_the_gemm_path_on_resnets_8x8_
     # ResNet's 64-channel 8×8 layers at a large batch (here 64 images, 7×7 maps: a last half tile), forward and the
     # input gradient (itself such a convolution); chunks of 1 image, of 14 images, and the 4 chunks the threads'
     # balance asks for at least
-    monkeypatch.setattr(conv_mod, "WINOGRAD_IMAGES_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(winograd_images, "WINOGRAD_IMAGES_CHUNK_BYTES", chunk_bytes)
     x = rng.standard_normal((64, 64, 7, 7)).astype(np.float32)
     w = (rng.standard_normal((72, 64, 3, 3)) / 24).astype(np.float32)
     b = rng.standard_normal(72).astype(np.float32)
     g = rng.standard_normal((64, 72, 7, 7)).astype(np.float32)
-    calls = []
-    wino = conv_mod._winograd_images_block
-    monkeypatch.setattr(conv_mod, "_winograd_images_block", lambda *a: calls.append(1) or wino(*a))
+    taken = record_selection(monkeypatch)
 
     def run():
         xt = cnnkit.tensor(x, requires_grad=True)
@@ -270,27 +264,20 @@ def test_winograd_with_the_images_innermost_equals_the_gemm_path_on_resnets_8x8_
         y.backward(cnnkit.tensor(g))
         return y.data, xt.grad.data
     fast = run()
-    assert len(calls) >= 2, "the forward and the input gradient take Winograd with the images innermost"
-    monkeypatch.setattr(conv_mod, "WINOGRAD", False)
-    gemm = run()
+    assert taken.count(("forward", "winograd-images")) == 2, "the forward and dX (a convolution of dY) take it"
+    with conv_mod.switched_off("winograd"):
+        gemm = run()
     for a, e in zip(fast, gemm):
         np.testing.assert_allclose(a, e, rtol=0, atol=2e-5 * np.abs(e).max())
 
 
-@pytest.mark.skipif(not jit.available(), reason="Numba is not installed (Winograd needs the compiled transforms)")
 @pytest.mark.parametrize("shape,layout", [
-    ((64, 64, 8, 8), "images"), ((64, 256, 8, 8), "images"),     # ResNet's 8×8 stage; too narrow for rows of tiles
-    ((16, 256, 14, 14), "rows"), ((32, 128, 16, 16), "rows"),    # wide enough for rows: those ran 1.4–2× faster
-    ((4, 256, 14, 14), "rows")])
-def test_winograd_layout_rows_of_tiles_where_wide_enough_else_images_innermost(shape, layout, rng, monkeypatch):
-    seen = []
-    for name, tag in (("_winograd_images_block", "images"), ("_winograd_tiles", "rows")):
-        monkeypatch.setattr(conv_mod, name, lambda *a, tag=tag, **k: seen.append(tag))   # only the choice matters
-    x = cnnkit.tensor(rng.standard_normal(shape).astype(np.float32))
-    w = cnnkit.tensor(rng.standard_normal((shape[1], shape[1], 3, 3)).astype(np.float32))
-    with cnnkit.no_grad():
-        F.conv2d(x, w, None, 1, 1)
-    assert seen and set(seen) == {layout}
+    ((64, 64, 8, 8), "winograd-images"), ((64, 256, 8, 8), "winograd-images"),  # ResNet's 8×8 stage
+    ((16, 256, 14, 14), "winograd-rows"), ((32, 128, 16, 16), "winograd-rows"),  # wide enough for rows of tiles
+    ((4, 256, 14, 14), "winograd-rows")])
+def test_winograd_layout_rows_of_tiles_where_wide_enough_else_images_innermost(shape, layout, monkeypatch):
+    monkeypatch.setattr(jit, "available", lambda: True)                   # only the choice matters
+    assert conv_mod.conv2d_path(shape, (shape[1], shape[1], 3, 3), 1, 1) == layout
 
 
 @pytest.mark.parametrize("shape,k_out,stride,dilation,taken", [
@@ -301,37 +288,11 @@ def test_winograd_layout_rows_of_tiles_where_wide_enough_else_images_innermost(s
     ((63, 64, 8, 8), 64, 1, 1, False), ((64, 32, 8, 8), 64, 1, 1, False),        # too few images, channels
     ((64, 64, 9, 9), 64, 1, 1, False),                                           # maps too wide for that layout
     ((2, 128, 28, 28), 128, 2, 1, False), ((2, 128, 28, 28), 128, 1, 2, False)])  # strided, dilated
-def test_winograd_takes_wide_stride_1_layers_only(shape, k_out, stride, dilation, taken, rng, monkeypatch):
-    calls = []
-    monkeypatch.setattr(conv_mod, "_winograd_forward", lambda xd, w2, bias, plan: calls.append(1) or np.zeros(
-        (plan.n, w2.shape[0]) + tuple(plan.out_size), xd.dtype))              # only the choice matters here
-    monkeypatch.setattr(jit, "available", lambda: True)
-    x = cnnkit.tensor(rng.standard_normal(shape).astype(np.float32))
-    w = cnnkit.tensor(rng.standard_normal((k_out, shape[1], 3, 3)).astype(np.float32))
-    with cnnkit.no_grad():
-        F.conv2d(x, w, None, stride, dilation, dilation)
-    assert bool(calls) == taken
-
-
-@pytest.mark.skipif(not jit.available(), reason="Numba is not installed (Winograd needs the compiled transforms)")
-@pytest.mark.parametrize("direct", [False, True], ids=["winograd", "direct"])
-@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
-def test_non_finite_inputs_give_torchs_infinities_and_nans(bad, direct, rng, monkeypatch):
-    # Winograd would spread one infinity as NaN over its 2×2 tile of outputs; such layers take the GEMM path.
-    # The direct path sums each output's own window, as PyTorch
-    for name, value in (("WINOGRAD_MIN_CHANNELS", 1), ("WINOGRAD_MIN_WIDTH", 1), ("DIRECT", direct),
-                        ("DIRECT_MIN_BYTES", 0)):
-        monkeypatch.setattr(conv_mod, name, value)
-    monkeypatch.setattr(jit, "MIN_BYTES", 0)
-    x = rng.random((2, 3, 8, 8)).astype(np.float32)
-    w = rng.random((4, 3, 3, 3)).astype(np.float32)
-    x[1, 2, 3, 3] = bad
-    got = F.conv2d(cnnkit.tensor(x), cnnkit.tensor(w), None, 1, 1).data
-    want = TF.conv2d(torch.tensor(x), torch.tensor(w), None, 1, 1).numpy()
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
-    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
-    finite = np.isfinite(want)
-    np.testing.assert_allclose(got[finite], want[finite], rtol=1e-5, atol=1e-5)
+def test_the_default_order_takes_winograd_for_wide_stride_1_layers_only(shape, k_out, stride, dilation, taken,
+                                                                         monkeypatch):
+    monkeypatch.setattr(jit, "available", lambda: True)                   # only the choice matters here
+    path = conv_mod.conv2d_path(shape, (k_out, shape[1], 3, 3), stride, dilation, dilation)
+    assert path.startswith("winograd") == taken, path
 
 
 @st.composite
@@ -358,12 +319,10 @@ def test_direct_path_matches_torch(cfg):
     # forced on small layers: kernel rows 1-5 of 3 or 5 taps, stride 1 or (3 taps) 2 (the padded planes split into
     # their phases), every padding it takes (also 'same' with an even kernel: asymmetric), an odd number of output
     # channels (a group with all-zero partners), with and without the input's gradient (dX is the same loop on the
-    # padded dY at stride 1, the GEMM path's col2im at stride 2)
-    before = conv_mod.DIRECT_MIN_BYTES, conv_mod._direct_jit
-    calls = []
-    conv_mod._direct_jit = lambda *a: calls.append(1) or before[1](*a)
-    conv_mod.DIRECT_MIN_BYTES = 0
-    try:
+    # padded dY at stride 1, its adjoint on the four phases at stride 2)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(direct, "DIRECT_MIN_BYTES", 0)
+        taken = record_selection(mp)
         rng = np.random.default_rng(3)
         x = rng.standard_normal((cfg["n"], cfg["c"]) + cfg["size"])
         w = rng.standard_normal((cfg["k"], cfg["c"]) + cfg["kernel"])
@@ -372,9 +331,10 @@ def test_direct_path_matches_torch(cfg):
         out = check_op(lambda x, w, *b: F.conv2d(detach(x), w, *(b or (None,)), cfg["stride"], cfg["p"]),
                        lambda x, w, *b: TF.conv2d(detach(x), w, *(b or (None,)), cfg["stride"], cfg["p"]), *arrays,
                        dtype=cfg["dtype"])
-    finally:
-        conv_mod.DIRECT_MIN_BYTES, conv_mod._direct_jit = before
-    assert calls and out[0].dtype == cfg["dtype"]
+    name = "direct" if cfg["stride"] == 1 else "direct-stride2"
+    assert ("forward", name) in taken and ("weight_grad", name) in taken and out[0].dtype == cfg["dtype"]
+    if cfg["x_grad"]:
+        assert ("input_grad", "direct" if cfg["stride"] == 1 else "direct-stride2") in taken
 
 
 @pytest.mark.skipif(not jit.available(), reason="Numba is not installed (the direct path is compiled)")
@@ -385,17 +345,15 @@ def test_direct_path_equals_the_gemm_path_on_small_channel_layers(c, kernel, pad
     b = cnnkit.tensor(rng.standard_normal(17).astype(np.float32), requires_grad=True)
     side = 32 + 2 * padding - kernel + 1
     g = rng.standard_normal((12, 17, side, side)).astype(np.float32)
-    calls = []
-    direct = conv_mod._direct_jit
-    monkeypatch.setattr(conv_mod, "_direct_jit", lambda *a: calls.append(1) or direct(*a))
+    taken = record_selection(monkeypatch)
     results = []
-    for on in (True, False):
-        monkeypatch.setattr(conv_mod, "DIRECT", on)
-        x.grad = w.grad = b.grad = None
-        y = F.conv2d(x, w, b, padding=padding)
-        y.backward(cnnkit.tensor(g))
+    for off in ((), ("direct",)):
+        with conv_mod.switched_off(*off):
+            x.grad = w.grad = b.grad = None
+            y = F.conv2d(x, w, b, padding=padding)
+            y.backward(cnnkit.tensor(g))
         results.append([y.data, x.grad.data, w.grad.data, b.grad.data])
-    assert len(calls) == 1, "a layer with so few inputs per output takes the direct path"
+    assert [name for _, name in taken].count("direct") == 3, "so few inputs per output: the direct loops, each way"
     for fast, gemm in zip(*results):
         assert fast.dtype == np.float32
         np.testing.assert_allclose(fast, gemm, rtol=0, atol=2e-5 * np.abs(gemm).max())
@@ -411,16 +369,10 @@ def test_direct_path_equals_the_gemm_path_on_small_channel_layers(c, kernel, pad
     ((8, 16, 32, 32), 16, 3, 1, 1, 1, 2, False), ((8, 4, 32, 32), 16, 7, 1, 3, 1, 1, False),   # groups, 7 wide
     ((8, 16, 32, 32), 16, 3, 1, 3, 1, 1, False),                # padding > k − 1: dX's padding would be negative
     ((8, 16, 5, 5), 16, 5, 1, 0, 1, 1, False)])                 # a 5×5 map: the frame is 5× the output
-def test_direct_path_takes_few_channel_stride_1_and_2_layers_only(shape, k_out, kernel, stride, padding, dilation,
-                                                                  groups, taken, rng, monkeypatch):
-    calls = []
-    direct = conv_mod._direct_jit
-    monkeypatch.setattr(conv_mod, "_direct_jit", lambda *a: calls.append(1) or direct(*a))
-    x = cnnkit.tensor(rng.standard_normal(shape).astype(np.float32))
-    w = cnnkit.tensor(rng.standard_normal((k_out, shape[1] // groups, kernel, kernel)).astype(np.float32))
-    with cnnkit.no_grad():
-        F.conv2d(x, w, None, stride, padding, dilation, groups)
-    assert bool(calls) == (taken and jit.available())
+def test_the_default_order_takes_the_direct_loops_for_few_channel_stride_1_and_2_layers_only(
+        shape, k_out, kernel, stride, padding, dilation, groups, taken):
+    path = conv_mod.conv2d_path(shape, (k_out, shape[1] // groups, kernel, kernel), stride, padding, dilation, groups)
+    assert path.startswith("direct") == (taken and jit.available()), path
 
 
 def test_float16_runs_on_the_numpy_paths(rng):
@@ -467,36 +419,52 @@ def test_direct_path_gives_the_same_bits_for_any_thread_count(c, kernel, padding
 
 
 @pytest.mark.skipif(not jit.available(), reason="Numba is not installed (the direct path is compiled)")
+@pytest.mark.parametrize("strip_values", [1, 40, 10**6])                 # one frame row a strip, a few, all of them
+@pytest.mark.parametrize("shape", [(25, 3, 8, 8), (2, 3, 13, 12), (3, 2, 30, 12)])
+def test_direct_forward_in_strips_of_rows_equals_the_gemm_reference(shape, strip_values, threads, rng, monkeypatch):
+    # the frame computed a strip of rows at a time, also across stacked images (25 images of 8×8: 11 + 11 + 3)
+    monkeypatch.setattr(direct, "DIRECT_STRIP_VALUES", strip_values)
+    from cnnkit.nn.functional.conv import gemm
+    geom = Geometry.of(shape, (5, shape[1], 3, 3), (1, 1), ((1, 1), (1, 1)), (1, 1), 1, np.float64)
+    x, w, b = rng.standard_normal(shape), rng.standard_normal((5, shape[1], 3, 3)), rng.standard_normal(5)
+    np.testing.assert_allclose(direct.FORWARD_DIRECT.run(geom, x, w, b), gemm.FORWARD_GEMM.run(geom, x, w, b),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.skipif(not jit.available(), reason="Numba is not installed (the direct path is compiled)")
 def test_direct_kernels_refuse_a_width_they_are_not_written_for():
     x, out = np.zeros((1, 1, 4, 6), np.float32), np.zeros((1, 2, 1, 3), np.float32)
     with pytest.raises(ValueError, match="kernel width must be 3 or 5, got 4"):
-        jit.direct_forward(x, np.zeros((1, 1, 16, 2), np.float32), np.zeros(2, np.float32), out, ((0, 0), (0, 0)),
-                           (4, 6), np.zeros(1, np.int64))
+        direct.direct_forward(x, np.zeros((1, 1, 16, 2), np.float32), np.zeros(2, np.float32), out, ((0, 0), (0, 0)),
+                              (4, 6), 1, np.zeros(1, np.int64))
 
 
 @pytest.mark.parametrize("shape,weight,stride,padding,groups,expected", [
     ((8, 16, 32, 32), (16, 16, 3, 3), 1, 1, 1, "direct"), ((8, 64, 16, 16), (64, 64, 3, 3), 1, 1, 1, "gemm"),
-    ((2, 128, 28, 28), (128, 128, 3, 3), 1, 1, 1, "winograd"), ((8, 32, 16, 16), (32, 1, 3, 3), 1, 1, 32, "depthwise"),
-    ((8, 16, 32, 32), (32, 16, 3, 3), 2, 1, 1, "direct"), ((8, 32, 16, 16), (64, 32, 3, 3), 2, 1, 1, "gemm"),
-    ((8, 3, 7, 7), (4, 3, 9, 9), 1, 0, 1, None)])
-def test_conv2d_path_names_the_path_the_call_takes(shape, weight, stride, padding, groups, expected, rng, monkeypatch):
+    ((2, 128, 28, 28), (128, 128, 3, 3), 1, 1, 1, "winograd-rows"),
+    ((64, 64, 8, 8), (64, 64, 3, 3), 1, 1, 1, "winograd-images"),
+    ((8, 32, 16, 16), (32, 1, 3, 3), 1, 1, 32, "depthwise"),
+    ((8, 16, 32, 32), (32, 16, 3, 3), 2, 1, 1, "direct-stride2"),
+    ((8, 32, 16, 16), (64, 32, 3, 3), 2, 1, 1, "gemm"), ((2, 3, 7, 7), (4, 3, 9, 9), 1, 0, 1, None)])
+def test_conv2d_path_names_the_algorithm_the_call_takes_in_every_direction(shape, weight, stride, padding, groups,
+                                                                            expected, rng, monkeypatch):
     # what reports and `cnnkit bench --layers` say a layer runs is what the convolution then runs
     monkeypatch.setattr(jit, "MIN_BYTES", 0)
-    monkeypatch.setattr(conv_mod, "DIRECT_MIN_BYTES", 0)
-    if not jit.available() and expected in ("direct", "winograd"):
+    monkeypatch.setattr(direct, "DIRECT_MIN_BYTES", 0)
+    if not jit.available() and expected in ("direct", "direct-stride2", "winograd-rows", "winograd-images"):
         expected = "gemm"
+    if not jit.available() and expected == "depthwise":
+        expected = "depthwise-numpy"
     assert conv_mod.conv2d_path(shape, weight, stride, padding, 1, groups) == expected
     if expected is None:
         return
-    taken = []
-    for name, path in (("_direct_jit", "direct"), ("_winograd_forward", "winograd"), ("_depthwise_jit", "depthwise"),
-                       ("_depthwise", "depthwise")):
-        original = getattr(conv_mod, name)
-        monkeypatch.setattr(conv_mod, name, lambda *a, _f=original, _p=path: taken.append(_p) or _f(*a))
-    with cnnkit.no_grad():
-        F.conv2d(cnnkit.tensor(rng.standard_normal(shape).astype(np.float32)),
-                 cnnkit.tensor(rng.standard_normal(weight).astype(np.float32)), None, stride, padding, 1, groups)
-    assert taken == ([] if expected == "gemm" else [expected])
+    said = {d: conv_mod.conv2d_path(shape, weight, stride, padding, 1, groups, direction=d)
+            for d in ("forward", "input_grad", "weight_grad")}
+    taken = record_selection(monkeypatch)
+    x = cnnkit.tensor(rng.standard_normal(shape).astype(np.float32), requires_grad=True)
+    w = cnnkit.tensor(rng.standard_normal(weight).astype(np.float32), requires_grad=True)
+    F.conv2d(x, w, None, stride, padding, 1, groups).sum().backward()
+    assert dict(taken[:3]) == said and said["forward"] == expected
 
 
 _CACHE_CHILD = """
