@@ -167,7 +167,7 @@ class Summary:
 
     def to_json(self, path=None, indent: int = 2) -> str:
         """The report as JSON (written atomically to ``path`` if given); returns the text."""
-        text = json.dumps(self.to_dict(), indent=indent) + "\n"
+        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False) + "\n"
         _maybe_write(path, text)
         return text
 
