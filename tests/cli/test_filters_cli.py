@@ -118,13 +118,13 @@ def test_custom_kernel_and_convolve(tmp_path, images):
 
 def _sheet_tiles(sheet, image_shape):
     from cnnkit.filters import names
-    from cnnkit.filters.sheet import _LINE, GAP, sheet_layout
+    from cnnkit.filters.sheet import sheet_layout
     n = 1 + len(names())
     for lines in range(1, 8):                  # the caption's height: the layout whose size is the sheet's
         lay = sheet_layout(image_shape, n, lines)
         if (lay.height, lay.width) == sheet.shape[:2]:
             return lay
-    raise AssertionError(f"no layout gives a {sheet.shape} sheet ({_LINE}, {GAP})")
+    raise AssertionError(f"no layout gives a {sheet.shape} sheet")
 
 
 def _ink_rows(band):
