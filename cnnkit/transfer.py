@@ -13,7 +13,7 @@ Example::
     cnnkit.io.load_torch_state_dict(model, "resnet18.safetensors")
     head = cnnkit.transfer.replace_head(model, num_classes=5)
     cnnkit.transfer.freeze(model, until="layer3")        # conv1 … layer3 frozen; layer4 + head learn
-    history = cnnkit.train.finetune(model, train_loader, mode="later")
+    history = cnnkit.train.finetune(model, train_loader)  # trains what is left trainable
 """
 from __future__ import annotations
 

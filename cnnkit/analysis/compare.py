@@ -20,6 +20,10 @@ from .. import shape
 __all__ = ["Comparison", "compare", "KINDS"]
 
 KINDS = ("stacked", "bottleneck", "separable")
+#: The text view's header of each column (the JSON keeps the keys).
+LABELS = {"receptive_field": "receptive field", "params": "params", "params_per_D2": "params / D²", "macs": "MACs",
+          "input": "input", "activations": "activations", "training_bytes": "training memory",
+          "inference_bytes": "inference memory"}
 
 
 @dataclass
@@ -41,20 +45,24 @@ class Comparison:
                 "derivation": list(self.lines)}
 
     def __str__(self) -> str:
-        heads = ["", *self.columns]
-        cells = [[r["label"]] + [_cell(r.get(c)) for c in self.columns] for r in self.rows]
+        from .views import WIDTH, wrap
+        heads = ["", *(LABELS.get(c, c.replace("_", " ")) for c in self.columns)]
+        cells = [[r["label"]] + [_cell(r.get(c), c) for c in self.columns] for r in self.rows]
         widths = [max(len(str(x)) for x in col) for col in zip(heads, *cells)]
         fmt = lambda row: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)  # noqa: E731
                                     for i, (c, w) in enumerate(zip(row, widths))).rstrip()
         out = [self.title, fmt(heads)] + [fmt(c) for c in cells]
         if self.lines:
-            out += [""] + self.lines
+            out += [""] + [w for line in self.lines for w in wrap(line, WIDTH)]
         return "\n".join(out) + "\n"
 
 
-def _cell(v) -> str:
+def _cell(v, column: str = "") -> str:
     if v is None:
         return ""
+    if column.endswith("_bytes"):
+        from .views import human_bytes
+        return human_bytes(v)
     if isinstance(v, float):
         return f"{v:.3g}"
     if isinstance(v, int):
@@ -161,16 +169,16 @@ def models(names, input_size=None, **summary_kwargs) -> Comparison:
     """Totals of several models (zoo names or modules) side by side."""
     from .records import volume
     from .summary import summary
-    from .views import human_bytes
     rows = []
     for item in names:
         s = summary(item, input_size, **summary_kwargs)
         t = s.total
         rows.append({"label": s.model_name, "input": volume(s.input_size), "params": t["params"],
                      "macs": t["macs"], "activations": t["activations"],
-                     "training": human_bytes(t["training_bytes"]), "inference": human_bytes(t["inference_bytes"])})
-    return Comparison("Models side by side (MACs: conv + linear, bias excluded; per image)",
-                      ["input", "params", "macs", "activations", "training", "inference"], rows)
+                     "training_bytes": t["training_bytes"], "inference_bytes": t["inference_bytes"]})
+    return Comparison("Models side by side (MACs: conv + linear, bias excluded; per image; memory at batch "
+                      f"{summary_kwargs.get('batch_size', 1)})",
+                      ["input", "params", "macs", "activations", "training_bytes", "inference_bytes"], rows)
 
 
 def compare(what="stacked", **kwargs) -> Comparison:

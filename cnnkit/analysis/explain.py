@@ -12,7 +12,7 @@ from .. import shape
 from .records import LayerRecord, volume
 from .summary import resolve_model, summary
 
-__all__ = ["explain", "explain_layer", "published_rows", "weights_only", "PUBLISHED_NOTES", "PUBLISHED_ROWS"]
+__all__ = ["explain", "explain_dict", "explain_layer", "published_rows", "weights_only", "PUBLISHED_NOTES", "PUBLISHED_ROWS"]
 
 #: What the papers (or the lecture) print that the layer definitions do not give — by zoo name.
 PUBLISHED_NOTES = {
@@ -73,8 +73,8 @@ def published_rows(s, name: str) -> list:
         macs = sum(s[n].subtree_macs for n in parts)
         ok = (abs(w / 1024 - params_k) <= max(1, ROW_TOLERANCE * params_k)
               and abs(macs / 1e6 - ops_m) <= max(1, ROW_TOLERANCE * ops_m))
-        lines.append(f"{label:<20} printed {params_k:>6g}K / {ops_m:>4g}M; definition gives {w:>9,} weights "
-                     f"({w / 1024:7.1f}K) / {macs / 1e6:6.1f}M MACs  {'reproduces' if ok else 'DOES NOT reproduce'}")
+        lines.append(f"{label:<18} printed {params_k:>6g}K {ops_m:>4g}M; definition gives {w / 1024:7.1f}K "
+                     f"{macs / 1e6:6.1f}M  {'reproduces' if ok else 'DOES NOT reproduce'}")
     return lines
 
 
@@ -169,8 +169,9 @@ def explain_layer(r: LayerRecord, ceil_mode: bool = False) -> str:
         muls = shape.conv_macs(d1, r.filters, r.kernel_size, out_sp, g, bias=bool(r.bias))
         bare = shape.conv_macs(d1, r.filters, r.kernel_size, out_sp, g, bias=False)
         lines.append(f"MULs = ({f_sym}·{d_sym}{b})·K·{o_sym} = ({k_str}·{d_val}{b_val})·{r.filters}·{o_val} "
-                     f"= {muls:,}" + (f"   (bias omitted: {per:,}·{r.filters}·{o_val} = {bare:,} MACs)"
-                                      if r.bias else "  MACs"))
+                     f"= {muls:,}" + ("" if r.bias else "  MACs"))
+        if r.bias:
+            lines.append(f"MACs (bias omitted) = {per:,}·{r.filters}·{o_val} = {bare:,}")
         if g > 1:
             lines.append(f"groups = {g}: each filter sees D1/g = {d1 // g} of the {d1} input channels"
                          + (" (depthwise)" if g == d1 else ""))
@@ -193,8 +194,9 @@ def explain_layer(r: LayerRecord, ceil_mode: bool = False) -> str:
         muls, bare = shape.linear_macs(n_in, n_out, bool(r.bias)), shape.linear_macs(n_in, n_out)
         lines.append(f"params = (N_in{b})·N_out = ({n_in}{bv})·{n_out} = {params:,}")
         lines.append(f"MULs = (N_in{b})·N_out = ({n_in}{bv})·{n_out} = {muls:,}"
-                     + (f"   (bias omitted: {n_in}·{n_out} = {bare:,} MACs)" if r.bias else "")
                      + (f", for each of {rows:,} positions" if rows > 1 else ""))
+        if r.bias:
+            lines.append(f"MACs (bias omitted) = {n_in}·{n_out} = {bare:,}")
         if r.receptive_field is not None:
             lines.append(f"RF = {'×'.join(str(v) for v in reversed(r.receptive_field))}: every output sees "
                          f"every input of the layer")
@@ -222,6 +224,26 @@ def explain_layer(r: LayerRecord, ceil_mode: bool = False) -> str:
     return "\n".join([lines[0]] + ["  " + ln for ln in lines[1:] if ln])
 
 
+def _explained(model_or_name, layer, input_size) -> dict:
+    """What :func:`explain` writes out, as values: the summary, the records explained with their text, the
+    totals line and the published notes and rows (both views read this)."""
+    model, name, size = resolve_model(model_or_name, input_size)
+    s = summary(model, size, name=name)
+    ceil = {n: bool(m.__dict__.get("ceil_mode", False)) for n, m in model.named_modules()}
+    rows = s.layers
+    if layer is not None:
+        if not any(r.name == layer for r in rows):
+            close = [r.name for r in rows if layer in r.name][:5]
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(f"{name} has no layer named {layer!r}{hint}")
+        rows = [r for r in rows if r.name == layer or r.name.startswith(layer + ".")]
+    shown = [(r, explain_layer(r, ceil.get(r.name, False))) for r in rows
+             if not (r.repeat and not r.params) and (r.leaf or r.joins or r.name == layer)]  # plain containers: their layers say it all
+    notes = PUBLISHED_NOTES.get(str(name).lower(), []) if layer is None else []
+    return {"name": name, "summary": s, "model": model, "shown": shown, "notes": notes,
+            "published": published_rows(s, name) if notes else []}
+
+
 def explain(model_or_name, layer: str | None = None, input_size=None) -> str:
     """Derivations of every layer of ``model_or_name`` (or of ``layer`` and the layers inside it).
 
@@ -234,6 +256,7 @@ def explain(model_or_name, layer: str | None = None, input_size=None) -> str:
         Text: per layer the output-size formula (W2 = (W1 − F + 2P)/S + 1), the parameter and multiply
         counts ((F·F·D1 + 1)·K and (F·F·D1 + 1)·K·W2·H2) and the receptive-field step, numbers
         substituted; then notes where a published table disagrees with its own definitions.
+        :func:`explain_dict` gives the same as values.
 
     Example::
 
@@ -244,31 +267,35 @@ def explain(model_or_name, layer: str | None = None, input_size=None) -> str:
           W2 = (W1 − F + 2P)/S + 1 = (32 − 5 + 0)/1 + 1 = 28  (H2 the same)
           ...
     """
-    model, name, size = resolve_model(model_or_name, input_size)
-    s = summary(model, size, name=name)
-    ceil = {n: bool(m.__dict__.get("ceil_mode", False)) for n, m in model.named_modules()}
-    rows = s.layers
-    if layer is not None:
-        if not any(r.name == layer for r in rows):
-            close = [r.name for r in rows if layer in r.name][:5]
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ValueError(f"{name} has no layer named {layer!r}{hint}")
-        rows = [r for r in rows if r.name == layer or r.name.startswith(layer + ".")]
-    parts = [f"{name}: input {volume(s.input_size)} (C,H,W = {','.join(map(str, s.input_size))})"]
-    for r in rows:
-        if r.repeat and not r.params:
-            continue
-        if not r.leaf and not r.joins and r.name != layer:
-            continue  # a plain container: its layers say it all
-        parts.append(explain_layer(r, ceil.get(r.name, False)))
+    e = _explained(model_or_name, layer, input_size)
+    s = e["summary"]
+    parts = [f"{e['name']}: input {volume(s.input_size)} (C,H,W = {','.join(map(str, s.input_size))})"]
+    parts += [text for _, text in e["shown"]]
     if layer is None:
         t = s.total
         parts.append(f"total: params = {t['params']:,}; MACs = {t['macs']:,} (conv + linear, bias excluded)")
-    notes = PUBLISHED_NOTES.get(str(name).lower(), [])
-    if notes and layer is None:
-        parts.append("Published numbers:\n" + "\n".join(f"  - {n}" for n in notes))
-        rows = published_rows(s, name)
-        if rows:
-            parts.append("\n".join(["Published table vs this model (weights only, K = 1,024; MACs):"]
-                                   + [f"  {ln}" for ln in rows]))
+    if e["notes"]:
+        parts.append("Published numbers:\n" + "\n".join(f"  - {n}" for n in e["notes"]))
+        if e["published"]:
+            parts.append("\n".join(["Published table vs this model (K: 1,024 weights, biases left out; M: 10⁶ MACs):"]
+                                   + [f"  {ln}" for ln in e["published"]]))
     return "\n\n".join(parts) + "\n"
+
+
+def explain_dict(model_or_name, layer: str | None = None, input_size=None) -> dict:
+    """:func:`explain` as values (``cnnkit explain --json``): ``model``, ``input`` (C, H, W), ``layers`` (per
+    layer explained: the summary record's fields, ``muls`` — the lecture's (F·F·D1 + 1)·K·W2·H2 with the bias
+    — and ``derivation``, the text's lines), ``total`` (``None`` for one layer) and ``published`` (the notes
+    and the compared table rows)."""
+    e = _explained(model_or_name, layer, input_size)
+    s = e["summary"]
+    lecture = {r.name: r.macs for r in summary(e["model"], s.input_size, count="lecture", name=e["name"]).layers}
+    layers = []
+    for r, text in e["shown"]:
+        d = r.to_dict()
+        d["muls"] = lecture.get(r.name, r.macs)
+        d["derivation"] = [ln.strip() for ln in text.splitlines()]
+        layers.append(d)
+    return {"model": e["name"], "input": list(s.input_size), "layers": layers,
+            "total": dict(s.total) if layer is None else None,
+            "published": {"notes": list(e["notes"]), "rows": list(e["published"])}}

@@ -167,7 +167,7 @@ class Summary:
 
     def to_json(self, path=None, indent: int = 2) -> str:
         """The report as JSON (written atomically to ``path`` if given); returns the text."""
-        text = json.dumps(self.to_dict(), indent=indent) + "\n"
+        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False) + "\n"
         _maybe_write(path, text)
         return text
 
@@ -177,15 +177,17 @@ class Summary:
         _maybe_write(path, text)
         return text
 
-    def to_markdown(self, depth: int | None = None, path=None) -> str:
+    def to_markdown(self, depth: int | None = None, path=None, wide: bool = False) -> str:
         from .views import to_markdown
-        text = to_markdown(self, depth=self.depth if depth is None else depth)
+        text = to_markdown(self, depth=self.depth if depth is None else depth, wide=wide)
         _maybe_write(path, text)
         return text
 
-    def to_text(self, depth: int | None = None) -> str:
+    def to_text(self, depth: int | None = None, wide: bool = False) -> str:
+        """The table as text: the narrow view fits 100 columns; ``wide`` adds input volume, K, trainable and
+        frozen counts, FLOPs, activations, jump and start (full layer names instead of the tree)."""
         from .views import to_text
-        return to_text(self, depth=self.depth if depth is None else depth)
+        return to_text(self, depth=self.depth if depth is None else depth, wide=wide)
 
     def __str__(self) -> str:
         return self.to_text()

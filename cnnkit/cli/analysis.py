@@ -1,10 +1,10 @@
 """``cnnkit models | summary | explain | compare``: the layer-by-layer report on the command line."""
 from __future__ import annotations
 
-import json
 import sys
 
 from . import CLIError, parse_size
+from .output import emit, to_json
 
 __all__ = ["register"]
 
@@ -27,15 +27,6 @@ def _model(name):
         raise CLIError(str(exc)) from None
 
 
-def _emit(text: str, output) -> None:
-    if output:
-        from ..files import atomic_write
-        atomic_write(output, text)
-        print(f"wrote {output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
-
-
 def cmd_models(args) -> int:
     from .. import models
     if args.names_only:
@@ -43,15 +34,21 @@ def cmd_models(args) -> int:
         return 0
     from ..analysis import summary
     from ..analysis.views import human
+    rows = []
     width = max(len(n) for n in models.names())
-    print(f"{'model':<{width}}  {'input C,H,W':<12}  {'params':>12}  {'MACs':>9}", flush=True)
+    if not args.json:
+        print(f"{'model':<{width}}  {'input C,H,W':<12}  {'params':>12}  {'MACs':>9}", flush=True)
     for name in models.names():  # one line at a time: building the large models takes seconds
         m = _model(name)
         size = models.default_input_size(name)
         t = summary(m, size).total
         del m
-        print(f"{name:<{width}}  {','.join(map(str, size)):<12}  {t['params']:>12,}  {human(t['macs']):>9}",
-              flush=True)
+        rows.append({"name": name, "input": list(size), "params": t["params"], "macs": t["macs"]})
+        if not args.json:
+            print(f"{name:<{width}}  {','.join(map(str, size)):<12}  {t['params']:>12,}  {human(t['macs']):>9}",
+                  flush=True)
+    if args.json:
+        sys.stdout.write(to_json(rows))
     return 0
 
 
@@ -61,25 +58,27 @@ def cmd_summary(args) -> int:
     s = summary(model, parse_size(args.input), batch_size=args.batch, dtype=args.dtype,
                 optimizer=args.optimizer, count=args.count, depth=args.depth, name=args.model)
     if args.format == "json":
-        _emit(s.to_json(), args.output)
+        emit(s.to_json(), args.output)
     elif args.format == "csv":
-        _emit(s.to_csv(), args.output)
+        emit(s.to_csv(), args.output)
     elif args.format == "markdown":
-        _emit(s.to_markdown(), args.output)
-    elif args.output is None and sys.stdout.isatty():
-        from rich.console import Console
-
-        from ..analysis.views import rich_width
-        Console(width=max(Console().width, rich_width(s, args.depth))).print(s)
+        emit(s.to_markdown(wide=args.wide), args.output)
     else:
-        _emit(s.to_text(), args.output)
+        emit(s.to_text(wide=args.wide), args.output)
     return 0
 
 
 def cmd_explain(args) -> int:
     from ..analysis import explain
+    from ..analysis.explain import explain_dict
     model = _model(args.model)
-    _emit(explain(model, layer=args.layer, input_size=parse_size(args.input)), args.output)
+    size = parse_size(args.input)
+    if args.json:
+        emit(to_json(explain_dict(model, layer=args.layer, input_size=size)), args.output)
+    else:
+        from ..analysis.views import wrap
+        text = explain(model, layer=args.layer, input_size=size)
+        emit("\n".join(w for line in text.splitlines() for w in wrap(line)) + "\n", args.output)
     return 0
 
 
@@ -102,13 +101,17 @@ def cmd_compare(args) -> int:
             raise CLIError(f"compare: {unknown[0]!r} is neither a comparison ({', '.join(KINDS)}) nor a known "
                            f"model; known models: {', '.join(sorted(known))}")
         c = compare([_model(w) for w in what], input_size=parse_size(args.input))
-    _emit(json.dumps(c.to_dict(), indent=2) + "\n" if args.json else str(c), args.output)
+    emit(to_json(c.to_dict()) if args.json else str(c), args.output)
     return 0
 
 
 def register(sub) -> None:
-    p = sub.add_parser("models", help="list the model zoo with parameter and MAC counts (default input size)")
+    p = sub.add_parser("models", help="list the model zoo with parameter and MAC counts (default input size)",
+                       description="The model zoo, one line per model: its name (for `cnnkit summary NAME`, "
+                                   "`cnnkit train NAME`), default input size C,H,W, parameters and MACs per image "
+                                   "(multiply-accumulates of conv and linear layers, bias excluded).")
     p.add_argument("--names-only", action="store_true", help="only the names (fast: builds no model)")
+    p.add_argument("--json", action="store_true", help="a JSON list of {name, input, params, macs}")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("summary", help="layer-by-layer report: volumes, params, MACs, receptive field, memory",
@@ -122,17 +125,28 @@ def register(sub) -> None:
                    help="MAC convention: default = conv+linear without bias (torchvision); lecture = with the +1 "
                         "bias; all = also BatchNorm, pooling, additions")
     p.add_argument("--depth", type=int, default=None, help="deepest nesting level to show (blocks folded)")
+    p.add_argument("--wide", action="store_true",
+                   help="every column: full layer names, input volume, K, trainable/frozen, FLOPs, activations, "
+                        "jump, start (the default table fits 100 columns)")
     fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", dest="format", action="store_const", const="json")
-    fmt.add_argument("--csv", dest="format", action="store_const", const="csv")
-    fmt.add_argument("--markdown", dest="format", action="store_const", const="markdown")
+    fmt.add_argument("--json", dest="format", action="store_const", const="json",
+                     help="every number of every layer and the totals as JSON")
+    fmt.add_argument("--csv", dest="format", action="store_const", const="csv",
+                     help="one CSV line per layer call with every field")
+    fmt.add_argument("--markdown", dest="format", action="store_const", const="markdown",
+                     help="the table as Markdown (with --wide: every column)")
     p.add_argument("-o", "--output", help="write to this file (atomically) instead of stdout")
     p.set_defaults(func=cmd_summary, format="text")
 
-    p = sub.add_parser("explain", help="each layer's formulas with the numbers substituted")
-    p.add_argument("model", help="zoo model name")
+    p = sub.add_parser("explain", help="each layer's formulas with the numbers substituted",
+                       description="The lecture's derivations for every layer of a zoo model, numbers substituted: "
+                                   "output size W2 = (W1 − F + 2P)/S + 1, parameters (F·F·D1 + 1)·K, multiplies, "
+                                   "receptive field; then where a paper's printed table disagrees with it.")
+    p.add_argument("model", help="zoo model name (see `cnnkit models`)")
     p.add_argument("--layer", help="one layer or block (dotted name, e.g. C1 or inception3a)")
     p.add_argument("--input", help="input size C,H,W (default: the model's)")
+    p.add_argument("--json", action="store_true",
+                   help="JSON: per layer its numbers (the summary's fields) and the derivation lines")
     p.add_argument("-o", "--output", help="write to this file (atomically)")
     p.set_defaults(func=cmd_explain)
 

@@ -18,7 +18,7 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["kernel", "names", "describe", "gaussian", "parse_kernel",
+__all__ = ["kernel", "names", "describe", "kernel_fraction", "gaussian", "parse_kernel",
            "identity", "box_blur", "gaussian_3x3", "gaussian_5x5", "edge_cross", "laplacian_4",
            "laplacian_8", "sharpen", "unsharp_5x5", "vertical_edge", "horizontal_edge",
            "sobel_vertical", "sobel_x", "sobel_y", "prewitt_x", "prewitt_y", "scharr_x",
@@ -307,6 +307,14 @@ def describe(name: str) -> tuple[str, str]:
     fn, matrix, divisor = _BANK[name]
     summary = " ".join(fn.__doc__.split("\n\n")[0].split()).replace("``", "")
     return summary, format_matrix(matrix, divisor)
+
+
+def kernel_fraction(name: str) -> tuple[list, int]:
+    """``(matrix, divisor)`` of the bank's kernel ``name`` as written: the kernel is ``matrix / divisor``
+    (``gaussian_5x5``: the binomial integers and 256)."""
+    kernel(name)  # validates the name
+    _, matrix, divisor = _BANK[name]
+    return [list(row) for row in matrix], divisor
 
 
 def format_matrix(matrix, divisor=1) -> str:

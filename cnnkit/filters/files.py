@@ -68,7 +68,7 @@ def filter_file(path, kernel, output=None, raw=None, *, border: str = "reflect_1
     return Filtered(image, response, picture, [p for p in (output, raw) if p is not None])
 
 
-def contact_sheet_file(path, output, *, border: str = "reflect_101", scaling: str = "minmax", gray: bool = False,
+def contact_sheet_file(path, output, *, border: str = "reflect_101", scaling: str = "auto", gray: bool = False,
                        alpha: str = "error"):
     """The :func:`contact_sheet` of the image file ``path`` (every bank filter, labelled), written to ``output``.
     Returns ``(image, sheet)``, both uint8 HWC."""

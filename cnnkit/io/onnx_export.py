@@ -19,7 +19,7 @@ from ..shape import resolve_padding
 from ..tensor import Tensor, enable_grad
 from ..files import atomic_write
 
-__all__ = ["export_onnx", "OPSET"]
+__all__ = ["export_onnx", "OPSET", "OUTPUT"]
 
 OPSET = 17
 
@@ -238,8 +238,17 @@ def _leaf_types():
     return _LEAF_TYPES
 
 
-def export_onnx(model: nn.Module, input_size, path, opset: int = OPSET, check: bool = True):
+def export_onnx(model: nn.Module, input_size, path, opset: int = OPSET, check: bool = True, *, classes=None,
+                mean=None, std=None, metadata: dict | None = None):
     """Write ``model`` (in inference mode) as an ONNX file with a dynamic batch dimension.
+
+    The graph's input is named ``input`` (``N×C×H×W`` float32) and its output ``logits``. What a serving
+    runtime needs beside the weights goes into the model's ``metadata_props`` (strings; lists as JSON):
+    ``input_size`` (``[C, H, W]``), ``input_layout`` (``NCHW``), ``output`` (what the output is), and when
+    given ``classes`` (the class of each output, in order), ``mean`` and ``std`` (per channel: the input is
+    ``(pixel / 255 − mean) / std``), and any entries of ``metadata`` (JSON-encoded unless strings).
+    ``onnx.load(path).metadata_props`` or onnxruntime's ``session.get_modelmeta().custom_metadata_map``
+    read them back.
 
     Args:
         model: a cnnkit ``Module``.
@@ -247,6 +256,9 @@ def export_onnx(model: nn.Module, input_size, path, opset: int = OPSET, check: b
         path: output ``.onnx`` file, written atomically.
         opset: ONNX opset version. Default: 17.
         check: run ``onnx.checker.check_model`` on the result.
+        classes: the class names, one per output (their number must equal the model's outputs).
+        mean, std: the normalisation of the input, one value per channel.
+        metadata: more ``metadata_props`` entries.
 
     Returns:
         the ``onnx.ModelProto``. Layers: Conv (strides, pads, dilations, group), MaxPool, AveragePool,
@@ -254,6 +266,7 @@ def export_onnx(model: nn.Module, input_size, path, opset: int = OPSET, check: b
         Slice, Pad (``F.pad``), Softmax, Flatten, Dropout (as Identity).
     """
     input_size = tuple(int(v) for v in input_size)
+    props = _metadata(input_size, classes, mean, std, metadata)
     was_training = model.training
     model.eval()
     x = Tensor(np.zeros((1,) + input_size, dtype=np.float32), requires_grad=True)
@@ -282,16 +295,48 @@ def export_onnx(model: nn.Module, input_size, path, opset: int = OPSET, check: b
             h.remove()
         model.train(was_training)
         sys.setrecursionlimit(limit)
+    if classes is not None and (y.ndim != 2 or y.shape[1] != len(classes)):
+        raise ValueError(f"export_onnx: {len(classes)} classes given, but the model's output is "
+                         f"{'×'.join(map(str, y.shape[1:]))} per input")
     helper, onnx = b.helper, b.onnx
+    b.nodes.append(helper.make_node("Identity", [out_name], [OUTPUT], name=OUTPUT))   # the output's public name
     dims = ["N"] + list(input_size)
     graph = helper.make_graph(
         b.nodes, type(model).__name__,
         [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, dims)],
-        [helper.make_tensor_value_info(out_name, onnx.TensorProto.FLOAT, ["N"] + list(y.shape[1:]))],
+        [helper.make_tensor_value_info(OUTPUT, onnx.TensorProto.FLOAT, ["N"] + list(y.shape[1:]))],
         initializer=b.inits)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="cnnkit")
     proto.ir_version = min(proto.ir_version, 8)
+    helper.set_model_props(proto, props)
     if check:
         onnx.checker.check_model(proto)
     atomic_write(path, proto.SerializeToString())
     return proto
+
+
+OUTPUT = "logits"
+
+
+def _metadata(input_size, classes, mean, std, extra) -> dict:
+    """The ``metadata_props`` of an export, checked before anything is traced."""
+    import json
+    channels = input_size[0]
+    props = {"input_size": json.dumps(list(input_size)), "input_layout": "NC" + "DHW"[3 - (len(input_size) - 1):],
+             "output": "logits: one unnormalised score per class (softmax gives the probabilities)"}
+    if classes is not None:
+        classes = [str(c) for c in classes]
+        props["classes"] = json.dumps(classes)
+    for key, v in (("mean", mean), ("std", std)):
+        if v is None:
+            continue
+        v = [float(a) for a in np.atleast_1d(np.asarray(v, dtype=np.float64))]
+        if len(v) != channels or not all(math.isfinite(a) for a in v) or (key == "std" and min(v) <= 0):
+            raise ValueError(f"export_onnx: {key} must be {channels} finite value(s){' > 0' if key == 'std' else ''}, "
+                             f"one per input channel, got {v}")
+        props[key] = json.dumps(v)
+    if mean is not None or std is not None:
+        props["normalize"] = "input = (pixel / 255 - mean) / std, per channel"
+    for k, v in (extra or {}).items():
+        props[str(k)] = v if isinstance(v, str) else json.dumps(v, allow_nan=False)
+    return props

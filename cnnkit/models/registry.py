@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import re
 
 __all__ = ["register_model", "create", "names", "canonical_name", "default_input_size", "rebuild"]
 
@@ -50,8 +51,9 @@ def register_model(name: str | None = None, input_size: tuple = (3, 224, 224)):
 
 
 def names() -> list[str]:
-    """Sorted names of every registered model (the names :func:`create` accepts)."""
-    return sorted(_BUILDERS)
+    """Names of every registered model (the names :func:`create` accepts), in natural order:
+    ``resnet18 < resnet20 < resnet34 < … < resnet101 < resnet110 < resnet152``."""
+    return sorted(_BUILDERS, key=lambda n: [(int(t), "") if t.isdigit() else (-1, t) for t in re.split(r"(\d+)", n)])
 
 
 def canonical_name(name) -> str:

@@ -194,7 +194,8 @@ def default_weights(model: str) -> Weights | None:
 def get_weights(name, model: str | None = None) -> Weights:
     """The :class:`Weights` named ``name`` (a :class:`Weights` is returned as is).
 
-    ``"DEFAULT"`` (with ``model``) or ``"ResNet50_Weights.DEFAULT"`` give a model's default weights.
+    ``"DEFAULT"`` (with ``model``), ``"ResNet50_Weights.DEFAULT"`` or a model's name (``"resnet50"``) give
+    that model's default weights.
     An unknown name raises ``ValueError`` listing the known ones (of ``model`` when given).
     """
     if isinstance(name, Weights):
@@ -212,9 +213,26 @@ def get_weights(name, model: str | None = None) -> Weights:
             return found
     if key in _REGISTRY:
         return _REGISTRY[key]
+    try:                                         # a model's name: its default weights
+        owner = canonical_name(name)
+    except ValueError:
+        owner = None
+    if owner is not None and (model is None or canonical_name(model) == owner):
+        found = default_weights(owner)
+        if found is not None:
+            return found
+        with_weights = sorted({w.model for w in _REGISTRY.values()}, key=_zoo_order)
+        raise ValueError(f"model {owner} has no registered weights; models with weights: {', '.join(with_weights)}")
     known = [w.name for w in list_weights(model)]
     raise ValueError(f"unknown weights {name!r}" + (f" for {model}" if model else "") +
                      f"; known: {', '.join(known) or 'none'} (see `cnnkit weights list`)")
+
+
+def _zoo_order(model: str) -> int:
+    """Position of ``model`` in :func:`cnnkit.models.names` (the zoo's natural order)."""
+    from .registry import names
+    order = names()
+    return order.index(model) if model in order else len(order)
 
 
 def default_cache_dir() -> Path:

@@ -3,8 +3,8 @@
 :func:`read_pretrained` takes a run directory of ``cnnkit train``, a cnnkit weights or checkpoint
 file, a plain ``.safetensors``/``.pth`` state dict or the name of registered weights
 (:mod:`cnnkit.models.weights`); :func:`load_backbone` loads it into a model built for the new task,
-keeping the model's fresh head; :func:`finetune` trains in one of the lecture's three modes
-(:func:`cnnkit.transfer.apply_mode`). ``cnnkit train --from SOURCE --freeze MODE`` is built on the
+keeping the model's fresh head; :func:`finetune` trains what the model leaves trainable, or sets one of
+the lecture's three modes first (:func:`cnnkit.transfer.apply_mode`). ``cnnkit train --from SOURCE --freeze MODE`` is built on the
 first two.
 """
 from __future__ import annotations
@@ -85,29 +85,45 @@ def load_backbone(model: nn.Module, source, cache_dir=None):
 
 
 def finetune(model: nn.Module, train_loader, val_loader=None, *, num_classes: int | None = None,
-             mode: str = "head", lr: float = 1e-3, head_lr: float | None = None, epochs: int = 10,
+             mode: str | None = None, lr: float = 1e-3, head_lr: float | None = None, epochs: int = 10,
              optimizer: str = "adam", weight_decay: float = 0.0, seed: int | None = None, **fit_kwargs):
-    """Fine-tune a pre-trained ``model`` on new data in one of the lecture's three modes.
+    """Fine-tune a pre-trained ``model`` on new data.
+
+    What trains is decided by the model's own ``requires_grad`` flags: freeze first
+    (:func:`cnnkit.transfer.freeze`, :func:`~cnnkit.transfer.apply_mode`) and ``finetune`` trains exactly the
+    parameters left trainable. ``mode`` is the shortcut for the lecture's three modes: it sets the flags
+    itself (``apply_mode``), replacing any earlier freeze.
 
     Args:
-        num_classes: when given, the head is replaced first (:func:`cnnkit.transfer.replace_head`).
-        mode: ``"head"`` (train only the new head), ``"later"`` (freeze the early half of the network)
-            or ``"all"`` (train everything); see :func:`cnnkit.transfer.apply_mode`.
+        num_classes: when given, the head is replaced first (:func:`cnnkit.transfer.replace_head`; the new
+            head trains).
+        mode: ``None`` (default: keep the model's frozen and trainable parameters as they are), ``"head"``
+            (train only the head), ``"later"`` (freeze the early half of the network) or ``"all"`` (train
+            everything); see :func:`cnnkit.transfer.apply_mode`.
         lr, head_lr: learning rates of the body and of the head (default ``10·lr`` for the head).
         optimizer: ``"adam"`` or ``"sgd"`` (momentum 0.9); frozen parameters are never given to it.
         fit_kwargs: passed to :func:`~cnnkit.train.fit` (``out_dir``, ``early_stopping``, ``progress``…).
 
     Returns:
         the training :class:`cnnkit.train.History`.
+
+    Example::
+
+        >>> cnnkit.transfer.freeze(model, until="layer3")       # conv1 … layer3 frozen
+        >>> cnnkit.train.finetune(model, train_loader, lr=1e-3)  # layer4 and the head learn
     """
+    if optimizer not in ("adam", "sgd"):
+        raise ValueError(f"finetune: optimizer must be 'adam' or 'sgd', got {optimizer!r}")
     if num_classes is not None:
         replace_head(model, num_classes)
-    apply_mode(model, mode)
+    if mode is not None:
+        apply_mode(model, mode)
     groups = param_groups(model, lr, head_lr)
+    if not groups:
+        raise ValueError("finetune: every parameter of the model is frozen; unfreeze some "
+                         "(cnnkit.transfer.unfreeze) or pass mode='head'|'later'|'all'")
     if optimizer == "adam":
         opt = optim.Adam(groups, lr=lr, weight_decay=weight_decay)
-    elif optimizer == "sgd":
-        opt = optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=weight_decay)
     else:
-        raise ValueError(f"finetune: optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+        opt = optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=weight_decay)
     return fit(model, train_loader, val_loader, epochs=epochs, optimizer=opt, seed=seed, **fit_kwargs)

@@ -29,7 +29,7 @@ from ..files import atomic_write
 from ..tensor import manual_seed
 from ..transfer import apply_mode
 from . import plots
-from .config import DATA_SGD_LR, DEFAULT_LR, OPTIMIZERS, TrainConfig
+from .config import DATA_SGD_LR, DEFAULT_LR, OPTIMIZERS, PATTERN_SGD_LR, TrainConfig
 from .metrics import evaluate
 from .pretrained import load_backbone
 from .runs import read_config
@@ -256,7 +256,8 @@ class Prepared:
             plots.plot_curves(history.records, out / "curves.png", title=title)
             plots.plot_confusion(result.confusion_matrix(len(self.splits.classes)), self.splits.classes,
                                  out / "confusion.png", title=f"{title} (test, epoch {kept_epoch})")
-        say(f"saved {out}/model.safetensors (epoch {kept_epoch}, {cfg.keep}), config.json, log.jsonl, metrics.json"
+        say(f"saved {out}/model.safetensors (epoch {kept_epoch}, {cfg.keep}), {CHECKPOINT_FILE}, config.json, "
+            f"log.jsonl, metrics.json"
             f"{', curves.png, confusion.png' if want_plots else ''} in {history.train_seconds:.1f}s of training")
         return RunResult(out, history, metrics, result, self.model)
 
@@ -268,6 +269,8 @@ def _resolved(config: TrainConfig) -> TrainConfig:
         changes["lr"] = DEFAULT_LR[config.optimizer]
         if config.optimizer == "sgd":
             changes["lr"] = DATA_SGD_LR.get(data.builtin_name(config.data), changes["lr"])
+            if is_pattern(config.model):
+                changes["lr"] = PATTERN_SGD_LR
     if data.builtin_name(config.data) is None and Path(config.data).is_dir():
         changes["data"] = str(Path(config.data).resolve())    # so evaluate and resume work from elsewhere
     if config.root is not None:

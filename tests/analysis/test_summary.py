@@ -296,7 +296,9 @@ def test_views(tmp_path):
     rows = list(csv.DictReader(io.StringIO(s.to_csv())))
     assert len(rows) == len(s.layers) and rows[0]["params"] == "156" and rows[0]["output_volume"] == "28×28×6"
     md = s.to_markdown()
-    assert "| C1 | Conv2d | 32×32×1 | 28×28×6 | 5×5×1/1 |" in md
+    assert "| C1 | Conv2d | 28×28×6 | 5×5×1/1 | 0 | 156 | 118 K | 5 |" in md
+    assert "| C1 | Conv2d | 32×32×1 | 28×28×6 | 5×5×1/1 | 0 | 6 | 156 | 156 | 0 | 118 K | 235 K | 4,704 | 5 | 1 | 2 |" \
+        in s.to_markdown(wide=True)
     text = str(s)
     assert "61,706" in text and "C1" in text and "FLOPs = 2 × MACs" in text
     s.to_json(tmp_path / "s.json")
@@ -316,7 +318,8 @@ def test_depth_folds_blocks():
     assert f"{block.subtree_params:,}" in text
     assert block.subtree_params == sum(p.data.size for p in m[0].parameters())
     full = s.to_text()
-    assert "0.conv1" in full and f"({block.subtree_params:,})" in full
+    assert "\n  conv1 " in full and f"({block.subtree_params:,})" in full      # the tree: names under their block
+    assert "0.conv1" in s.to_text(wide=True)                                   # the wide view: full names
 
 
 def test_linear_on_sequence_counts_every_position():

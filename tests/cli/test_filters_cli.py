@@ -116,34 +116,79 @@ def test_custom_kernel_and_convolve(tmp_path, images):
     assert sorted(os.listdir(tmp_path)) == ["k.npy"]
 
 
+def _sheet_tiles(sheet, image_shape):
+    from cnnkit.filters import names
+    from cnnkit.filters.sheet import sheet_layout
+    n = 1 + len(names())
+    for lines in range(1, 8):                  # the caption's height: the layout whose size is the sheet's
+        lay = sheet_layout(image_shape, n, lines)
+        if (lay.height, lay.width) == sheet.shape[:2]:
+            return lay
+    raise AssertionError(f"no layout gives a {sheet.shape} sheet")
+
+
+def _ink_rows(band):
+    """Rows of a label band holding dark pixels (text drawn in black)."""
+    grey = band if band.ndim == 2 else band.min(axis=2)
+    return np.flatnonzero((grey < 100).any(axis=1))
+
+
 def test_contact_sheet(tmp_path, images):
     from cnnkit.filters import names
-    from cnnkit.filters.sheet import GAP, LABEL_HEIGHT
     path, cat = images["chelsea"]
     out = tmp_path / "sheet.png"
     code, stdout, err = run("filter", "--all", path, "-o", out)
     assert code == 0, err
-    n = 1 + len(names())
-    cols = math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    h, w = cat.shape[:2]
     sheet = png(out)
-    assert sheet.shape == (rows * (LABEL_HEIGHT + h + GAP) + GAP, cols * (w + GAP) + GAP, 3)
+    lay = _sheet_tiles(sheet, cat.shape)
+    k = int(lay.factor)
+    assert lay.factor == k and lay.tile_w >= 240           # a 60×48 image enlarged by a whole factor (5)
 
     def tile(t):
-        y = GAP + (t // cols) * (LABEL_HEIGHT + h + GAP) + LABEL_HEIGHT
-        x = GAP + (t % cols) * (w + GAP)
-        return sheet[y:y + h, x:x + w].astype(int), sheet[y - LABEL_HEIGHT:y, x:x + w]
+        y, x = lay.tile(t)
+        return sheet[y:y + lay.tile_h, x:x + lay.tile_w].astype(int), sheet[y - lay.band:y, x:x + lay.tile_w]
 
     original, label = tile(0)
-    np.testing.assert_array_equal(original, cat)
+    np.testing.assert_array_equal(original, np.kron(cat, np.ones((k, k, 1), int)))   # nearest enlargement
     assert label.min() < 128 and label.max() == 255                       # text drawn on a white band
     t = names().index("sobel_y") + 1
-    ref = cv2.Sobel(cat, cv2.CV_32F, 0, 1, ksize=3)
+    ref = cv2.Sobel(cat, cv2.CV_32F, 0, 1, ksize=3).astype(np.float64)
+    a = np.percentile(np.abs(ref), 99)                                    # zero-sum: 0 grey, ±p99 black/white
+    want = np.clip(np.rint((ref + a) * 255 / (2 * a)), 0, 255)
     got, label = tile(t)
-    assert np.abs(got - minmax(ref)).max() <= 1                             # min-max over the whole response
-    assert label.min() < 128
+    assert np.abs(got - np.kron(want, np.ones((k, k, 1)))).max() <= 1
+    t = names().index("sharpen") + 1                                       # sums to 1: the image's units
+    ref = cv2.filter2D(cat.astype(np.float64), -1, np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], float),
+                       borderType=cv2.BORDER_REFLECT_101)
+    got, _ = tile(t)
+    assert np.abs(got - np.kron(np.clip(np.rint(ref), 0, 255), np.ones((k, k, 1)))).max() <= 1
     assert sheet[0].min() == 255 and sheet[:, 0].min() == 255               # white margins
+
+
+def test_contact_sheet_labels_and_ranges_as_seen(tmp_path):
+    """The photograph of the issue (512×512): the sheet fits a 1920×1080 screen, its names are at least 24 px
+    tall, and every panel spans a readable part of the grey scale (sharpen and emboss are not washed out)."""
+    from cnnkit.filters import names
+    photo = skimage.data.astronaut()
+    path, out = tmp_path / "photo.png", tmp_path / "sheet.png"
+    Image.fromarray(photo).save(path)
+    assert main(["filter", "--all", str(path), "-o", str(out)]) == 0
+    sheet = png(out)
+    assert sheet.shape[1] <= 1920 and sheet.shape[0] <= 1080
+    lay = _sheet_tiles(sheet, photo.shape)
+    spreads = {}
+    for t, name in enumerate(["original"] + names()):
+        y, x = lay.tile(t)
+        band = sheet[y - lay.band:y, x:x + lay.tile_w]
+        rows = _ink_rows(band[:lay.band // 2 + 4])                         # the name's line (the range follows)
+        if any(c in name for c in "bdfhklt") and any(c in name for c in "gjpqy"):
+            assert rows.max() - rows.min() + 1 >= 24, (name, rows.min(), rows.max())
+        panel = sheet[y:y + lay.tile_h, x:x + lay.tile_w].astype(float).mean(axis=2)
+        lo, hi = np.percentile(panel, [1, 99])
+        spreads[name] = hi - lo
+    assert all(s >= 0.35 * 255 for s in spreads.values()), spreads        # none squeezed into a sliver of grey
+    for name in ("sharpen", "emboss", "unsharp_5x5"):                   # as much contrast as the photograph
+        assert spreads[name] >= 0.9 * spreads["original"], spreads
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -190,3 +235,14 @@ def test_bad_choice_is_an_argparse_error(images, capsys):
         main(["filter", "sobel_x", str(images["camera"][0]), "-o", "x.png", "--border", "mirror"])
     assert exc.value.code == 2
     assert "invalid choice: 'mirror'" in capsys.readouterr().err
+
+
+def test_the_report_names_the_border_only_where_one_is_used(tmp_path, images, capsys):
+    path = images["camera"][0]
+    assert main(["filter", "sobel_x", str(path), "-o", str(tmp_path / "v.png"), "--mode", "valid",
+                 "--border", "wrap"]) == 0
+    out = capsys.readouterr().out
+    assert "(mode valid: no border)" in out and "wrap" not in out and "62×62×1" in out
+    assert main(["filter", "sobel_x", str(path), "-o", str(tmp_path / "s.png"), "--border", "wrap"]) == 0
+    out = capsys.readouterr().out
+    assert "(mode same, border wrap)" in out and "clipped to 0–255 (--clip: " in out

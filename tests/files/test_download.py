@@ -56,7 +56,8 @@ def test_interrupted_transfer_resumes_with_range(server, tmp_path, blob):
     server.files["/f.bin"] = blob
     server.cut_once.add("/f.bin")
     dest = tmp_path / "f.bin"
-    with pytest.raises(DownloadError, match=r"transfer interrupted after 150000 bytes.*run again to resume"):
+    with pytest.raises(DownloadError, match=r"the transfer from 127.0.0.1 broke off after 150,000 bytes.*"
+                                                r"150,000 bytes kept in .*run again to resume"):
         download_url(server.url + "/f.bin", dest, _sha(blob), retries=0, quiet=True)
     assert not dest.exists()  # the half-written file is never visible under its name
     part = tmp_path / ".f.bin.part"
@@ -108,3 +109,65 @@ def test_http_error_falls_back_to_next_mirror(server, tmp_path, blob):
     with pytest.raises(DownloadError, match="HTTP 404"):
         download_url(server.url + "/a/g.bin", tmp_path / "g.bin", _sha(blob), quiet=True)
     assert not (tmp_path / "g.bin").exists() and _leftovers(tmp_path) == []
+
+
+# ----------------------------------------------------------------------------- failures: one line, nothing left
+@pytest.fixture
+def offline(monkeypatch):
+    """No name resolves, as on a machine without a network (getaddrinfo fails as glibc's does)."""
+    import socket
+
+    def fail(*args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+    monkeypatch.setattr(socket, "getaddrinfo", fail)
+
+
+def test_offline_says_cannot_reach_the_host_once_and_leaves_no_folder(offline, tmp_path):
+    dest = tmp_path / "cache" / "cifar10" / "f.tar.gz"
+    url = "https://www.cs.toronto.edu/~kriz/f.tar.gz"
+    with pytest.raises(DownloadError) as e:
+        download_url(url, dest, "0" * 64, quiet=True)
+    assert str(e.value) == "could not download f.tar.gz: cannot reach www.cs.toronto.edu (no network?)"
+    assert list(tmp_path.iterdir()) == []                     # no cache/, no cifar10/, no .part
+    with pytest.raises(DownloadError) as e:                   # mirrors: each host named once
+        download_url(["https://a.example/f", "http://b.example/f", "https://a.example/g"], dest, "0" * 64, quiet=True)
+    assert str(e.value) == "could not download f.tar.gz: cannot reach a.example or b.example (no network?)"
+
+
+def test_refused_connection_and_http_error_are_one_line(server, tmp_path):
+    import socket
+    with socket.socket() as s:                                # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dest = tmp_path / "new" / "f.bin"
+    with pytest.raises(DownloadError, match=r"^could not download f.bin: cannot reach 127.0.0.1: connection refused$"):
+        download_url(f"http://127.0.0.1:{port}/f.bin", dest, "0" * 64, quiet=True)
+    url = server.url + "/missing.bin"
+    with pytest.raises(DownloadError) as e:
+        download_url(url, dest, "0" * 64, quiet=True)
+    assert str(e.value) == f"could not download f.bin: 127.0.0.1 answered HTTP 404 Not Found for {url}"
+    assert len(server.requests) == 1                          # a refusal is not asked again
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_where_the_folder_should_be_is_named_before_any_request(server, tmp_path, blob):
+    server.files["/f.bin"] = blob
+    (tmp_path / "afile.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"cannot download into .*afile.txt: .*afile.txt is a file, not a folder"):
+        download_url(server.url + "/f.bin", tmp_path / "afile.txt" / "f.bin", _sha(blob), quiet=True)
+    assert server.requests == [] and (tmp_path / "afile.txt").read_text() == "mine"
+
+
+def test_a_mismatch_in_a_new_folder_removes_the_folder(server, tmp_path, blob):
+    server.files["/f.bin"] = blob
+    with pytest.raises(ChecksumError):
+        download_url(server.url + "/f.bin", tmp_path / "a" / "b" / "f.bin", "0" * 64, quiet=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_local_write_failure_is_named_and_not_retried(server, tmp_path, blob):
+    server.files["/f.bin"] = blob
+    (tmp_path / ".f.bin.part").mkdir()                        # something not ours in the way of the .part
+    with pytest.raises(DownloadError, match=r"^could not download f.bin: cannot write .*\.f\.bin\.part: Is a directory$"):
+        download_url(server.url + "/f.bin", tmp_path / "f.bin", _sha(blob), quiet=True)
+    assert len(server.requests) == 1 and (tmp_path / ".f.bin.part").is_dir()

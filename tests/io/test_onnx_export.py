@@ -86,3 +86,38 @@ def test_unsupported_op_is_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match=r"the op 'exp' .* has no ONNX translation"):
         export_onnx(Odd(), (1, 2, 2), tmp_path / "odd.onnx")
     assert not (tmp_path / "odd.onnx").exists()
+
+
+def test_names_and_metadata_for_serving(tmp_path):
+    """Input 'input', output 'logits', and classes / mean / std / input size read back by onnx and onnxruntime."""
+    import json
+    cnnkit.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+    path = tmp_path / "m.onnx"
+    export_onnx(model, (3, 6, 6), path, classes=["cat", "dog", "emu"], mean=[0.5, 0.4, 0.3], std=(0.2, 0.2, 0.25),
+                metadata={"model": "tiny", "epochs": 3})
+    proto = onnx.load(str(path))
+    assert [v.name for v in proto.graph.input] == ["input"] and [v.name for v in proto.graph.output] == ["logits"]
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(meta["classes"]) == ["cat", "dog", "emu"] and json.loads(meta["mean"]) == [0.5, 0.4, 0.3]
+    assert json.loads(meta["std"]) == [0.2, 0.2, 0.25] and json.loads(meta["input_size"]) == [3, 6, 6]
+    assert meta["model"] == "tiny" and meta["epochs"] == "3"
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert session.get_modelmeta().custom_metadata_map == meta
+    x = np.random.default_rng(1).standard_normal((2, 3, 6, 6)).astype(np.float32)
+    with cnnkit.no_grad():
+        want = model(cnnkit.tensor(x)).data
+    np.testing.assert_allclose(session.run(["logits"], {"input": x})[0], want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(classes=["a", "b"]), r"2 classes given, but the model's output is 3 per input"),
+    (dict(mean=[0.5, 0.5]), r"mean must be 3 finite value\(s\), one per input channel, got \[0.5, 0.5\]"),
+    (dict(std=[0.2, 0.0, 0.2]), r"std must be 3 finite value\(s\) > 0"),
+    (dict(mean=[0.5, float("nan"), 0.5]), r"mean must be 3 finite"),
+])
+def test_metadata_is_checked_before_writing(tmp_path, kwargs, message):
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+    with pytest.raises(ValueError, match=message):
+        export_onnx(model, (3, 6, 6), tmp_path / "m.onnx", **kwargs)
+    assert list(tmp_path.iterdir()) == []

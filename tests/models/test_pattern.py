@@ -125,3 +125,65 @@ def test_argument_errors():
         M.from_pattern("CONV -> POOL -> CONV", channels=[8])
     with pytest.raises(TypeError, match="pattern must be a string"):
         M.from_pattern(None)
+
+
+# ----------------------------------------------------------------------------- initialisation for the activation
+def _weighted(model):
+    layers = list(model)
+    return [(m, next((type(x).__name__ for x in layers[i + 1:] if isinstance(x, (nn.ReLU, nn.Tanh, nn.Sigmoid,
+                                                                                   nn.Conv2d, nn.Linear))), None))
+            for i, m in enumerate(layers) if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+@pytest.mark.parametrize("pattern", [LECTURE, "INPUT -> [CONV -> TANH -> POOL]*2 -> FC -> SIGMOID -> FC",
+                                     "INPUT -> [CONV -> BN -> RELU -> POOL]*2 -> FC"])
+def test_layers_are_drawn_for_the_activation_after_them(pattern):
+    """He et al. 2015 before ReLU (std √(2/fan_in)); Glorot (2010) with tanh's gain 5/3, or 1; zero biases;
+    the logits at std 0.01: the published formulas, checked on the drawn weights."""
+    cnnkit.manual_seed(0)
+    m = M.from_pattern(pattern, input_size=(3, 32, 32), num_classes=3)
+    pairs = _weighted(m)
+    for i, (layer, after) in enumerate(pairs):
+        w = layer.weight.data
+        fan_in = int(np.prod(w.shape[1:]))
+        fan_out = w.shape[0] * int(np.prod(w.shape[2:]))
+        if i == len(pairs) - 1:
+            want = 0.01
+        elif after == "ReLU":
+            want = np.sqrt(2 / fan_in)
+        elif after == "Tanh":
+            want = 5 / 3 * np.sqrt(2 / (fan_in + fan_out))
+        else:
+            want = np.sqrt(2 / (fan_in + fan_out))
+        assert abs(w.mean()) < 4 * want / np.sqrt(w.size)
+        assert w.std() == pytest.approx(want, rel=0.12), (type(layer).__name__, after)
+        assert not np.any(layer.bias.data)
+
+
+def test_the_readme_pattern_passes_its_input_on_where_pytorchs_default_loses_it():
+    """The cause of issue 20's "sat at loss ln 3": with PyTorch's layer default (kaiming_uniform_(a=√5), drawn
+    by PyTorch itself) the input's part of the last hidden layer's output is a few thousandths of its size at
+    the input; with He's rule it stays of order one."""
+    torch = pytest.importorskip("torch")
+    cnnkit.manual_seed(0)
+    m = M.from_pattern(LECTURE, input_size=(3, 32, 32), num_classes=3, fc_hidden=256)
+    x = np.random.default_rng(0).standard_normal((32, 3, 32, 32)).astype(np.float32)
+
+    def input_part(h):          # what the input changes: the spread over images, the bias part removed
+        return float(np.sqrt(np.mean(np.var(h, axis=0))))
+    with cnnkit.no_grad():
+        h = cnnkit.tensor(x)
+        for layer in list(m)[:-1]:
+            h = layer(h)
+        ours = input_part(h.data)
+    torch.manual_seed(0)
+    t = torch.nn.Sequential(*[torch.nn.Conv2d(a, b, 3, padding=1) if kind == "conv" else torch.nn.ReLU()
+                              if kind == "relu" else torch.nn.MaxPool2d(2) for kind, a, b in
+                              [("conv", 3, 32), ("relu", 0, 0), ("conv", 32, 32), ("relu", 0, 0), ("pool", 0, 0),
+                               ("conv", 32, 64), ("relu", 0, 0), ("conv", 64, 64), ("relu", 0, 0), ("pool", 0, 0),
+                               ("conv", 64, 128), ("relu", 0, 0), ("conv", 128, 128), ("relu", 0, 0), ("pool", 0, 0)]],
+                            torch.nn.Flatten(), torch.nn.Linear(2048, 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
+                            torch.nn.ReLU())
+    with torch.no_grad():
+        theirs = input_part(t(torch.from_numpy(x)).numpy())
+    assert ours > 0.2 and theirs < 0.01, (ours, theirs)

@@ -10,7 +10,11 @@ import cnnkit.models as M
 
 def test_names_lists_the_zoo():
     names = M.names()
-    assert names == sorted(names)
+    import re                                                         # natural order: numbers by value
+    assert names == sorted(names, key=lambda n: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", n)])
+    resnets = [n for n in names if n.startswith("resnet")]
+    assert resnets == ["resnet18", "resnet20", "resnet32", "resnet34", "resnet44", "resnet50", "resnet56",
+                       "resnet101", "resnet110", "resnet152"]
     for n in ["lenet5", "alexnet", "vgg11", "vgg11_lrn", "vgg13", "vgg16_c", "vgg16", "vgg19", "googlenet",
               "mobilenet_v1", "xception", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
               "resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]:

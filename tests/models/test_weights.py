@@ -205,11 +205,13 @@ def test_cli_weights_list_and_download(server, tmp_path, lenet_file, registered,
     registered("CliNet.V2", "lenet5", server.url + "/lenet5-test.pth", _sha(data))
     assert main(["weights", "list"]) == 0
     out = capsys.readouterr().out
-    assert "ResNet18_Weights.IMAGENET1K_V1" in out and "11,689,512" in out and "f37072fd (prefix)" in out
+    (r18,) = [line for line in out.splitlines() if line.startswith("ResNet18_Weights.IMAGENET1K_V1 ")]
+    assert r18.split()[1:] == ["resnet18", "69.758", "89.078", "11,689,512", "1.814", "3×224×224", "yes"]
+    assert "(prefix)" not in out and "checked against the first 8 hex digits of their SHA-256" in out
     (v1,) = [line for line in out.splitlines() if line.startswith("CliNet.V1 ")]
     (v2,) = [line for line in out.splitlines() if line.startswith("CliNet.V2 ")]
-    assert "61,706" in v1 and "0.000" in v1 and "(default)" in v1
-    assert v2.split()[2:4] == ["—", "—"] and "1×32×32" in v2 and "(default)" not in v2
+    assert v1.split()[1:] == ["lenet5", "—", "—", "61,706", "0.000", "1×32×32", "yes"]
+    assert v2.split()[1:] == ["lenet5", "—", "—", "—", "—", "1×32×32"]             # not the default
     assert main(["weights", "download", "CliNet.V1", "--cache", str(tmp_path), "--quiet"]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "lenet5-test.pth")
     assert (tmp_path / "lenet5-test.pth").read_bytes() == data
